@@ -1,0 +1,73 @@
+"""Recording audit events: who did what to which object, with before/after values."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from iiot.audit.repository import AuditRepository, PlatformAuditRepository
+from iiot.auth.principals import principal_actor_id
+from iiot.models.audit import AuditEvent
+from iiot.tenancy.context import TenantContext
+
+
+async def record(
+    session: AsyncSession,
+    ctx: TenantContext,
+    action: str,
+    *,
+    target_type: str | None = None,
+    target_id: uuid.UUID | str | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> None:
+    await AuditRepository(session, ctx).add(
+        AuditEvent(
+            actor_type=ctx.principal.kind,
+            actor_id=principal_actor_id(ctx.principal),
+            action=action,
+            target_type=target_type,
+            target_id=str(target_id) if target_id is not None else None,
+            before=_jsonable(before),
+            after=_jsonable(after),
+            ip=ctx.client_ip,
+        )
+    )
+
+
+async def record_platform(
+    session: AsyncSession,
+    action: str,
+    *,
+    actor_id: uuid.UUID | None,
+    subject: str | None = None,
+    details: dict[str, Any] | None = None,
+    ip: str | None = None,
+) -> None:
+    await PlatformAuditRepository(session).add(
+        action, actor_id=actor_id, subject=subject, details=_jsonable(details), ip=ip
+    )
+
+
+def _jsonable(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if isinstance(item, uuid.UUID):
+            out[key] = str(item)
+        elif hasattr(item, "isoformat"):
+            out[key] = item.isoformat()
+        elif isinstance(item, dict):
+            out[key] = _jsonable(item)
+        else:
+            out[key] = item
+    return out
+
+
+def changes(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The subset of fields whose value differs, as (before, after)."""
+    keys = [k for k in after if before.get(k) != after.get(k)]
+    return {k: before.get(k) for k in keys}, {k: after[k] for k in keys}

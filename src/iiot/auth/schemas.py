@@ -1,0 +1,55 @@
+"""Wire format of the authentication endpoints."""
+
+from __future__ import annotations
+
+import uuid
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class LoginRequest(StrictModel):
+    email: str = Field(min_length=3, max_length=320)
+    password: str = Field(min_length=1, max_length=256)
+    tenant_id: uuid.UUID | None = None
+
+
+class RefreshRequest(StrictModel):
+    refresh_token: str = Field(min_length=1, max_length=512)
+
+
+class SwitchTenantRequest(StrictModel):
+    tenant_id: uuid.UUID
+
+
+class TenantRef(BaseModel):
+    id: uuid.UUID
+    name: str
+    slug: str
+
+
+class TenantMembershipRef(TenantRef):
+    role: str
+    status: str = "active"
+
+
+class UserOut(BaseModel):
+    id: uuid.UUID
+    email: str
+    full_name: str | None
+    is_system_admin: bool
+    role: str | None
+    is_tenant_admin: bool
+    tenant: TenantRef | None
+    tenants: list[TenantMembershipRef]
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: str = "bearer"  # noqa: S105 - the OAuth token type, not a secret
+    expires_in: int
+    user: UserOut

@@ -1,0 +1,89 @@
+"""Start-up: find or start the database, migrate it, make sure a system admin exists."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass
+
+from rich.console import Console
+
+from iiot.config import Settings
+from iiot.db import migrate, setup
+from iiot.db.embedded import start_embedded
+
+log = logging.getLogger(__name__)
+
+APP_ROLE = "iiot_app"
+EMBEDDED_DATABASE = "iiot"
+
+
+@dataclass(frozen=True)
+class DatabaseUrls:
+    app_url: str
+    owner_url: str | None
+
+
+def prepare_database(settings: Settings, *, run_migrations: bool = True) -> DatabaseUrls:
+    """Resolve the database URLs; on the embedded default also create the database and roles."""
+    if settings.database_url is None:
+        server = start_embedded(settings.data_dir)
+        admin = server.url("postgres", "postgres")
+        owner = server.url("postgres", EMBEDDED_DATABASE)
+        setup.ensure_database(admin, EMBEDDED_DATABASE)
+        setup.ensure_app_role(owner, APP_ROLE)
+        urls = DatabaseUrls(server.url(APP_ROLE, EMBEDDED_DATABASE), owner)
+    else:
+        urls = DatabaseUrls(
+            setup.sqlalchemy_url(settings.database_url),
+            setup.sqlalchemy_url(settings.database_owner_url)
+            if settings.database_owner_url
+            else None,
+        )
+    if run_migrations and urls.owner_url:
+        migrate.upgrade(urls.owner_url, app_role_of(urls.app_url))
+    return urls
+
+
+def app_role_of(app_url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(app_url).username or APP_ROLE
+
+
+async def ensure_bootstrap_admin(rt: object, console: Console | None = None) -> None:
+    """Create the first system admin and the operator's own tenant, once."""
+    from iiot.runtime import Runtime
+    from iiot.users.admin import create_system_admin
+    from iiot.users.repository import UserRepository
+
+    assert isinstance(rt, Runtime)
+    settings = rt.settings
+    async with rt.db.system() as session:
+        users = UserRepository(session)
+        if settings.bootstrap_admin_email:
+            if await users.get_by_email(settings.bootstrap_admin_email):
+                return
+        elif await users.any_system_admin():
+            return
+    email = settings.bootstrap_admin_email or "admin@iiot.local"
+    password = settings.bootstrap_admin_password
+    generated = password is None
+    if password is None:
+        password = secrets.token_urlsafe(18)
+    tenant_id: uuid.UUID = await create_system_admin(
+        rt,
+        email=email,
+        password=password,
+        full_name="Platform administrator",
+        tenant_name=settings.bootstrap_tenant_name,
+        tenant_slug=settings.bootstrap_tenant_slug,
+    )
+    log.info("bootstrap admin %s created with tenant %s", email, tenant_id)
+    if generated:
+        (console or Console(stderr=True)).print(
+            "[bold yellow]First start: a system admin was created.[/]\n"
+            f"  e-mail:   {email}\n  password: {password}\n"
+            "This password is shown only once; change it after signing in."
+        )

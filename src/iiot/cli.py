@@ -1,0 +1,112 @@
+"""The `iiot` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from iiot import __version__
+
+app = typer.Typer(help="iiot: multi-tenant Industrial IoT platform.", no_args_is_help=True)
+db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console(stderr=True)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (IIOT_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (IIOT_PORT).")] = None,
+) -> None:
+    """Start the HTTP API and web UI (migrates the database first)."""
+    import uvicorn
+
+    from iiot.app import create_app
+    from iiot.config import get_settings
+
+    settings = get_settings()
+    with console.status("Preparing the database and starting iiot…"):
+        application = create_app(settings)
+    uvicorn.run(
+        application,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="info",
+        proxy_headers=False,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database to the latest revision (as the owner role)."""
+    from iiot.bootstrap import prepare_database
+    from iiot.config import get_settings
+
+    settings = get_settings()
+    with console.status("Migrating the database…"):
+        urls = prepare_database(settings, run_migrations=True)
+    if urls.owner_url is None:
+        console.print("[red]Set IIOT_DATABASE_OWNER_URL to migrate an external database.[/]")
+        raise typer.Exit(2)
+    console.print("[green]Database is at the latest revision.[/]")
+
+
+@app.command("create-admin")
+def create_admin(
+    email: Annotated[str, typer.Option(help="E-mail of the system admin.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    full_name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+) -> None:
+    """Create (or promote) a system admin."""
+    from iiot.auth.passwords import check_password_rules
+    from iiot.bootstrap import prepare_database
+    from iiot.config import get_settings
+    from iiot.errors import IIoTError
+    from iiot.runtime import Runtime
+    from iiot.users.admin import create_system_admin
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        check_password_rules(password, email)
+    except IIoTError as exc:
+        console.print(f"[red]{exc.detail}[/]")
+        raise typer.Exit(2) from exc
+    settings = get_settings()
+    with console.status("Preparing the database…"):
+        urls = prepare_database(settings)
+
+    async def _run() -> None:
+        rt = Runtime.build(settings, urls.app_url)
+        try:
+            await create_system_admin(
+                rt,
+                email=email,
+                password=password,
+                full_name=full_name,
+                tenant_name=settings.bootstrap_tenant_name,
+                tenant_slug=settings.bootstrap_tenant_slug,
+            )
+        finally:
+            await rt.db.dispose()
+
+    asyncio.run(_run())
+    console.print(f"[green]System admin {email} is ready.[/]")
+
+
+if __name__ == "__main__":
+    app()

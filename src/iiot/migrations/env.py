@@ -1,0 +1,46 @@
+"""Alembic environment: runs as the owner role; grants DML to the application role."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import create_engine, pool, text
+
+from iiot.db.setup import plain_url
+from iiot.models import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def run_migrations_online() -> None:
+    owner_url = config.attributes["owner_url"]
+    app_role = config.attributes["app_role"]
+    url = plain_url(owner_url).replace("postgresql://", "postgresql+psycopg://", 1)
+    engine = create_engine(url, poolclass=pool.NullPool)
+    with engine.connect() as connection:
+        # Serialise concurrent start-ups of several processes on the same database.
+        connection.execute(text("select pg_advisory_lock(727274)"))
+        connection.commit()
+        try:
+            context.configure(connection=connection, target_metadata=target_metadata)
+            with context.begin_transaction():
+                context.run_migrations()
+                _grant_to_app_role(connection, app_role)
+        finally:
+            connection.execute(text("select pg_advisory_unlock(727274)"))
+            connection.commit()
+    engine.dispose()
+
+
+def _grant_to_app_role(connection, app_role: str) -> None:  # type: ignore[no-untyped-def]
+    role = connection.dialect.identifier_preparer.quote(app_role)
+    for stmt in (
+        f"grant usage on schema public to {role}",
+        f"grant select, insert, update, delete on all tables in schema public to {role}",
+        f"grant usage, select on all sequences in schema public to {role}",
+        f"grant execute on all functions in schema public to {role}",
+    ):
+        connection.execute(text(stmt))
+
+
+run_migrations_online()

@@ -1,0 +1,17 @@
+"""All ORM models, imported here so that one metadata holds every table."""
+
+from iiot.models.audit import AuditEvent, PlatformAuditEvent
+from iiot.models.base import Base
+from iiot.models.tenancy import Tenant, Tier
+from iiot.models.users import Membership, RefreshToken, User
+
+__all__ = [
+    "AuditEvent",
+    "Base",
+    "Membership",
+    "PlatformAuditEvent",
+    "RefreshToken",
+    "Tenant",
+    "Tier",
+    "User",
+]

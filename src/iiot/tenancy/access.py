@@ -1,0 +1,98 @@
+"""Who may call a route. Every route declares exactly one `Access` policy as a dependency.
+
+The policies are FastAPI dependencies; the isolation test suite walks the app's routes and
+fails for any route without one, so a new endpoint cannot forget to say who may call it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import Path
+from starlette.requests import Request
+
+from iiot.auth.principals import UserPrincipal
+from iiot.errors import Forbidden, NotFound
+from iiot.tenancy.context import TenantContext
+from iiot.tenancy.resolver import resolve_user, tenant_context_for
+from iiot.tenancy.roles import Role
+
+
+class Access:
+    """Base of every caller policy."""
+
+    label = "unspecified"
+    tenant_scoped = False
+
+    def __repr__(self) -> str:
+        return f"<Access {self.label}>"
+
+
+class Public(Access):
+    label = "public"
+
+    async def __call__(self) -> None:
+        return None
+
+
+class AnyUser(Access):
+    """Any signed-in user, whatever their tenant."""
+
+    label = "authenticated user"
+
+    async def __call__(self, request: Request) -> UserPrincipal:
+        return await resolve_user(request)
+
+
+class SystemAdmin(Access):
+    label = "system admin"
+
+    async def __call__(self, request: Request) -> UserPrincipal:
+        principal = await resolve_user(request)
+        if not principal.is_system_admin:
+            raise Forbidden("system admin only")
+        return principal
+
+
+def _check_role(ctx: TenantContext, minimum: Role) -> TenantContext:
+    if not ctx.has_role(minimum):
+        raise Forbidden(f"requires role {minimum.value} or above")
+    return ctx
+
+
+class TokenTenant(Access):
+    """A member of the access token's active tenant with at least `minimum` role."""
+
+    tenant_scoped = True
+
+    def __init__(self, minimum: Role = Role.viewer) -> None:
+        self.minimum = minimum
+        self.label = f"{minimum.value}+ of the active tenant"
+
+    async def __call__(self, request: Request) -> TenantContext:
+        principal = await resolve_user(request)
+        ctx = await tenant_context_for(request, principal.token_tenant_id)
+        return _check_role(ctx, self.minimum)
+
+
+class PathTenant(Access):
+    """A member (with at least `minimum` role) of the tenant named by the `{id}` path
+    parameter, or a system admin. Non-members get 404."""
+
+    tenant_scoped = True
+
+    def __init__(self, minimum: Role = Role.viewer, *, system_admin: bool = True) -> None:
+        self.minimum = minimum
+        self.system_admin = system_admin
+        self.label = f"{minimum.value}+ of tenant {{id}}" + (
+            " or system admin" if system_admin else ""
+        )
+
+    async def __call__(
+        self, request: Request, id: Annotated[uuid.UUID, Path(description="Tenant id")]
+    ) -> TenantContext:
+        ctx = await tenant_context_for(request, id)
+        if ctx.role is None and not self.system_admin:
+            raise NotFound("tenant not found")
+        return _check_role(ctx, self.minimum)
