@@ -41,9 +41,9 @@ def ensure_app_role(owner_url: str, role: str, password: str | None = None) -> N
     with psycopg.connect(plain_url(owner_url), autocommit=True) as conn:
         exists = conn.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone()
         verb = "alter" if exists else "create"
-        stmt = sql.SQL(verb + " role {} login nosuperuser nocreatedb nocreaterole nobypassrls").format(
-            sql.Identifier(role)
-        )
+        stmt = sql.SQL(
+            verb + " role {} login nosuperuser nocreatedb nocreaterole nobypassrls"
+        ).format(sql.Identifier(role))
         if password is not None:
             stmt = stmt + sql.SQL(" password {}").format(sql.Literal(password))
         conn.execute(stmt)

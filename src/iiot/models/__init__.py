@@ -2,6 +2,7 @@
 
 from iiot.models.audit import AuditEvent, PlatformAuditEvent
 from iiot.models.base import Base
+from iiot.models.quotas import TenantQuotaLock
 from iiot.models.tenancy import Tenant, Tier
 from iiot.models.users import Membership, RefreshToken, User
 
@@ -12,6 +13,7 @@ __all__ = [
     "PlatformAuditEvent",
     "RefreshToken",
     "Tenant",
+    "TenantQuotaLock",
     "Tier",
     "User",
 ]

@@ -326,6 +326,24 @@ def upgrade() -> None:
         unique=False,
     )
 
+    op.create_table(
+        "tenant_quota_locks",
+        sa.Column("tenant_id", sa.UUID(), nullable=False),
+        sa.Column(
+            "updated_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_tenant_quota_locks_tenant_id_tenants"),
+            ondelete="cascade",
+        ),
+        sa.PrimaryKeyConstraint("tenant_id", name=op.f("pk_tenant_quota_locks")),
+    )
+    enable_tenant_rls("tenant_quota_locks")
     enable_tenant_rls("memberships")
     enable_tenant_rls("audit_events")
     op.execute(USER_MEMBERSHIPS_FN)
@@ -348,6 +366,7 @@ def downgrade() -> None:
     op.execute("drop function if exists iiot_user_memberships(uuid)")
     disable_tenant_rls("audit_events")
     disable_tenant_rls("memberships")
+    op.drop_table("tenant_quota_locks")
     op.drop_index("ix_refresh_tokens_user_id_active_tenant_id", table_name="refresh_tokens")
     op.drop_index("ix_refresh_tokens_token_hash", table_name="refresh_tokens")
     op.drop_index("ix_refresh_tokens_family_id", table_name="refresh_tokens")
