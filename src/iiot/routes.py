@@ -12,6 +12,7 @@ from iiot.devices.api import router as devices_router
 from iiot.platform.api import router as platform_router
 from iiot.rules.api import router as rules_router
 from iiot.telemetry.api import router as telemetry_router
+from iiot.telemetry.query_api import router as telemetry_query_router
 from iiot.tenants.api import router as tenants_router
 from iiot.users.api import router as users_router
 
@@ -25,6 +26,7 @@ def include_routes(app: FastAPI, api_prefix: str) -> None:
         audit_router,
         devices_router,
         telemetry_router,
+        telemetry_query_router,
         rules_router,
         alerts_router,
         apikeys_router,

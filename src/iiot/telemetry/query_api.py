@@ -1,0 +1,5 @@
+"""Routes (filled in by this domain's issue)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()
