@@ -62,12 +62,17 @@ def _check_role(ctx: TenantContext, minimum: Role) -> TenantContext:
 
 
 class TokenTenant(Access):
-    """A member of the access token's active tenant with at least `minimum` role."""
+    """A member of the access token's active tenant with at least `minimum` role.
+
+    `api_key_scope` names the API-key scope that grants the same access (integrations);
+    without it, read routes take the `read` scope and writes the `manage` scope.
+    """
 
     tenant_scoped = True
 
-    def __init__(self, minimum: Role = Role.viewer) -> None:
+    def __init__(self, minimum: Role = Role.viewer, *, api_key_scope: str | None = None) -> None:
         self.minimum = minimum
+        self.api_key_scope = api_key_scope or ("read" if minimum == Role.viewer else "manage")
         self.label = f"{minimum.value}+ of the active tenant"
 
     async def __call__(self, request: Request) -> TenantContext:
