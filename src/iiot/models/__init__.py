@@ -2,18 +2,24 @@
 
 from iiot.models.audit import AuditEvent, PlatformAuditEvent
 from iiot.models.base import Base
+from iiot.models.devices import Device, DeviceCredential
 from iiot.models.quotas import TenantQuotaLock
+from iiot.models.telemetry import TelemetryPoint, TenantUsageDaily
 from iiot.models.tenancy import Tenant, Tier
 from iiot.models.users import Membership, RefreshToken, User
 
 __all__ = [
     "AuditEvent",
     "Base",
+    "Device",
+    "DeviceCredential",
     "Membership",
     "PlatformAuditEvent",
     "RefreshToken",
     "Tenant",
+    "TelemetryPoint",
     "TenantQuotaLock",
+    "TenantUsageDaily",
     "Tier",
     "User",
 ]

@@ -1,0 +1,74 @@
+"""Devices and their credentials (tenant-owned; row-level security applies)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    LargeBinary,
+    String,
+    func,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from iiot.models.base import Base, Timestamps, new_id
+
+# `online`/`offline` are kept current by the last-seen flush job; `disabled` is set by a
+# developer and makes the device's credentials refuse ingest until it is enabled again.
+DEVICE_STATUSES = ("online", "offline", "disabled")
+
+
+class Device(Base, Timestamps):
+    __tablename__ = "devices"
+    __table_args__ = (
+        CheckConstraint("status in ('online','offline','disabled')", name="status_valid"),
+        Index("ix_devices_tenant_id_type", "tenant_id", "type"),
+        Index("ix_devices_tenant_id_area", "tenant_id", "area"),
+        Index("ix_devices_tenant_id_status", "tenant_id", "status"),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("tenants.id", ondelete="cascade"), primary_key=True
+    )
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str | None] = mapped_column(String(64))
+    location: Mapped[str | None] = mapped_column(String(200))
+    area: Mapped[str | None] = mapped_column(String(100))
+    protocol: Mapped[str | None] = mapped_column(String(32))
+    config: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"), default=dict)
+    metadata_: Mapped[dict[str, Any]] = mapped_column(
+        "metadata", server_default=text("'{}'::jsonb"), default=dict
+    )
+    status: Mapped[str] = mapped_column(String(16), default="offline", server_default="offline")
+    last_seen_at: Mapped[datetime | None]
+
+
+class DeviceCredential(Base):
+    """A device token, stored only as its SHA-256 digest. At most one unrevoked per device."""
+
+    __tablename__ = "device_credentials"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "device_id"],
+            ["devices.tenant_id", "devices.id"],
+            ondelete="cascade",
+            name="fk_device_credentials_tenant_id_device_id_devices",
+        ),
+        Index("ix_device_credentials_token_hash", "token_hash", unique=True),
+        Index("ix_device_credentials_tenant_id_device_id", "tenant_id", "device_id"),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    device_id: Mapped[uuid.UUID]
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    revoked_at: Mapped[datetime | None]
