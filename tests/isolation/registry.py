@@ -13,8 +13,12 @@ or more full route paths, exactly as FastAPI spells them:
         world.b_markers.append(device.name)
         return {"id": str(device.id)}
 
-Routes guarded by `PathTenant` need no provider: `{id}` is tenant B's id, and any other path
-parameter of such a route comes from its provider when one is registered.
+A `PathTenant` route whose only path parameter is `{id}` needs no provider: the walk passes
+tenant B's id. A `PathTenant` route with more parameters (`/tenants/{id}/users/{user_id}`) needs
+one for the others; the walk still sets `{id}` to tenant B's id.
+
+A write route whose `{}` body is refused by validation before the object is looked up can
+register a valid body with `@request_body(method, path)`.
 """
 
 from __future__ import annotations
@@ -62,3 +66,30 @@ def load_providers() -> dict[str, Provider]:
         if info.name != "registry":
             importlib.import_module(f"{package.__name__}.{info.name}")
     return dict(_providers)
+
+
+BodyBuilder = Callable[[Factory, World, dict[str, str]], Awaitable[dict[str, object]]]
+
+_bodies: dict[tuple[str, str], BodyBuilder] = {}
+
+
+def request_body(method: str, route_path: str) -> Callable[[BodyBuilder], BodyBuilder]:
+    """Register a valid request body for a write route whose `{}` fails validation first.
+
+    The walk sends `{}`; a route that answers 422 to it (before looking the object up) is
+    called again with this body, built from tenant B's path parameters, and must answer 404.
+    Routes without one get a body generated from their OpenAPI schema.
+    """
+    key = (method.upper(), route_path)
+
+    def register(fn: BodyBuilder) -> BodyBuilder:
+        if key in _bodies and _bodies[key] is not fn:
+            raise ValueError(f"{method} {route_path} already has a request body")
+        _bodies[key] = fn
+        return fn
+
+    return register
+
+
+def body_for(method: str, route_path: str) -> BodyBuilder | None:
+    return _bodies.get((method.upper(), route_path))
