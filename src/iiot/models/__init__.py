@@ -3,6 +3,8 @@
 from iiot.models.audit import AuditEvent, PlatformAuditEvent
 from iiot.models.base import Base
 from iiot.models.devices import Device, DeviceCredential
+from iiot.models.invitations import Invitation
+from iiot.models.mail import MailMessage
 from iiot.models.quotas import TenantQuotaLock
 from iiot.models.telemetry import TelemetryPoint, TenantUsageDaily
 from iiot.models.tenancy import Tenant, Tier
@@ -13,6 +15,8 @@ __all__ = [
     "Base",
     "Device",
     "DeviceCredential",
+    "Invitation",
+    "MailMessage",
     "Membership",
     "PlatformAuditEvent",
     "RefreshToken",
