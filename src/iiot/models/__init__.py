@@ -1,16 +1,22 @@
 """All ORM models, imported here so that one metadata holds every table."""
 
+from iiot.models.alerts import Alert, AlertHistory
+from iiot.models.apikeys import ApiKey
 from iiot.models.audit import AuditEvent, PlatformAuditEvent
 from iiot.models.base import Base
 from iiot.models.devices import Device, DeviceCredential
 from iiot.models.invitations import Invitation
 from iiot.models.mail import MailMessage
 from iiot.models.quotas import TenantQuotaLock
+from iiot.models.rules import Rule, RuleState, WebhookDelivery
 from iiot.models.telemetry import TelemetryPoint, TenantUsageDaily
 from iiot.models.tenancy import Tenant, Tier
 from iiot.models.users import Membership, RefreshToken, User
 
 __all__ = [
+    "Alert",
+    "AlertHistory",
+    "ApiKey",
     "AuditEvent",
     "Base",
     "Device",
@@ -20,10 +26,13 @@ __all__ = [
     "Membership",
     "PlatformAuditEvent",
     "RefreshToken",
+    "Rule",
+    "RuleState",
     "Tenant",
     "TelemetryPoint",
     "TenantQuotaLock",
     "TenantUsageDaily",
     "Tier",
     "User",
+    "WebhookDelivery",
 ]

@@ -12,10 +12,16 @@ from typing import Annotated
 from fastapi import Path
 from starlette.requests import Request
 
-from iiot.auth.principals import UserPrincipal
+from iiot.auth.principals import ApiKeyPrincipal, UserPrincipal
 from iiot.errors import Forbidden, NotFound
 from iiot.tenancy.context import TenantContext
-from iiot.tenancy.resolver import resolve_user, tenant_context_for
+from iiot.tenancy.resolver import (
+    api_key_context,
+    api_key_grants,
+    presented_api_key,
+    resolve_user,
+    tenant_context_for,
+)
 from iiot.tenancy.roles import Role
 
 
@@ -65,17 +71,34 @@ class TokenTenant(Access):
     """A member of the access token's active tenant with at least `minimum` role.
 
     `api_key_scope` names the API-key scope that grants the same access (integrations);
-    without it, read routes take the `read` scope and writes the `manage` scope.
+    without it, read routes take the `read` scope and writes the `manage` scope (`manage`
+    implies `read`). `allow_api_keys=False` makes the route user-only (e.g. managing keys).
     """
 
     tenant_scoped = True
 
-    def __init__(self, minimum: Role = Role.viewer, *, api_key_scope: str | None = None) -> None:
+    def __init__(
+        self,
+        minimum: Role = Role.viewer,
+        *,
+        api_key_scope: str | None = None,
+        allow_api_keys: bool = True,
+    ) -> None:
         self.minimum = minimum
         self.api_key_scope = api_key_scope or ("read" if minimum == Role.viewer else "manage")
+        self.allow_api_keys = allow_api_keys
         self.label = f"{minimum.value}+ of the active tenant"
+        if allow_api_keys:
+            self.label += f" or API key with scope {self.api_key_scope}"
 
     async def __call__(self, request: Request) -> TenantContext:
+        token = presented_api_key(request)
+        if token is not None and self.allow_api_keys:
+            ctx = await api_key_context(request, token)
+            assert isinstance(ctx.principal, ApiKeyPrincipal)
+            if not api_key_grants(ctx.principal.scopes, self.api_key_scope):
+                raise Forbidden(f"requires an API key with scope {self.api_key_scope}")
+            return ctx
         principal = await resolve_user(request)
         ctx = await tenant_context_for(request, principal.token_tenant_id)
         return _check_role(ctx, self.minimum)

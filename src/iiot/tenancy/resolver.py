@@ -3,20 +3,39 @@
 The membership and role are read from the database on every request, so a role change, a
 removal or a suspension takes effect at once. A caller who is not an active member of the
 tenant gets 404 for it: its existence does not leak.
+
+An API key (`ik_...` in `X-API-Key` or `Authorization: Bearer`) is looked up by its digest on
+every request too, so a revoked key is refused at once. It yields a context of the key's
+tenant whose principal is an `ApiKeyPrincipal`; which routes accept it is decided by the
+route's access policy from the key's scopes.
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 from starlette.requests import Request
 
-from iiot.auth.principals import UserPrincipal
+from iiot.apikeys.repository import ApiKeyLookup, ApiKeyRepository
+from iiot.auth.principals import ApiKeyPrincipal, UserPrincipal
+from iiot.auth.tokens import digest
 from iiot.errors import NotFound, TenantSuspended, Unauthorized
 from iiot.models.tenancy import Tenant
 from iiot.runtime import Runtime, client_ip, get_runtime
 from iiot.tenancy.context import TenantContext
+from iiot.tenancy.roles import Role
 from iiot.users.repository import UserRepository
+
+API_KEY_PREFIX = "ik_"
+# last_used_at is written at most this often per key, not on every request.
+API_KEY_TOUCH_INTERVAL_SECONDS = 60
+# The role an API key acts with inside services, from the strongest scope it holds.
+_SCOPE_ROLES = (
+    ("manage", Role.developer),
+    ("telemetry:write", Role.operator),
+    ("read", Role.viewer),
+)
 
 
 def bearer_token(request: Request) -> str | None:
@@ -37,6 +56,8 @@ async def resolve_user(request: Request) -> UserPrincipal:
     token = bearer_token(request)
     if token is None:
         raise Unauthorized("authentication required")
+    if token.startswith(API_KEY_PREFIX):
+        raise Unauthorized("API keys are not accepted here: sign in as a user")
     rt = get_runtime(request)
     claims = rt.tokens.decode_access(token)
     async with rt.db.system() as session:
@@ -85,3 +106,46 @@ async def tenant_context_for(request: Request, tenant_id: uuid.UUID | None) -> T
     return await resolve_tenant_context(
         get_runtime(request), principal, tenant_id, client_ip(request)
     )
+
+
+def presented_api_key(request: Request) -> str | None:
+    """The `ik_...` API key the request carries, if any (X-API-Key or a bearer token)."""
+    header = request.headers.get("x-api-key", "").strip()
+    if header.startswith(API_KEY_PREFIX):
+        return header
+    auth = request.headers.get("authorization", "")
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() == "bearer" and value.strip().startswith(API_KEY_PREFIX):
+        return value.strip()
+    return None
+
+
+def api_key_grants(scopes: frozenset[str], scope: str) -> bool:
+    """Whether a key with `scopes` holds `scope`; `manage` implies `read`."""
+    return scope in scopes or (scope == "read" and "manage" in scopes)
+
+
+async def api_key_context(request: Request, token: str) -> TenantContext:
+    """The context of the API key's tenant; 401 for an unknown, revoked or expired key."""
+    rt = get_runtime(request)
+    async with rt.db.system() as session:
+        key = await ApiKeyLookup(session).by_digest(digest(token))
+    now = datetime.now(UTC)
+    if key is None or (key.expires_at is not None and key.expires_at <= now):
+        raise Unauthorized("invalid API key")
+    if key.tenant_status == "suspended":
+        raise TenantSuspended("this tenant is suspended")
+    role = next((r for scope, r in _SCOPE_ROLES if scope in key.scopes), None)
+    ctx = TenantContext(
+        tenant_id=key.tenant_id,
+        principal=ApiKeyPrincipal(tenant_id=key.tenant_id, key_id=key.id, scopes=key.scopes),
+        role=role,
+        client_ip=client_ip(request),
+    )
+    last = key.last_used_at
+    if last is None or (now - last).total_seconds() >= API_KEY_TOUCH_INTERVAL_SECONDS:
+        async with rt.db.tenant(ctx) as session:
+            await ApiKeyRepository(session, ctx).touch(
+                key.id, stale_seconds=API_KEY_TOUCH_INTERVAL_SECONDS
+            )
+    return ctx
