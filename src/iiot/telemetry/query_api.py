@@ -1,5 +1,134 @@
-"""Routes (filled in by this domain's issue)."""
+"""Telemetry query routes: raw points, latest values, aggregates and statistics."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import AwareDatetime
+
+# Imported for its registrations: the retention job and the `oldest_data_age_days` figure.
+import iiot.telemetry.retention  # noqa: F401
+from iiot.errors import (
+    BadRequest,
+    Forbidden,
+    NotFound,
+    TenantSuspended,
+    Unauthorized,
+    ValidationFailed,
+    problem_responses,
+)
+from iiot.runtime import get_runtime
+from iiot.telemetry import query_service
+from iiot.telemetry.query_schemas import (
+    AggregateFn,
+    AggregateResult,
+    LatestTelemetry,
+    RawTelemetryPage,
+    TelemetryStatistics,
+)
+from iiot.tenancy.access import TokenTenant
+from iiot.tenancy.context import TenantContext
+from iiot.tenancy.roles import Role
+
+router = APIRouter(prefix="/telemetry", tags=["telemetry"])
+
+Reader = Annotated[TenantContext, Depends(TokenTenant(Role.viewer))]
+DeviceId = Annotated[uuid.UUID, Query(description="Device of the active tenant")]
+Key = Annotated[str, Query(min_length=1, max_length=255, description="Telemetry key")]
+Start = Annotated[
+    AwareDatetime | None,
+    Query(description="Inclusive start (RFC 3339 with offset); default: a day before end"),
+]
+End = Annotated[
+    AwareDatetime | None,
+    Query(description="Exclusive end (RFC 3339 with offset); default: now"),
+]
+_ERRORS = (Unauthorized, Forbidden, TenantSuspended, NotFound, ValidationFailed)
+
+
+@router.get("", responses=problem_responses(BadRequest, *_ERRORS))
+async def raw_telemetry(
+    request: Request,
+    ctx: Reader,
+    device_id: DeviceId,
+    start: Start = None,
+    end: End = None,
+    key: Annotated[str | None, Query(min_length=1, max_length=255)] = None,
+    limit: Annotated[int, Query(ge=1, le=query_service.MAX_LIMIT)] = 1000,
+    cursor: Annotated[str | None, Query(max_length=1024)] = None,
+) -> RawTelemetryPage:
+    """Raw points of a device, newest first, paged with an opaque cursor."""
+    rt = get_runtime(request)
+    async with rt.db.tenant(ctx) as session:
+        page = await query_service.raw_points(
+            session,
+            ctx,
+            device_id=device_id,
+            key=key,
+            start=start,
+            end=end,
+            limit=limit,
+            cursor=cursor,
+        )
+    return page
+
+
+@router.get("/latest", responses=problem_responses(*_ERRORS))
+async def latest_telemetry(
+    request: Request,
+    ctx: Reader,
+    device_id: Annotated[uuid.UUID | None, Query(description="Omit for the whole tenant")] = None,
+    limit: Annotated[int, Query(ge=1, le=query_service.MAX_LIMIT)] = 1000,
+) -> LatestTelemetry:
+    """The newest value of each key, for one device or for every device of the tenant."""
+    rt = get_runtime(request)
+    async with rt.db.tenant(ctx) as session:
+        latest = await query_service.latest_values(session, ctx, device_id=device_id, limit=limit)
+    return latest
+
+
+@router.get("/aggregate", responses=problem_responses(*_ERRORS))
+async def aggregate_telemetry(
+    request: Request,
+    ctx: Reader,
+    device_id: DeviceId,
+    key: Key,
+    interval: Annotated[str, Query(max_length=16, description="Bucket width: 1m, 5m, 1h, 1d")],
+    fn: AggregateFn = "avg",
+    start: Start = None,
+    end: End = None,
+) -> AggregateResult:
+    """Numeric values of one key in UTC-aligned time buckets (avg, min, max, sum or count)."""
+    rt = get_runtime(request)
+    async with rt.db.tenant(ctx) as session:
+        result = await query_service.aggregate(
+            session,
+            ctx,
+            device_id=device_id,
+            key=key,
+            start=start,
+            end=end,
+            interval=interval,
+            fn=fn,
+        )
+    return result
+
+
+@router.get("/statistics", responses=problem_responses(*_ERRORS))
+async def telemetry_statistics(
+    request: Request,
+    ctx: Reader,
+    device_id: DeviceId,
+    key: Key,
+    start: Start = None,
+    end: End = None,
+) -> TelemetryStatistics:
+    """Count, mean, min, max, standard deviation and percentiles of one key over a range."""
+    rt = get_runtime(request)
+    async with rt.db.tenant(ctx) as session:
+        stats = await query_service.statistics(
+            session, ctx, device_id=device_id, key=key, start=start, end=end
+        )
+    return stats

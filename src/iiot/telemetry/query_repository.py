@@ -1,0 +1,298 @@
+"""SQL of telemetry reads and retention.
+
+Every statement on `telemetry` names `tenant_id = :tenant_id` (the context's tenant) and a
+bounded time range or a primary-key prefix, so that PostgreSQL prunes partitions and walks the
+primary key `(tenant_id, device_id, key, ts)` instead of scanning. Row-level security applies
+the same tenant filter again underneath.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import CursorResult, select, text
+
+from iiot.db.repository import SystemRepository, TenantRepository
+from iiot.models.devices import Device
+from iiot.models.telemetry import TelemetryPoint
+
+_POINT_COLUMNS = (
+    "t.device_id, t.key, t.ts, t.value_num, t.value_bool, t.value_str, t.unit, t.quality"
+)
+
+# Only constant fragments are formatted in (the optional key and cursor conditions).
+_RAW = """
+select t.device_id, t.key, t.ts, t.value_num, t.value_bool, t.value_str, t.unit, t.quality
+from telemetry t
+where t.tenant_id = :tenant_id and t.device_id = :device_id
+  and t.ts >= :start and t.ts < :end
+  {key_filter} {after_filter}
+order by t.ts desc, t.key desc
+limit :limit
+"""
+
+# Distinct keys of one device by a loose index scan (one primary-key probe per key), then the
+# newest point of each key by a backward primary-key scan: cost follows the number of keys, not
+# the number of stored points.
+_LATEST_FOR_DEVICE = text("""
+with recursive keys(key) as (
+    (select t.key from telemetry t
+     where t.tenant_id = :tenant_id and t.device_id = :device_id
+     order by t.key limit 1)
+  union all
+    select (select t.key from telemetry t
+            where t.tenant_id = :tenant_id and t.device_id = :device_id and t.key > keys.key
+            order by t.key limit 1)
+    from keys where keys.key is not null
+)
+select t.device_id, t.key, t.ts, t.value_num, t.value_bool, t.value_str, t.unit, t.quality
+from keys
+cross join lateral (
+    select * from telemetry t
+    where t.tenant_id = :tenant_id and t.device_id = :device_id and t.key = keys.key
+    order by t.ts desc limit 1
+) t
+where keys.key is not null
+order by t.key
+limit :limit
+""")
+
+# The same over every (device, key) series of the tenant, stopped after `limit` series.
+_LATEST_FOR_TENANT = text("""
+with recursive series(device_id, key) as (
+    (select t.device_id, t.key from telemetry t
+     where t.tenant_id = :tenant_id
+     order by t.device_id, t.key limit 1)
+  union all
+    select nxt.device_id, nxt.key
+    from series s
+    cross join lateral (
+        select t.device_id, t.key from telemetry t
+        where t.tenant_id = :tenant_id and (t.device_id, t.key) > (s.device_id, s.key)
+        order by t.device_id, t.key limit 1
+    ) nxt
+)
+select t.device_id, t.key, t.ts, t.value_num, t.value_bool, t.value_str, t.unit, t.quality
+from (select * from series limit :limit) s
+cross join lateral (
+    select * from telemetry t
+    where t.tenant_id = :tenant_id and t.device_id = s.device_id and t.key = s.key
+    order by t.ts desc limit 1
+) t
+order by t.device_id, t.key
+""")
+
+_AGGREGATE_FUNCTIONS = {"avg": "avg", "min": "min", "max": "max", "sum": "sum", "count": "count"}
+
+# Buckets are aligned on the Unix epoch in absolute time, so they do not depend on the
+# session's time zone: a 1d bucket starts at 00:00 UTC.
+_AGGREGATE = """
+select date_bin(:width, t.ts, timestamptz '1970-01-01 00:00:00+00') as bucket,
+       {fn}(t.value_num)::double precision as value,
+       count(*) as n
+from telemetry t
+where t.tenant_id = :tenant_id and t.device_id = :device_id and t.key = :key
+  and t.ts >= :start and t.ts < :end and t.value_num is not null
+group by bucket
+order by bucket
+"""
+
+_STATISTICS = text("""
+select count(t.value_num) as n,
+       avg(t.value_num) as mean,
+       min(t.value_num) as min,
+       max(t.value_num) as max,
+       stddev_samp(t.value_num) as stddev,
+       percentile_cont(array[0.5, 0.9, 0.95, 0.99]) within group (order by t.value_num) as pct
+from telemetry t
+where t.tenant_id = :tenant_id and t.device_id = :device_id and t.key = :key
+  and t.ts >= :start and t.ts < :end and t.value_num is not null
+""")
+
+# The oldest daily partition in [since, until] holding a row of the tenant: one primary-key
+# probe per partition, oldest first, stopping at the first hit. Its cost follows the number of
+# daily partitions in the window, never the number of stored points. OFFSET 0 keeps the
+# ordered list below the EXISTS filter so the probing stops early.
+_OLDEST_DATA_DAY = text("""
+select p.day
+from (
+    select to_date(substr(c.relname, 12, 8), 'YYYYMMDD') as day
+    from pg_inherits i
+    join pg_class c on c.oid = i.inhrelid
+    where i.inhparent = 'public.telemetry'::regclass
+      and c.relname ~ '^telemetry_p[0-9]{8}$'
+    order by 1
+    offset 0
+) p
+where p.day between :since and :until
+  and exists (
+    select 1 from telemetry t
+    where t.tenant_id = :tenant_id
+      and t.ts >= (p.day::timestamp at time zone 'UTC')
+      and t.ts < ((p.day + 1)::timestamp at time zone 'UTC')
+  )
+limit 1
+""")
+
+_DELETE_EXPIRED_BATCH = text("""
+delete from telemetry d
+using (
+    select t.device_id, t.key, t.ts from telemetry t
+    where t.tenant_id = :tenant_id and t.ts < :cutoff
+    limit :batch
+) x
+where d.tenant_id = :tenant_id and d.ts < :cutoff
+  and d.device_id = x.device_id and d.key = x.key and d.ts = x.ts
+""")
+
+_RETENTION_WINDOWS = text("""
+select t.id, coalesce(t.max_retention_days, tr.max_retention_days) as days
+from tenants t
+left join tiers tr on tr.name = t.tier
+order by t.id
+""")
+
+_DROP_EXPIRED_PARTITIONS = text("select * from iiot_drop_expired_telemetry_partitions()")
+
+
+@dataclass(frozen=True)
+class PointRow:
+    device_id: uuid.UUID
+    key: str
+    ts: datetime
+    value_num: float | None
+    value_bool: bool | None
+    value_str: str | None
+    unit: str | None
+    quality: str | None
+
+    @property
+    def value(self) -> float | bool | str | None:
+        if self.value_num is not None:
+            return self.value_num
+        if self.value_bool is not None:
+            return self.value_bool
+        return self.value_str
+
+
+@dataclass(frozen=True)
+class BucketRow:
+    bucket: datetime
+    value: float | None
+    count: int
+
+
+@dataclass(frozen=True)
+class StatisticsRow:
+    count: int
+    mean: float | None
+    min: float | None
+    max: float | None
+    stddev: float | None
+    percentiles: tuple[float | None, float | None, float | None, float | None]
+
+
+def _points(rows: Any) -> list[PointRow]:
+    return [PointRow(*row) for row in rows]
+
+
+class TelemetryQueryRepository(TenantRepository[TelemetryPoint]):
+    model = TelemetryPoint
+
+    def _params(self, **extra: Any) -> dict[str, Any]:
+        return {"tenant_id": self.ctx.tenant_id, **extra}
+
+    async def device_exists(self, device_id: uuid.UUID) -> bool:
+        found = await self.session.scalar(
+            select(Device.id).where(Device.tenant_id == self.ctx.tenant_id, Device.id == device_id)
+        )
+        return found is not None
+
+    async def raw(
+        self,
+        device_id: uuid.UUID,
+        key: str | None,
+        start: datetime,
+        end: datetime,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[PointRow]:
+        """Points newest first; `after` is the (ts, key) of the last point of the previous page."""
+        params = self._params(device_id=device_id, start=start, end=end, limit=limit)
+        key_filter = after_filter = ""
+        if key is not None:
+            key_filter = "and t.key = :key"
+            params["key"] = key
+        if after is not None:
+            after_filter = "and (t.ts, t.key) < (:after_ts, :after_key)"
+            params["after_ts"], params["after_key"] = after
+        stmt = text(_RAW.format(key_filter=key_filter, after_filter=after_filter))  # noqa: S608
+        return _points(await self.session.execute(stmt, params))
+
+    async def latest_for_device(self, device_id: uuid.UUID, limit: int) -> list[PointRow]:
+        params = self._params(device_id=device_id, limit=limit)
+        return _points(await self.session.execute(_LATEST_FOR_DEVICE, params))
+
+    async def latest_for_tenant(self, limit: int) -> list[PointRow]:
+        params = self._params(limit=limit)
+        return _points(await self.session.execute(_LATEST_FOR_TENANT, params))
+
+    async def aggregate(
+        self,
+        device_id: uuid.UUID,
+        key: str,
+        start: datetime,
+        end: datetime,
+        width: timedelta,
+        fn: str,
+    ) -> list[BucketRow]:
+        stmt = text(_AGGREGATE.format(fn=_AGGREGATE_FUNCTIONS[fn]))
+        params = self._params(device_id=device_id, key=key, start=start, end=end, width=width)
+        rows = await self.session.execute(stmt, params)
+        return [BucketRow(bucket=r.bucket, value=r.value, count=r.n) for r in rows]
+
+    async def statistics(
+        self, device_id: uuid.UUID, key: str, start: datetime, end: datetime
+    ) -> StatisticsRow:
+        params = self._params(device_id=device_id, key=key, start=start, end=end)
+        row = (await self.session.execute(_STATISTICS, params)).one()
+        pct = tuple(row.pct) if row.pct is not None else (None, None, None, None)
+        return StatisticsRow(
+            count=row.n,
+            mean=row.mean,
+            min=row.min,
+            max=row.max,
+            stddev=row.stddev,
+            percentiles=(pct[0], pct[1], pct[2], pct[3]),
+        )
+
+    async def oldest_data_day(self, since: date, until: date) -> date | None:
+        day: date | None = await self.session.scalar(
+            _OLDEST_DATA_DAY, self._params(since=since, until=until)
+        )
+        return day
+
+    async def delete_expired(self, cutoff: datetime, batch: int) -> int:
+        """Delete up to `batch` of the tenant's points older than `cutoff`; the count deleted."""
+        result = await self.session.execute(
+            _DELETE_EXPIRED_BATCH, self._params(cutoff=cutoff, batch=batch)
+        )
+        assert isinstance(result, CursorResult)
+        return int(result.rowcount)
+
+
+class RetentionPlatformRepository(SystemRepository):
+    """Platform-wide reads and the partition drop of the retention job (system session)."""
+
+    async def retention_windows(self) -> list[tuple[uuid.UUID, int | None]]:
+        """Every tenant's effective `max_retention_days` (None: unlimited)."""
+        rows = await self.session.execute(_RETENTION_WINDOWS)
+        return [(r.id, r.days) for r in rows]
+
+    async def drop_expired_partitions(self) -> list[str]:
+        """Drop the daily partitions past every tenant's window; the names dropped."""
+        rows = await self.session.execute(_DROP_EXPIRED_PARTITIONS)
+        return [r[0] for r in rows]

@@ -1,0 +1,106 @@
+"""Retention: each tenant keeps telemetry for its effective `max_retention_days`, no longer.
+
+Two steps, cheapest first:
+
+1. Daily partitions that lie wholly before the longest window of any tenant hold only expired
+   rows, so they are dropped whole (`iiot_drop_expired_telemetry_partitions()`, a narrow
+   SECURITY DEFINER function of migration 0005 that computes that cutoff itself: the
+   application role cannot drop tables, and cannot make the function drop anything newer).
+2. For every tenant with a window, its older rows are deleted in batches, each in its own
+   transaction. Partition pruning confines those deletes to the partitions between the
+   tenant's cutoff and the dropped ones (and the DEFAULT partition), so a tenant that keeps
+   the longest window costs almost nothing.
+
+The job runs as platform work: it reads the windows in a system session and deletes in a
+tenant session per tenant, because row-level security hides every row otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from iiot.jobs import scheduler
+from iiot.quotas import usage
+from iiot.quotas.repository import QuotaRepository
+from iiot.telemetry.query_repository import RetentionPlatformRepository, TelemetryQueryRepository
+from iiot.tenancy.context import TenantContext, system_context
+
+if TYPE_CHECKING:
+    from iiot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+JOB_NAME = "telemetry-retention"
+INTERVAL_SECONDS = 3600.0
+DELETE_BATCH = 10_000
+
+
+@dataclass
+class RetentionReport:
+    dropped_partitions: list[str] = field(default_factory=list)
+    deleted_by_tenant: dict[uuid.UUID, int] = field(default_factory=dict)
+
+    @property
+    def deleted(self) -> int:
+        return sum(self.deleted_by_tenant.values())
+
+
+async def enforce_retention(
+    rt: Runtime, *, now: datetime | None = None, batch: int = DELETE_BATCH
+) -> RetentionReport:
+    """Drop wholly expired partitions, then delete each tenant's expired rows in batches."""
+    now = now or datetime.now(UTC)
+    report = RetentionReport()
+    async with rt.db.system() as session:
+        platform = RetentionPlatformRepository(session)
+        windows = await platform.retention_windows()
+        report.dropped_partitions = await platform.drop_expired_partitions()
+    for tenant_id, days in windows:
+        if days is None:
+            continue
+        cutoff = now - timedelta(days=days)
+        ctx = system_context(tenant_id)
+        total = 0
+        while True:
+            async with rt.db.tenant(ctx) as session:
+                deleted = await TelemetryQueryRepository(session, ctx).delete_expired(cutoff, batch)
+            total += deleted
+            if deleted < batch:
+                break
+        if total:
+            report.deleted_by_tenant[tenant_id] = total
+    if report.dropped_partitions or report.deleted:
+        log.info(
+            "retention: dropped %d partitions, deleted %d points of %d tenants",
+            len(report.dropped_partitions),
+            report.deleted,
+            len(report.deleted_by_tenant),
+        )
+    return report
+
+
+async def _run_job(rt: Runtime) -> None:
+    await enforce_retention(rt)
+
+
+async def oldest_data_age(session: AsyncSession, ctx: TenantContext) -> dict[str, Any]:
+    """`oldest_data_age_days`: whole days since the oldest UTC day holding the tenant's data.
+
+    Probes daily partitions from the start of the tenant's window, one primary-key probe each,
+    so its cost does not grow with the amount stored. None when the tenant has no data.
+    """
+    today = datetime.now(UTC).date()
+    days = (await QuotaRepository(session, ctx).limits()).max_retention_days
+    since = today - timedelta(days=days) if days is not None else date.min
+    oldest = await TelemetryQueryRepository(session, ctx).oldest_data_day(since, today)
+    return {"oldest_data_age_days": (today - oldest).days if oldest is not None else None}
+
+
+scheduler.register(JOB_NAME, INTERVAL_SECONDS, _run_job)
+usage.register("telemetry_retention", oldest_data_age)
