@@ -1,5 +1,150 @@
-"""Routes (filled in by this domain's issue)."""
+"""Telemetry ingest route (queries live in `query_api`)."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, status
+
+from iiot.devices.access import DeviceOrMember
+from iiot.errors import (
+    BadRequest,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    QuotaExceeded,
+    TenantSuspended,
+    Unauthorized,
+    ValidationFailed,
+    problem_responses,
+)
+from iiot.runtime import get_runtime
+from iiot.telemetry import ingest
+from iiot.telemetry.schemas import MAX_BODY_BYTES, MAX_POINTS, IngestAccepted
+from iiot.tenancy.context import TenantContext
+from iiot.tenancy.roles import Role
+
+router = APIRouter(tags=["telemetry"])
+
+Writer = Annotated[
+    TenantContext, Depends(DeviceOrMember(Role.operator, api_key_scope="telemetry:write"))
+]
+
+_VALUE_SCHEMA: dict[str, Any] = {
+    "oneOf": [
+        {"type": "number"},
+        {"type": "boolean"},
+        {"type": "string", "maxLength": 255},
+        {
+            "type": "object",
+            "required": ["value"],
+            "properties": {
+                "value": {"oneOf": [{"type": "number"}, {"type": "boolean"}, {"type": "string"}]},
+                "unit": {"type": "string", "maxLength": 32},
+                "quality": {"type": "string", "maxLength": 32},
+            },
+            "additionalProperties": False,
+        },
+    ]
+}
+_TIMESTAMP_SCHEMA: dict[str, Any] = {
+    "oneOf": [
+        {"type": "string", "format": "date-time"},
+        {"type": "integer", "description": "epoch milliseconds"},
+    ]
+}
+_VALUES_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "propertyNames": {"maxLength": 255},
+    "additionalProperties": _VALUE_SCHEMA,
+}
+_BODY_SCHEMA: dict[str, Any] = {
+    "oneOf": [
+        {
+            "title": "Single message",
+            "type": "object",
+            "required": ["telemetry"],
+            "properties": {
+                "device_id": {"type": "string", "format": "uuid"},
+                "timestamp": _TIMESTAMP_SCHEMA,
+                "telemetry": _VALUES_SCHEMA,
+            },
+            "additionalProperties": False,
+        },
+        {
+            "title": "Batch",
+            "type": "object",
+            "required": ["points"],
+            "properties": {
+                "device_id": {"type": "string", "format": "uuid"},
+                "points": {
+                    "type": "array",
+                    "maxItems": MAX_POINTS,
+                    "items": {
+                        "type": "object",
+                        "required": ["values"],
+                        "properties": {
+                            "device_id": {"type": "string", "format": "uuid"},
+                            "ts": _TIMESTAMP_SCHEMA,
+                            "values": _VALUES_SCHEMA,
+                        },
+                        "additionalProperties": False,
+                    },
+                },
+            },
+            "additionalProperties": False,
+        },
+    ]
+}
+
+
+async def _read_body(request: Request) -> bytes:
+    """The body, refused with 413 as soon as it exceeds the limit."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            size = int(declared)
+        except ValueError as exc:
+            raise BadRequest("invalid Content-Length") from exc
+        if size > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"the body is limited to {MAX_BODY_BYTES} bytes")
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"the body is limited to {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post(
+    "/telemetry",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        TenantSuspended,
+        NotFound,
+        PayloadTooLarge,
+        ValidationFailed,
+        QuotaExceeded,
+    ),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _BODY_SCHEMA}},
+        }
+    },
+)
+async def ingest_telemetry(request: Request, ctx: Writer) -> IngestAccepted:
+    """Store telemetry points from a device token, or from an operator for a tenant device."""
+    rt = get_runtime(request)
+    body = await _read_body(request)
+    token_digest = getattr(request.state, "device_token_digest", None)
+    prepared = await ingest.prepare(rt, ctx, body, token_digest)
+    async with rt.db.tenant(ctx) as session:
+        accepted = await ingest.write(session, ctx, prepared)
+    await ingest.after_commit(rt, ctx, prepared, accepted)
+    return accepted

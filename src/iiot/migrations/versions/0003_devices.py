@@ -12,8 +12,8 @@ partition that only catches a day whose partition could not be created in time. 
 cheap (each partition's index is small and hot) and retention drops whole partitions.
 
 Narrow SECURITY DEFINER functions (the application role owns no table):
-- iiot_device_by_token(digest) -> (tenant_id, device_id, device_status): the device credential
-  look-up at ingest, across tenants.
+- iiot_device_by_token(digest) -> (tenant_id, device_id, device_status, tenant_status): the
+  device credential look-up at ingest, across tenants.
 - iiot_ensure_telemetry_partition(day) -> created?: creates one day's partition.
 - iiot_telemetry_partitions() -> (name, day): the daily partitions.
 - iiot_drop_telemetry_partition(day) -> dropped?: drops one day's partition (retention).
@@ -38,14 +38,15 @@ FUTURE_DAYS = 7
 
 DEVICE_BY_TOKEN_FN = """
 create function iiot_device_by_token(p_digest bytea)
-returns table (tenant_id uuid, device_id uuid, device_status text)
+returns table (tenant_id uuid, device_id uuid, device_status text, tenant_status text)
 language sql stable security definer
 set search_path = public, pg_temp
 as $$
-    select c.tenant_id, c.device_id, d.status::text
+    select c.tenant_id, c.device_id, d.status::text, t.status::text
     from device_credentials c
     join devices d on d.tenant_id = c.tenant_id and d.id = c.device_id
-    where c.token_hash = p_digest and c.revoked_at is null
+    join tenants t on t.id = c.tenant_id
+    where c.token_hash = p_digest and c.revoked_at is null and t.deleted_at is null
 $$;
 revoke all on function iiot_device_by_token(bytea) from public;
 """  # noqa: S105

@@ -1,0 +1,94 @@
+"""When each device was last heard from, kept in memory and flushed to `devices` periodically.
+
+Ingest records a device in a dict (no database write per point); the `device-presence` job
+writes the newest times per tenant in one statement. A device is `online` while its
+`last_seen` is within `OFFLINE_AFTER`; reads merge the not-yet-flushed in-memory value.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from iiot.devices.repository import DeviceRepository
+from iiot.tenancy.context import system_context
+
+if TYPE_CHECKING:
+    from iiot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+OFFLINE_AFTER = timedelta(minutes=5)
+FLUSH_INTERVAL_SECONDS = 10.0
+
+_EXTRAS_KEY = "device_presence"
+
+
+class Presence:
+    def __init__(self) -> None:
+        self._pending: dict[uuid.UUID, dict[uuid.UUID, datetime]] = {}
+        # The newest time known per device in this process, flushed or not.
+        self._known: dict[uuid.UUID, datetime] = {}
+
+    def seen(self, tenant_id: uuid.UUID, device_id: uuid.UUID, at: datetime) -> None:
+        self._pending.setdefault(tenant_id, {})[device_id] = at
+        self._known[device_id] = at
+
+    def last_seen(self, device_id: uuid.UUID, stored: datetime | None) -> datetime | None:
+        mine = self._known.get(device_id)
+        if mine is None:
+            return stored
+        return mine if stored is None or mine > stored else stored
+
+    def forget(self, device_id: uuid.UUID) -> None:
+        self._known.pop(device_id, None)
+        for devices in self._pending.values():
+            devices.pop(device_id, None)
+
+    def take(self) -> dict[uuid.UUID, dict[uuid.UUID, datetime]]:
+        pending, self._pending = self._pending, {}
+        return pending
+
+    def give_back(self, tenant_id: uuid.UUID, seen: dict[uuid.UUID, datetime]) -> None:
+        devices = self._pending.setdefault(tenant_id, {})
+        for device_id, at in seen.items():
+            if device_id not in devices or devices[device_id] < at:
+                devices[device_id] = at
+
+
+def presence(rt: Runtime) -> Presence:
+    found = rt.extras.get(_EXTRAS_KEY)
+    if found is None:
+        found = rt.extras[_EXTRAS_KEY] = Presence()
+    return found
+
+
+def effective_status(stored_status: str, last_seen: datetime | None, now: datetime) -> str:
+    if stored_status == "disabled":
+        return "disabled"
+    if last_seen is not None and last_seen >= now - OFFLINE_AFTER:
+        return "online"
+    return "offline"
+
+
+async def flush(rt: Runtime) -> int:
+    """Write this process's pending last-seen times; returns how many devices were updated."""
+    state = presence(rt)
+    updated = 0
+    for tenant_id, seen in state.take().items():
+        try:
+            async with rt.db.tenant(system_context(tenant_id)) as session:
+                updated += await DeviceRepository(
+                    session, system_context(tenant_id)
+                ).touch_last_seen(seen)
+        except Exception:
+            # Keep them for the next run rather than lose them.
+            state.give_back(tenant_id, seen)
+            log.exception("flushing last-seen times of tenant %s failed", tenant_id)
+    return updated
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

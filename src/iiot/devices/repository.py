@@ -1,0 +1,163 @@
+"""Devices and device credentials: every statement filtered by the context's tenant.
+
+`DeviceTokenRepository` is the one cross-tenant look-up: it resolves a device token's digest
+through the SECURITY DEFINER function `iiot_device_by_token`, which returns only the ids and
+statuses the resolver needs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, text, update
+
+from iiot.db.repository import SystemRepository, TenantRepository
+from iiot.models.devices import Device, DeviceCredential
+
+# Channel on which credential changes are announced; payload is the device id.
+CREDENTIALS_CHANNEL = "iiot_device_credentials"
+
+_NOTIFY = text("select pg_notify(:channel, :payload)")
+_BY_TOKEN = text(
+    "select tenant_id, device_id, device_status, tenant_status from iiot_device_by_token(:digest)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceFilters:
+    status: str | None = None
+    area: str | None = None
+    type: str | None = None
+
+
+class DeviceRepository(TenantRepository[Device]):
+    model = Device
+
+    async def get(self, device_id: uuid.UUID, *, for_update: bool = False) -> Device | None:
+        stmt = select(Device).where(Device.tenant_id == self.ctx.tenant_id, Device.id == device_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return (await self.session.scalars(stmt)).one_or_none()
+
+    async def count(self) -> int:
+        stmt = (
+            select(func.count()).select_from(Device).where(Device.tenant_id == self.ctx.tenant_id)
+        )
+        return int(await self.session.scalar(stmt) or 0)
+
+    async def list(
+        self, filters: DeviceFilters, *, online_since: datetime, limit: int, offset: int
+    ) -> tuple[list[Device], int]:
+        stmt = select(Device).where(Device.tenant_id == self.ctx.tenant_id)
+        if filters.area is not None:
+            stmt = stmt.where(Device.area == filters.area)
+        if filters.type is not None:
+            stmt = stmt.where(Device.type == filters.type)
+        # Online/offline is derived from last_seen_at, so the filter reads it the same way.
+        if filters.status == "disabled":
+            stmt = stmt.where(Device.status == "disabled")
+        elif filters.status == "online":
+            stmt = stmt.where(Device.status != "disabled", Device.last_seen_at >= online_since)
+        elif filters.status == "offline":
+            stmt = stmt.where(
+                Device.status != "disabled",
+                (Device.last_seen_at.is_(None)) | (Device.last_seen_at < online_since),
+            )
+        total = await self.session.scalar(select(func.count()).select_from(stmt.subquery()))
+        rows = await self.session.scalars(
+            stmt.order_by(Device.created_at, Device.id).limit(limit).offset(offset)
+        )
+        return list(rows), int(total or 0)
+
+    async def delete(self, device: Device) -> None:
+        await self.session.execute(
+            delete(Device).where(Device.tenant_id == self.ctx.tenant_id, Device.id == device.id)
+        )
+
+    async def touch_last_seen(self, seen: dict[uuid.UUID, datetime]) -> int:
+        """Move last_seen_at forward (never back) for the given devices; returns rows updated."""
+        if not seen:
+            return 0
+        ids = list(seen)
+        result = await self.session.execute(
+            text(
+                """
+                update devices d
+                set last_seen_at = greatest(d.last_seen_at, s.seen_at),
+                    status = case when d.status = 'disabled' then d.status else 'online' end
+                from unnest(cast(:ids as uuid[]), cast(:seen as timestamptz[])) as s(id, seen_at)
+                where d.tenant_id = :tenant_id and d.id = s.id
+                """
+            ),
+            {"ids": ids, "seen": [seen[i] for i in ids], "tenant_id": self.ctx.tenant_id},
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def notify_credentials_changed(self, device_id: uuid.UUID) -> None:
+        """Tell every process to forget cached tokens of this device (delivered at commit)."""
+        await self.session.execute(
+            _NOTIFY, {"channel": CREDENTIALS_CHANNEL, "payload": str(device_id)}
+        )
+
+
+class CredentialRepository(TenantRepository[DeviceCredential]):
+    model = DeviceCredential
+
+    async def revoke_all(self, device_id: uuid.UUID, at: datetime) -> list[uuid.UUID]:
+        result = await self.session.execute(
+            update(DeviceCredential)
+            .where(
+                DeviceCredential.tenant_id == self.ctx.tenant_id,
+                DeviceCredential.device_id == device_id,
+                DeviceCredential.revoked_at.is_(None),
+            )
+            .values(revoked_at=at)
+            .returning(DeviceCredential.id)
+        )
+        return list(result.scalars())
+
+    async def active_for(self, device_id: uuid.UUID) -> DeviceCredential | None:
+        stmt = (
+            select(DeviceCredential)
+            .where(
+                DeviceCredential.tenant_id == self.ctx.tenant_id,
+                DeviceCredential.device_id == device_id,
+                DeviceCredential.revoked_at.is_(None),
+            )
+            .order_by(DeviceCredential.created_at.desc())
+            .limit(1)
+        )
+        return (await self.session.scalars(stmt)).first()
+
+
+@dataclass(frozen=True, slots=True)
+class TokenOwner:
+    tenant_id: uuid.UUID
+    device_id: uuid.UUID
+    device_status: str
+    tenant_status: str
+
+
+class DeviceTokenRepository(SystemRepository):
+    async def owner(self, token_digest: bytes) -> TokenOwner | None:
+        row = (await self.session.execute(_BY_TOKEN, {"digest": token_digest})).first()
+        if row is None:
+            return None
+        return TokenOwner(*row)
+
+
+def device_fields(device: Device) -> dict[str, Any]:
+    """The audited fields of a device."""
+    return {
+        "name": device.name,
+        "type": device.type,
+        "location": device.location,
+        "area": device.area,
+        "protocol": device.protocol,
+        "config": device.config,
+        "metadata": device.metadata_,
+        "status": device.status,
+    }

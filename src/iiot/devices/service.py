@@ -1,0 +1,249 @@
+"""Device rules: seat quota on create, one live token per device, audit of every change."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from iiot.audit.service import changes, record
+from iiot.auth.tokens import digest, new_secret
+from iiot.devices.access import DEVICE_TOKEN_PREFIX
+from iiot.devices.presence import OFFLINE_AFTER, Presence, effective_status
+from iiot.devices.repository import (
+    CredentialRepository,
+    DeviceFilters,
+    DeviceRepository,
+    device_fields,
+)
+from iiot.devices.schemas import (
+    CredentialOut,
+    DeviceCreated,
+    DeviceDetail,
+    DeviceIn,
+    DeviceList,
+    DeviceOut,
+    DevicePatch,
+    LatestValue,
+)
+from iiot.errors import NotFound
+from iiot.models.devices import Device, DeviceCredential
+from iiot.quotas import usage
+from iiot.quotas.seats import take_seat
+from iiot.telemetry.repository import LatestTelemetryRepository
+from iiot.tenancy.context import TenantContext
+
+
+def _stored_status(written: str) -> str:
+    return "disabled" if written == "disabled" else "offline"
+
+
+def device_out(device: Device, presence: Presence, now: datetime) -> DeviceOut:
+    last_seen = presence.last_seen(device.id, device.last_seen_at)
+    return DeviceOut(
+        id=device.id,
+        tenant_id=device.tenant_id,
+        name=device.name,
+        type=device.type,
+        location=device.location,
+        area=device.area,
+        protocol=device.protocol,
+        config=device.config,
+        metadata=device.metadata_,
+        status=effective_status(device.status, last_seen, now),
+        last_seen=last_seen,
+        created_at=device.created_at,
+        updated_at=device.updated_at,
+    )
+
+
+async def _issue_token(
+    session: AsyncSession, ctx: TenantContext, device_id: uuid.UUID
+) -> tuple[DeviceCredential, str]:
+    token = new_secret(DEVICE_TOKEN_PREFIX)
+    credential = await CredentialRepository(session, ctx).add(
+        DeviceCredential(device_id=device_id, token_hash=digest(token))
+    )
+    return credential, token
+
+
+async def _get(session: AsyncSession, ctx: TenantContext, device_id: uuid.UUID) -> Device:
+    device = await DeviceRepository(session, ctx).get(device_id, for_update=True)
+    if device is None:
+        raise NotFound("device not found")
+    return device
+
+
+async def list_devices(
+    session: AsyncSession,
+    ctx: TenantContext,
+    filters: DeviceFilters,
+    *,
+    limit: int,
+    offset: int,
+    presence: Presence,
+) -> DeviceList:
+    now = datetime.now(UTC)
+    devices, total = await DeviceRepository(session, ctx).list(
+        filters, online_since=now - OFFLINE_AFTER, limit=limit, offset=offset
+    )
+    return DeviceList(
+        devices=[device_out(d, presence, now) for d in devices],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+async def create_device(
+    session: AsyncSession, ctx: TenantContext, body: DeviceIn, *, presence: Presence
+) -> DeviceCreated:
+    repo = DeviceRepository(session, ctx)
+    await take_seat(session, ctx, "devices", repo.count)
+    device = await repo.add(
+        Device(
+            id=uuid.uuid4(),
+            name=body.name,
+            type=body.type,
+            location=body.location,
+            area=body.area,
+            protocol=body.protocol,
+            config=body.config,
+            metadata_=body.metadata,
+            status=_stored_status(body.status),
+        )
+    )
+    credential, token = await _issue_token(session, ctx, device.id)
+    await session.refresh(device)
+    await record(
+        session,
+        ctx,
+        "device.create",
+        target_type="device",
+        target_id=device.id,
+        after=device_fields(device),
+    )
+    await record(
+        session,
+        ctx,
+        "device.credentials.create",
+        target_type="device",
+        target_id=device.id,
+        after={"credential_id": credential.id},
+    )
+    out = device_out(device, presence, datetime.now(UTC))
+    return DeviceCreated(**out.model_dump(), token=token)
+
+
+async def get_device(
+    session: AsyncSession, ctx: TenantContext, device_id: uuid.UUID, *, presence: Presence
+) -> DeviceDetail:
+    device = await DeviceRepository(session, ctx).get(device_id)
+    if device is None:
+        raise NotFound("device not found")
+    latest = await LatestTelemetryRepository(session, ctx).for_device(device_id)
+    out = device_out(device, presence, datetime.now(UTC))
+    return DeviceDetail(
+        **out.model_dump(),
+        latest_telemetry={
+            p.key: LatestValue(value=p.value, ts=p.ts, unit=p.unit, quality=p.quality)
+            for p in latest
+        },
+    )
+
+
+async def update_device(
+    session: AsyncSession,
+    ctx: TenantContext,
+    device_id: uuid.UUID,
+    body: DeviceIn | DevicePatch,
+    *,
+    presence: Presence,
+) -> DeviceOut:
+    """Replace (PUT, a full `DeviceIn`) or change some fields (PATCH) of a device."""
+    device = await _get(session, ctx, device_id)
+    before = device_fields(device)
+    given: dict[str, Any] = (
+        body.model_dump() if isinstance(body, DeviceIn) else body.model_dump(exclude_unset=True)
+    )
+    for name, value in given.items():
+        if name == "metadata":
+            device.metadata_ = value if value is not None else {}
+        elif name == "config":
+            device.config = value if value is not None else {}
+        elif name == "status":
+            if value is not None:
+                device.status = _stored_status(value)
+        elif name == "name":
+            if value is not None:
+                device.name = value
+        else:
+            setattr(device, name, value)
+    device.updated_at = datetime.now(UTC)
+    await session.flush()
+    after = device_fields(device)
+    old, new = changes(before, after)
+    if old or new:
+        await record(
+            session,
+            ctx,
+            "device.update",
+            target_type="device",
+            target_id=device.id,
+            before=old,
+            after=new,
+        )
+    if before["status"] != after["status"]:
+        await DeviceRepository(session, ctx).notify_credentials_changed(device.id)
+    return device_out(device, presence, datetime.now(UTC))
+
+
+async def delete_device(
+    session: AsyncSession, ctx: TenantContext, device_id: uuid.UUID, *, presence: Presence
+) -> None:
+    """Delete a device; its credentials and telemetry go with it (foreign-key cascade)."""
+    repo = DeviceRepository(session, ctx)
+    device = await _get(session, ctx, device_id)
+    before = device_fields(device)
+    await repo.delete(device)
+    await repo.notify_credentials_changed(device.id)
+    await record(
+        session, ctx, "device.delete", target_type="device", target_id=device.id, before=before
+    )
+    presence.forget(device.id)
+
+
+async def rotate_credentials(
+    session: AsyncSession, ctx: TenantContext, device_id: uuid.UUID
+) -> CredentialOut:
+    """Issue a new token for the device and revoke every earlier one."""
+    device = await _get(session, ctx, device_id)
+    revoked = await CredentialRepository(session, ctx).revoke_all(device.id, datetime.now(UTC))
+    credential, token = await _issue_token(session, ctx, device.id)
+    await DeviceRepository(session, ctx).notify_credentials_changed(device.id)
+    await record(
+        session,
+        ctx,
+        "device.credentials.rotate",
+        target_type="device",
+        target_id=device.id,
+        before={"revoked_credential_ids": [str(r) for r in revoked]},
+        after={"credential_id": credential.id},
+    )
+    await session.refresh(credential)
+    return CredentialOut(
+        id=credential.id,
+        device_id=device.id,
+        token=token,
+        created_at=credential.created_at,
+        revoked=len(revoked),
+    )
+
+
+async def _device_usage(session: AsyncSession, ctx: TenantContext) -> dict[str, Any]:
+    return {"device_count": await DeviceRepository(session, ctx).count()}
+
+
+usage.register("devices", _device_usage)

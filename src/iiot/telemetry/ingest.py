@@ -1,0 +1,180 @@
+"""Telemetry ingest: the hot path from a request body to committed rows.
+
+`prepare` decodes and validates the body (no database work unless a day's partition is
+missing or the tenant's retention is not cached), `write` runs inside the request's tenant
+transaction (one statement inserts the points and counts them against the daily quota), and
+`after_commit` records presence and tells the rules engine. A batch is all-or-nothing: any
+invalid point refuses the whole request (422, every offending point listed), and a batch that
+would cross the daily quota is rolled back and refused (429) so the counter never overshoots.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from iiot import events
+from iiot.auth.principals import DevicePrincipal
+from iiot.devices.presence import presence
+from iiot.errors import BadRequest, NotFound, QuotaExceeded, Unauthorized, ValidationFailed
+from iiot.quotas import usage
+from iiot.quotas.repository import QuotaRepository
+from iiot.telemetry.partitions import keeper
+from iiot.telemetry.repository import TelemetryWriteRepository
+from iiot.telemetry.schemas import (
+    MAX_REPORTED_ERRORS,
+    IngestAccepted,
+    ParsedIngest,
+    Rows,
+    parse_ingest,
+)
+from iiot.tenancy.context import TenantContext
+
+if TYPE_CHECKING:
+    from iiot.runtime import Runtime
+
+RETENTION_CACHE_SECONDS = 5.0
+_RETENTION_KEY = "telemetry_retention"
+
+
+@dataclass(slots=True)
+class PreparedIngest:
+    parsed: ParsedIngest
+    now: datetime
+    token_digest: bytes | None
+
+
+def seconds_to_next_utc_midnight(now: datetime) -> int:
+    tomorrow = (now + timedelta(days=1)).date()
+    midnight = datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=UTC)
+    return max(1, int((midnight - now).total_seconds()) + 1)
+
+
+async def _retention_days(rt: Runtime, ctx: TenantContext) -> int | None:
+    """The tenant's effective retention, cached briefly (it changes rarely)."""
+    cache: dict[uuid.UUID, tuple[int | None, float]] = rt.extras.setdefault(_RETENTION_KEY, {})
+    now = time.monotonic()
+    hit = cache.get(ctx.tenant_id)
+    if hit is not None and hit[1] > now:
+        return hit[0]
+    async with rt.db.system() as session:
+        limits = await QuotaRepository(session, ctx).limits()
+    if len(cache) > 10_000:
+        cache.clear()
+    cache[ctx.tenant_id] = (limits.max_retention_days, now + RETENTION_CACHE_SECONDS)
+    return limits.max_retention_days
+
+
+def decode(body: bytes) -> object:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        if b"NaN" in body or b"Infinity" in body or "infinity" in str(exc):
+            raise ValidationFailed(
+                "NaN and Infinity are not allowed values",
+                errors=[{"index": None, "field": "body", "reason": "NaN/Infinity not allowed"}],
+            ) from exc
+        raise BadRequest(f"malformed JSON: {exc}") from exc
+
+
+async def prepare(
+    rt: Runtime, ctx: TenantContext, body: bytes, token_digest: bytes | None
+) -> PreparedIngest:
+    """Decode and validate a request body; make sure its days' partitions exist."""
+    if not body:
+        raise BadRequest("empty body: expected a JSON object")
+    document = decode(body)
+    now = datetime.now(UTC)
+    retention = await _retention_days(rt, ctx)
+    oldest = now - timedelta(days=retention) if retention is not None else None
+    own = ctx.principal.device_id if isinstance(ctx.principal, DevicePrincipal) else None
+    parsed = parse_ingest(document, now=now, oldest=oldest, own_device=own)
+    if parsed.errors:
+        shown = parsed.errors[:MAX_REPORTED_ERRORS]
+        indexes = sorted({e.index for e in parsed.errors if e.index is not None})
+        raise ValidationFailed(
+            f"{len(parsed.errors)} invalid value(s) in {max(len(indexes), 1)} point(s); "
+            "nothing was stored",
+            errors=[e.as_dict() for e in shown],
+            invalid_points=indexes[:MAX_REPORTED_ERRORS],
+        )
+    if parsed.min_ts is not None and parsed.max_ts is not None:
+        await keeper(rt).ensure(rt, parsed.min_ts.date(), parsed.max_ts.date())
+    return PreparedIngest(parsed=parsed, now=now, token_digest=token_digest)
+
+
+async def write(
+    session: AsyncSession, ctx: TenantContext, prepared: PreparedIngest
+) -> IngestAccepted:
+    """Insert the points and count them against today's quota, in the caller's transaction."""
+    rows = prepared.parsed.rows
+    repo = TelemetryWriteRepository(session, ctx)
+    if not isinstance(ctx.principal, DevicePrincipal):
+        wanted = set(rows.device_ids)
+        known = await repo.existing_devices(list(wanted))
+        unknown = wanted - known
+        if unknown:
+            bad = sorted(
+                {i for i, d in zip(rows.point_index, rows.device_ids, strict=True) if d in unknown}
+            )
+            raise NotFound("device not found", invalid_points=bad[:MAX_REPORTED_ERRORS])
+    day = prepared.now.date()
+    outcome = await repo.write(rows, day, prepared.token_digest)
+    if not outcome.credential_ok:
+        raise Unauthorized("invalid or revoked device token")
+    if outcome.over_quota:
+        assert outcome.limit is not None
+        raise QuotaExceeded(
+            "telemetry_points_per_day",
+            limit=outcome.limit,
+            current=outcome.used_before,
+            status=429,
+            retry_after=seconds_to_next_utc_midnight(prepared.now),
+        )
+    return IngestAccepted(points=outcome.inserted, duplicates=len(rows) - outcome.inserted)
+
+
+async def after_commit(
+    rt: Runtime, ctx: TenantContext, prepared: PreparedIngest, accepted: IngestAccepted
+) -> None:
+    """Record the devices as seen and hand the stored points to the rules engine."""
+    rows = prepared.parsed.rows
+    state = presence(rt)
+    for device_id in set(rows.device_ids):
+        state.seen(ctx.tenant_id, device_id, prepared.now)
+    if accepted.points == 0:
+        return
+    # When some points were duplicates the event carries the whole request: listeners must
+    # tolerate seeing a point again (as they must for MQTT redelivery anyway).
+    points = [
+        events.CommittedPoint(
+            device_id=rows.device_ids[i],
+            key=rows.keys[i],
+            ts=rows.ts[i],
+            value=_value(rows, i),
+        )
+        for i in range(len(rows))
+    ]
+    await events.telemetry_committed(rt, events.TelemetryCommitted(ctx.tenant_id, points))
+
+
+def _value(rows: Rows, i: int) -> float | bool | str | None:
+    num = rows.nums[i]
+    if num is not None:
+        return num
+    flag = rows.bools[i]
+    return flag if flag is not None else rows.strs[i]
+
+
+async def _telemetry_usage(session: AsyncSession, ctx: TenantContext) -> dict[str, Any]:
+    today = datetime.now(UTC).date()
+    return {"telemetry_points_today": await TelemetryWriteRepository(session, ctx).points_on(today)}
+
+
+usage.register("telemetry_today", _telemetry_usage)
