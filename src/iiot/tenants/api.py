@@ -1,5 +1,157 @@
-"""Routes (filled in by this domain's issue)."""
+"""Tenant management routes (system admins; members read their own tenant) and tiers."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+
+from iiot.auth.principals import UserPrincipal
+from iiot.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    TenantSuspended,
+    Unauthorized,
+    ValidationFailed,
+    problem_responses,
+)
+from iiot.runtime import client_ip, get_runtime
+from iiot.tenancy.access import AnyUser, PathTenant, SystemAdmin
+from iiot.tenancy.context import TenantContext, system_context
+from iiot.tenancy.roles import Role
+from iiot.tenants import service
+from iiot.tenants.access import SystemAdminOnTenant
+from iiot.tenants.schemas import (
+    TenantCreate,
+    TenantList,
+    TenantOut,
+    TenantQuotas,
+    TenantStats,
+    TenantUpdate,
+    TierOut,
+    TierUpdate,
+)
+
+router = APIRouter(tags=["tenants"])
+
+Admin = Annotated[UserPrincipal, Depends(SystemAdmin())]
+Member = Annotated[TenantContext, Depends(PathTenant(Role.viewer))]
+TenantAdmin = Annotated[TenantContext, Depends(PathTenant(Role.admin))]
+Operator = Annotated[TenantContext, Depends(SystemAdminOnTenant())]
+
+_READ = problem_responses(Unauthorized, TenantSuspended, NotFound, ValidationFailed)
+_PLATFORM = problem_responses(Unauthorized, Forbidden, NotFound, ValidationFailed)
+
+
+@router.get("/tenants", responses=problem_responses(Unauthorized, Forbidden, ValidationFailed))
+async def list_tenants(
+    admin: Admin,
+    request: Request,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    tier: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
+    status: Annotated[Literal["active", "suspended", "trial", "churned"] | None, Query()] = None,
+    search: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+) -> TenantList:
+    """List tenants (system admin), filtered by tier, status or a name/slug search."""
+    rt = get_runtime(request)
+    async with rt.db.system() as session:
+        result = await service.list_tenants(
+            session, page=page, limit=limit, tier=tier, status=status, search=search
+        )
+    return result
+
+
+@router.post(
+    "/tenants",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(Unauthorized, Forbidden, Conflict, ValidationFailed),
+)
+async def create_tenant(body: TenantCreate, admin: Admin, request: Request) -> TenantOut:
+    """Create a tenant (system admin); 409 when the slug is taken."""
+    rt = get_runtime(request)
+    ctx = system_context(uuid.uuid4(), admin, client_ip(request))
+    async with rt.db.tenant(ctx) as session:
+        result = await service.create_tenant(session, ctx, body)
+    return result
+
+
+@router.get("/tenants/{id}", responses=_READ)
+async def get_tenant(ctx: Member, request: Request) -> TenantOut:
+    """A tenant's details (its members and system admins)."""
+    async with get_runtime(request).db.tenant(ctx) as session:
+        result = await service.get_tenant(session, ctx)
+    return result
+
+
+@router.patch("/tenants/{id}", responses=_PLATFORM | problem_responses(Conflict, TenantSuspended))
+async def update_tenant(body: TenantUpdate, ctx: TenantAdmin, request: Request) -> TenantOut:
+    """Update a tenant: its admins may change name, branding and settings; system admins all."""
+    async with get_runtime(request).db.tenant(ctx) as session:
+        result = await service.update_tenant(session, ctx, body)
+    return result
+
+
+@router.delete("/tenants/{id}", status_code=status.HTTP_204_NO_CONTENT, responses=_PLATFORM)
+async def delete_tenant(ctx: Operator, request: Request) -> Response:
+    """Delete a tenant (system admin): it disappears at once and is purged later."""
+    async with get_runtime(request).db.tenant(ctx) as session:
+        await service.delete_tenant(session, ctx)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/tenants/{id}/suspend", responses=_PLATFORM)
+async def suspend_tenant(ctx: Operator, request: Request) -> TenantOut:
+    """Suspend a tenant (system admin): its members are refused until it is activated."""
+    async with get_runtime(request).db.tenant(ctx) as session:
+        result = await service.set_status(session, ctx, "suspended")
+    return result
+
+
+@router.post("/tenants/{id}/activate", responses=_PLATFORM)
+async def activate_tenant(ctx: Operator, request: Request) -> TenantOut:
+    """Activate a tenant (system admin)."""
+    async with get_runtime(request).db.tenant(ctx) as session:
+        result = await service.set_status(session, ctx, "active")
+    return result
+
+
+@router.get("/tenants/{id}/stats", responses=_READ)
+async def tenant_stats(ctx: Member, request: Request) -> TenantStats:
+    """Counts of devices, members, rules, alerts and today's telemetry, with quota use."""
+    async with get_runtime(request).db.tenant(ctx) as session:
+        result = await service.tenant_stats(session, ctx)
+    return result
+
+
+@router.get("/tenants/{id}/quotas", responses=_READ)
+async def tenant_quotas(ctx: Member, request: Request) -> TenantQuotas:
+    """Use of each quota against the tenant's effective limit."""
+    async with get_runtime(request).db.tenant(ctx) as session:
+        result = await service.tenant_quotas(session, ctx)
+    return result
+
+
+@router.get("/tiers", dependencies=[Depends(AnyUser())], responses=problem_responses(Unauthorized))
+async def list_tiers(request: Request) -> list[TierOut]:
+    """The tiers and their default limits."""
+    async with get_runtime(request).db.system() as session:
+        result = await service.list_tiers(session)
+    return result
+
+
+@router.patch("/tiers/{name}", responses=_PLATFORM)
+async def update_tier(
+    body: TierUpdate,
+    admin: Admin,
+    request: Request,
+    name: Annotated[str, Path(min_length=1, max_length=32)],
+) -> TierOut:
+    """Change a tier's default limits (system admin); tenants without their own values follow."""
+    async with get_runtime(request).db.system() as session:
+        result = await service.update_tier(
+            session, name, body, actor_id=admin.user_id, ip=client_ip(request)
+        )
+    return result

@@ -1,0 +1,405 @@
+"""Tenant management: create, read, update, suspend, delete, stats, quotas; tiers.
+
+Tenants and tiers are platform rows, but every change to a tenant is made in a session of that
+tenant's context, so its audit row (tenant-owned) is written in the same transaction.
+Never commits: the caller does.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from iiot.audit.service import changes, record, record_platform
+from iiot.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from iiot.jobs import scheduler
+from iiot.models.base import utcnow
+from iiot.models.tenancy import Tenant, Tier
+from iiot.quotas import usage
+from iiot.quotas.limits import effective_limits, percentage
+from iiot.quotas.repository import QuotaRepository
+from iiot.tenancy.context import TenantContext
+from iiot.tenants.repository import TenantRepository, TierRepository
+from iiot.tenants.schemas import (
+    NULLABLE_FIELDS,
+    TENANT_ADMIN_FIELDS,
+    BrandingOut,
+    EffectiveLimitsOut,
+    RetentionUsage,
+    SeatUsage,
+    TelemetryUsage,
+    TenantCreate,
+    TenantList,
+    TenantOut,
+    TenantQuotas,
+    TenantStats,
+    TenantUpdate,
+    TierOut,
+    TierUpdate,
+)
+from iiot.users import service as members
+
+if TYPE_CHECKING:
+    from iiot.runtime import Runtime
+
+# A deleted tenant stays restorable by an operator (database level) this long before purge.
+PURGE_GRACE = timedelta(days=30)
+PURGE_INTERVAL_SECONDS = 3600
+
+_AUDITED_FIELDS = (
+    "name",
+    "slug",
+    "status",
+    "tier",
+    "max_devices",
+    "max_users",
+    "max_telemetry_points_per_day",
+    "max_retention_days",
+    "enabled_features",
+    "branding",
+    "settings",
+)
+
+assert members  # imported for its usage figures (user_count, invited_count)
+
+
+def _snapshot(tenant: Tenant) -> dict[str, Any]:
+    return {name: getattr(tenant, name) for name in _AUDITED_FIELDS}
+
+
+def tenant_out(tenant: Tenant, tier: Tier | None) -> TenantOut:
+    return TenantOut(
+        id=tenant.id,
+        name=tenant.name,
+        slug=tenant.slug,
+        status=tenant.status,
+        tier=tenant.tier,
+        max_devices=tenant.max_devices,
+        max_users=tenant.max_users,
+        max_telemetry_points_per_day=tenant.max_telemetry_points_per_day,
+        max_retention_days=tenant.max_retention_days,
+        effective_limits=EffectiveLimitsOut(**effective_limits(tenant, tier).as_dict()),
+        enabled_features=list(tenant.enabled_features or []),
+        branding=BrandingOut(**{k: v for k, v in (tenant.branding or {}).items()}),
+        settings=dict(tenant.settings or {}),
+        created_at=tenant.created_at,
+        updated_at=tenant.updated_at,
+    )
+
+
+async def _tenant(session: AsyncSession, ctx: TenantContext, *, lock: bool = False) -> Tenant:
+    tenants = TenantRepository(session)
+    tenant = await (tenants.get_for_update if lock else tenants.get)(ctx.tenant_id)
+    if tenant is None:
+        raise NotFound("tenant not found")
+    return tenant
+
+
+async def _tier(session: AsyncSession, name: str) -> Tier:
+    tier = await TierRepository(session).get(name)
+    if tier is None:
+        raise ValidationFailed(
+            f"unknown tier {name!r}", errors=[{"field": "tier", "message": "unknown tier"}]
+        )
+    return tier
+
+
+# --- tenants ---------------------------------------------------------------------------------
+
+
+async def list_tenants(
+    session: AsyncSession,
+    *,
+    page: int,
+    limit: int,
+    tier: str | None,
+    status: str | None,
+    search: str | None,
+) -> TenantList:
+    rows, total = await TenantRepository(session).page(
+        tier=tier, status=status, search=search, limit=limit, offset=(page - 1) * limit
+    )
+    tiers = await TierRepository(session).by_names({t.tier for t in rows})
+    return TenantList(
+        tenants=[tenant_out(t, tiers.get(t.tier)) for t in rows],
+        total=total,
+        page=page,
+        limit=limit,
+    )
+
+
+async def create_tenant(session: AsyncSession, ctx: TenantContext, body: TenantCreate) -> TenantOut:
+    """Create tenant `ctx.tenant_id` (the caller chose the id and opened its context)."""
+    tier = await _tier(session, body.tier)
+    tenants = TenantRepository(session)
+    if await tenants.slug_taken(body.slug):
+        raise Conflict(f"slug {body.slug!r} is already in use", field="slug")
+    tenant = await tenants.add(
+        Tenant(
+            id=ctx.tenant_id,
+            name=body.name,
+            slug=body.slug,
+            tier=body.tier,
+            status=body.status,
+            max_devices=body.max_devices,
+            max_users=body.max_users,
+            max_telemetry_points_per_day=body.max_telemetry_points_per_day,
+            max_retention_days=body.max_retention_days,
+            enabled_features=list(body.enabled_features),
+            branding=body.branding.model_dump(exclude_none=True),
+            settings=dict(body.settings),
+        )
+    )
+    await record(
+        session,
+        ctx,
+        "tenant.create",
+        target_type="tenant",
+        target_id=tenant.id,
+        after=_snapshot(tenant),
+    )
+    return tenant_out(tenant, tier)
+
+
+async def get_tenant(session: AsyncSession, ctx: TenantContext) -> TenantOut:
+    tenant = await _tenant(session, ctx)
+    return tenant_out(tenant, await TierRepository(session).get(tenant.tier))
+
+
+async def update_tenant(session: AsyncSession, ctx: TenantContext, body: TenantUpdate) -> TenantOut:
+    sent = body.model_fields_set
+    if not sent:
+        raise ValidationFailed("empty update: send at least one field")
+    if not ctx.is_system_admin:
+        restricted = sorted(sent - TENANT_ADMIN_FIELDS)
+        if restricted:
+            raise Forbidden(
+                f"only a system admin may change {', '.join(restricted)}", fields=restricted
+            )
+    for name in sent - NULLABLE_FIELDS:
+        if getattr(body, name) is None:
+            raise ValidationFailed(
+                f"{name} cannot be null", errors=[{"field": name, "message": "must not be null"}]
+            )
+    tenant = await _tenant(session, ctx, lock=True)
+    before = _snapshot(tenant)
+    tier = await _tier(session, body.tier) if body.tier is not None else None
+    new_slug = body.slug is not None and body.slug != tenant.slug
+    if new_slug and await TenantRepository(session).slug_taken(
+        body.slug or "", other_than=tenant.id
+    ):
+        raise Conflict(f"slug {body.slug!r} is already in use", field="slug")
+    for name in sent:
+        value = getattr(body, name)
+        if name == "branding":
+            assert body.branding is not None
+            value = {**(tenant.branding or {}), **body.branding.model_dump(exclude_unset=True)}
+            value = {k: v for k, v in value.items() if v is not None}
+        elif name == "enabled_features":
+            value = list(value)
+        setattr(tenant, name, value)
+    old, new = changes(before, _snapshot(tenant))
+    if new:
+        tenant.updated_at = utcnow()
+        await TenantRepository(session).flush()
+        await record(
+            session,
+            ctx,
+            "tenant.update",
+            target_type="tenant",
+            target_id=tenant.id,
+            before=old,
+            after=new,
+        )
+        if "tier" in new:
+            await record(
+                session,
+                ctx,
+                "tenant.tier_change",
+                target_type="tenant",
+                target_id=tenant.id,
+                before={"tier": old["tier"]},
+                after={"tier": new["tier"]},
+            )
+        if "status" in new:
+            action = "tenant.suspend" if new["status"] == "suspended" else "tenant.status_change"
+            await record(
+                session,
+                ctx,
+                action,
+                target_type="tenant",
+                target_id=tenant.id,
+                before={"status": old["status"]},
+                after={"status": new["status"]},
+            )
+    return tenant_out(tenant, tier or await TierRepository(session).get(tenant.tier))
+
+
+async def set_status(session: AsyncSession, ctx: TenantContext, status: str) -> TenantOut:
+    """Suspend or activate; repeating the current status changes nothing."""
+    tenant = await _tenant(session, ctx, lock=True)
+    if tenant.status != status:
+        before = tenant.status
+        tenant.status, tenant.updated_at = status, utcnow()
+        await TenantRepository(session).flush()
+        await record(
+            session,
+            ctx,
+            "tenant.suspend" if status == "suspended" else "tenant.activate",
+            target_type="tenant",
+            target_id=tenant.id,
+            before={"status": before},
+            after={"status": status},
+        )
+    return tenant_out(tenant, await TierRepository(session).get(tenant.tier))
+
+
+async def delete_tenant(session: AsyncSession, ctx: TenantContext) -> None:
+    """Soft delete: the tenant disappears at once; its rows are purged after PURGE_GRACE."""
+    tenant = await _tenant(session, ctx, lock=True)
+    tenant.deleted_at = utcnow()
+    await TenantRepository(session).flush()
+    await record(
+        session,
+        ctx,
+        "tenant.delete",
+        target_type="tenant",
+        target_id=tenant.id,
+        before=_snapshot(tenant),
+        after={"deleted_at": tenant.deleted_at},
+    )
+
+
+async def purge_deleted_tenants(rt: Runtime) -> list[uuid.UUID]:
+    """Job: remove tenants deleted more than PURGE_GRACE ago, with everything they own."""
+    async with rt.db.system() as session:
+        purged = list(await TenantRepository(session).purge_deleted_before(utcnow() - PURGE_GRACE))
+        for tenant_id in purged:
+            await record_platform(session, "tenant.purge", actor_id=None, subject=str(tenant_id))
+    return purged
+
+
+scheduler.register("tenants.purge", PURGE_INTERVAL_SECONDS, purge_deleted_tenants)
+
+
+# --- usage -----------------------------------------------------------------------------------
+
+
+def next_utc_midnight(now: datetime | None = None) -> datetime:
+    now = now or datetime.now(UTC)
+    return datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1)
+
+
+def _int(figures: dict[str, Any], name: str) -> int:
+    return int(figures.get(name) or 0)
+
+
+async def tenant_stats(session: AsyncSession, ctx: TenantContext) -> TenantStats:
+    figures = await usage.collect(session, ctx)
+    limits = await QuotaRepository(session, ctx).limits()
+    devices, users = _int(figures, "device_count"), _int(figures, "user_count")
+    invited, points = _int(figures, "invited_count"), _int(figures, "telemetry_points_today")
+    return TenantStats(
+        tenant_id=ctx.tenant_id,
+        device_count=devices,
+        user_count=users,
+        invited_count=invited,
+        rule_count=_int(figures, "rule_count"),
+        alerts_24h=_int(figures, "alerts_24h"),
+        active_alerts=_int(figures, "active_alerts"),
+        telemetry_points_today=points,
+        device_quota_percent=percentage(devices, limits.max_devices),
+        user_quota_percent=percentage(users + invited, limits.max_users),
+        telemetry_quota_percent=percentage(points, limits.max_telemetry_points_per_day),
+    )
+
+
+async def tenant_quotas(session: AsyncSession, ctx: TenantContext) -> TenantQuotas:
+    figures = await usage.collect(session, ctx)
+    limits = await QuotaRepository(session, ctx).limits()
+    devices = _int(figures, "device_count")
+    seats = _int(figures, "user_count") + _int(figures, "invited_count")
+    points = _int(figures, "telemetry_points_today")
+    oldest = figures.get("oldest_data_age_days")
+    return TenantQuotas(
+        devices=SeatUsage(
+            used=devices,
+            limit=limits.max_devices,
+            percentage=percentage(devices, limits.max_devices),
+        ),
+        users=SeatUsage(
+            used=seats, limit=limits.max_users, percentage=percentage(seats, limits.max_users)
+        ),
+        telemetry_points=TelemetryUsage(
+            used_today=points,
+            limit_per_day=limits.max_telemetry_points_per_day,
+            percentage=percentage(points, limits.max_telemetry_points_per_day),
+            resets_at=next_utc_midnight(),
+        ),
+        data_retention=RetentionUsage(
+            current_days=limits.max_retention_days,
+            oldest_data_age_days=int(oldest) if oldest is not None else None,
+        ),
+    )
+
+
+# --- tiers -----------------------------------------------------------------------------------
+
+
+def tier_out(tier: Tier) -> TierOut:
+    return TierOut(
+        name=tier.name,
+        display_name=tier.display_name,
+        max_devices=tier.max_devices,
+        max_users=tier.max_users,
+        max_telemetry_points_per_day=tier.max_telemetry_points_per_day,
+        max_retention_days=tier.max_retention_days,
+        api_requests_per_minute=tier.api_requests_per_minute,
+        features=list(tier.features or []),
+    )
+
+
+async def list_tiers(session: AsyncSession) -> list[TierOut]:
+    return [tier_out(t) for t in await TierRepository(session).list()]
+
+
+async def update_tier(
+    session: AsyncSession,
+    name: str,
+    body: TierUpdate,
+    *,
+    actor_id: uuid.UUID,
+    ip: str | None = None,
+) -> TierOut:
+    sent = body.model_fields_set
+    if not sent:
+        raise ValidationFailed("empty update: send at least one field")
+    for field in ("display_name", "features"):
+        if field in sent and getattr(body, field) is None:
+            raise ValidationFailed(
+                f"{field} cannot be null", errors=[{"field": field, "message": "must not be null"}]
+            )
+    tiers = TierRepository(session)
+    tier = await tiers.get_for_update(name)
+    if tier is None:
+        raise NotFound(f"tier {name!r} not found")
+    before = tier_out(tier).model_dump()
+    for field in sent:
+        setattr(tier, field, getattr(body, field))
+    tier.updated_at = utcnow()
+    await tiers.flush()
+    after = tier_out(tier)
+    old, new = changes(before, after.model_dump())
+    if new:
+        await record_platform(
+            session,
+            "tier.update",
+            actor_id=actor_id,
+            subject=name,
+            details={"before": old, "after": new},
+            ip=ip,
+        )
+    return after
