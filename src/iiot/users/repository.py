@@ -151,7 +151,7 @@ class MembershipRepository(TenantRepository[Membership]):
         rows = await self.session.execute(
             base.order_by(Membership.created_at, Membership.user_id).limit(limit).offset(offset)
         )
-        return [(m, u) for m, u in rows.tuples()], total
+        return [(m, u) for m, u in rows], total
 
     async def delete(self, membership: Membership) -> None:
         await self.session.delete(membership)
