@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
-from pydantic import AwareDatetime
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import AwareDatetime, BaseModel
 
 # Imported for its registrations: the retention job and the `oldest_data_age_days` figure.
 import iiot.telemetry.retention  # noqa: F401
@@ -48,7 +48,13 @@ End = Annotated[
 _ERRORS = (Unauthorized, Forbidden, TenantSuspended, NotFound, ValidationFailed)
 
 
-@router.get("", responses=problem_responses(BadRequest, *_ERRORS))
+def _json(model: BaseModel) -> Response:
+    # Up to 10,000 rows per answer: serialised once, by pydantic-core, instead of going through
+    # FastAPI's validate-then-encode path (the route's response_model still documents it).
+    return Response(content=model.model_dump_json(), media_type="application/json")
+
+
+@router.get("", response_model=RawTelemetryPage, responses=problem_responses(BadRequest, *_ERRORS))
 async def raw_telemetry(
     request: Request,
     ctx: Reader,
@@ -58,7 +64,7 @@ async def raw_telemetry(
     key: Annotated[str | None, Query(min_length=1, max_length=255)] = None,
     limit: Annotated[int, Query(ge=1, le=query_service.MAX_LIMIT)] = 1000,
     cursor: Annotated[str | None, Query(max_length=1024)] = None,
-) -> RawTelemetryPage:
+) -> Response:
     """Raw points of a device, newest first, paged with an opaque cursor."""
     rt = get_runtime(request)
     async with rt.db.tenant(ctx) as session:
@@ -72,24 +78,24 @@ async def raw_telemetry(
             limit=limit,
             cursor=cursor,
         )
-    return page
+    return _json(page)
 
 
-@router.get("/latest", responses=problem_responses(*_ERRORS))
+@router.get("/latest", response_model=LatestTelemetry, responses=problem_responses(*_ERRORS))
 async def latest_telemetry(
     request: Request,
     ctx: Reader,
     device_id: Annotated[uuid.UUID | None, Query(description="Omit for the whole tenant")] = None,
     limit: Annotated[int, Query(ge=1, le=query_service.MAX_LIMIT)] = 1000,
-) -> LatestTelemetry:
+) -> Response:
     """The newest value of each key, for one device or for every device of the tenant."""
     rt = get_runtime(request)
     async with rt.db.tenant(ctx) as session:
         latest = await query_service.latest_values(session, ctx, device_id=device_id, limit=limit)
-    return latest
+    return _json(latest)
 
 
-@router.get("/aggregate", responses=problem_responses(*_ERRORS))
+@router.get("/aggregate", response_model=AggregateResult, responses=problem_responses(*_ERRORS))
 async def aggregate_telemetry(
     request: Request,
     ctx: Reader,
@@ -99,7 +105,7 @@ async def aggregate_telemetry(
     fn: AggregateFn = "avg",
     start: Start = None,
     end: End = None,
-) -> AggregateResult:
+) -> Response:
     """Numeric values of one key in UTC-aligned time buckets (avg, min, max, sum or count)."""
     rt = get_runtime(request)
     async with rt.db.tenant(ctx) as session:
@@ -113,10 +119,12 @@ async def aggregate_telemetry(
             interval=interval,
             fn=fn,
         )
-    return result
+    return _json(result)
 
 
-@router.get("/statistics", responses=problem_responses(*_ERRORS))
+@router.get(
+    "/statistics", response_model=TelemetryStatistics, responses=problem_responses(*_ERRORS)
+)
 async def telemetry_statistics(
     request: Request,
     ctx: Reader,
@@ -124,11 +132,11 @@ async def telemetry_statistics(
     key: Key,
     start: Start = None,
     end: End = None,
-) -> TelemetryStatistics:
+) -> Response:
     """Count, mean, min, max, standard deviation and percentiles of one key over a range."""
     rt = get_runtime(request)
     async with rt.db.tenant(ctx) as session:
         stats = await query_service.statistics(
             session, ctx, device_id=device_id, key=key, start=start, end=end
         )
-    return stats
+    return _json(stats)

@@ -1,0 +1,253 @@
+"""Tenant stats and quotas: latency with 10,000 stored points versus 10 million.
+
+    .venv/bin/python bench/stats_quotas.py [--quick]
+
+100 tenants with 100 devices each (10,000 devices). Phase 1 stores 10,000 points; phase 2 adds
+10 million more (COPY as the owner, spread over the last week's daily partitions, with the
+matching per-day usage counters). In each phase `GET /tenants/{id}/stats` and
+`GET /tenants/{id}/quotas` are called by 16 concurrent clients (wrk, 16 connections, cycling
+over the 100 tenants, each request with that tenant's admin token): p50/p99 per endpoint,
+medians of the runs, and the ratio of the p50s between the phases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import harness  # noqa: E402
+
+TENANTS = 100
+DEVICES_PER_TENANT = 100
+KEYS = ["temperature", "pressure", "vibration", "current", "state"]
+LIMITS = {
+    "max_devices": 500,
+    "max_users": 50,
+    "max_telemetry_points_per_day": 50_000_000,
+    "max_retention_days": 90,
+}
+ENDPOINTS = ("stats", "quotas")
+
+
+def load_points(
+    db: harness.Scratch,
+    tenants: list[harness.SeededTenant],
+    devices: int,
+    timestamps: list[datetime],
+) -> int:
+    """COPY `devices` x len(KEYS) x len(timestamps) points per tenant; bump the usage counters."""
+    ts_text = [ts.isoformat() for ts in timestamps]
+    per_day = Counter(ts.date() for ts in timestamps)
+    total = 0
+    with db.owner() as conn, conn.cursor() as cur:
+        cur.execute("set synchronous_commit = off")
+        with cur.copy(
+            "copy telemetry (tenant_id, device_id, key, ts, value_num) from stdin"
+        ) as copy:
+            for t in tenants:
+                tid = str(t.id)
+                for d in t.device_ids[:devices]:
+                    prefix = f"{tid}\t{d}\t"
+                    lines = [
+                        f"{prefix}{k}\t{ts}\t{(i * 13 + j) % 97 * 0.5}\n"
+                        for j, k in enumerate(KEYS)
+                        for i, ts in enumerate(ts_text)
+                    ]
+                    copy.write("".join(lines).encode())
+                    total += len(lines)
+        for t in tenants:
+            for day, count in per_day.items():
+                cur.execute(
+                    "insert into tenant_usage_daily (tenant_id, day, telemetry_points)"
+                    " values (%s, %s, %s) on conflict (tenant_id, day) do update"
+                    " set telemetry_points = tenant_usage_daily.telemetry_points"
+                    " + excluded.telemetry_points",
+                    (t.id, day, count * devices * len(KEYS)),
+                )
+        conn.commit()
+    with db.owner() as conn:
+        conn.autocommit = True
+        conn.execute("vacuum analyze telemetry")
+        conn.execute("vacuum analyze tenant_usage_daily")
+    return total
+
+
+def measure(
+    server: harness.Server,
+    tenants: list[harness.SeededTenant],
+    tokens: dict[uuid.UUID, str],
+    runs: int,
+    duration: int,
+) -> dict[str, dict[str, object]]:
+    out: dict[str, dict[str, object]] = {}
+    for endpoint in ENDPOINTS:
+        requests_file = harness.write_requests(
+            harness.RESULTS / f"stats_quotas_{endpoint}.tsv",
+            [
+                (
+                    "GET",
+                    f"/api/v1/tenants/{t.id}/{endpoint}",
+                    {"Authorization": f"Bearer {tokens[t.id]}"},
+                    "",
+                )
+                for t in tenants
+            ],
+        )
+        harness.wrk(server.url, requests_file, connections=16, duration_s=2)  # warm-up
+        results = [
+            harness.wrk(server.url, requests_file, connections=16, duration_s=duration)
+            for _ in range(runs)
+        ]
+        requests_file.unlink()
+        for r in results:
+            if r["non_2xx"] or r["socket_errors"]:
+                raise RuntimeError(f"{endpoint}: errors during the run: {r}")
+        out[endpoint] = {
+            "p50_ms": harness.median([r["p50_ms"] for r in results]),
+            "p99_ms": harness.median([r["p99_ms"] for r in results]),
+            "requests_per_s": harness.median([r["requests_per_s"] for r in results]),
+            "runs": results,
+        }
+        harness.log(
+            f"  {endpoint}: p50 {out[endpoint]['p50_ms']} ms, p99 {out[endpoint]['p99_ms']} ms, "
+            f"{out[endpoint]['requests_per_s']} req/s"
+        )
+    return out
+
+
+def check_endpoints(
+    server: harness.Server, tenant: harness.SeededTenant, token: str
+) -> dict[str, object]:
+    bodies: dict[str, object] = {}
+    for endpoint in ENDPOINTS:
+        r = httpx.get(
+            f"{server.url}/api/v1/tenants/{tenant.id}/{endpoint}",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        if r.status_code != 200:
+            raise SystemExit(
+                f"GET /tenants/{{id}}/{endpoint} answered {r.status_code}: {r.text[:300]}"
+            )
+        bodies[endpoint] = r.json()
+    return bodies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1M points instead of 10M, short runs")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--no-access-log", action="store_true", help="serve without access log")
+    parser.add_argument("--profile", action="store_true", help="py-spy the server in one more run")
+    args = parser.parse_args()
+    duration = 5 if args.quick else 10
+    big_timestamps = 20 if args.quick else 200
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    # Phase 1: one point per (device, key) for 20 devices of each tenant, an hour ago.
+    small_ts = [now - timedelta(hours=1)]
+    # Phase 2: every device and key, timestamps spread over the last 6.5 days (daily partitions
+    # exist for the last week), none equal to phase 1's.
+    span = timedelta(days=6.5)
+    big_ts = [now - span + span * (i + 0.5) / big_timestamps for i in range(big_timestamps)]
+
+    with harness.scratch_database("stats") as db:
+        t0 = time.perf_counter()
+        tenants = harness.seed_tenants(
+            db,
+            tenants=TENANTS,
+            devices_per_tenant=DEVICES_PER_TENANT,
+            limits=LIMITS,
+            with_tokens=False,
+        )
+        harness.log(
+            f"seeded {TENANTS} tenants, {TENANTS * DEVICES_PER_TENANT} devices"
+            f" in {time.perf_counter() - t0:.1f} s"
+        )
+        tokens = {t.id: harness.access_token(t.user_id, t.id) for t in tenants if t.user_id}
+        small = load_points(db, tenants, 20, small_ts)
+        harness.log(f"phase 1: {small:,} points stored")
+        with harness.running_server(db, access_log=not args.no_access_log) as server:
+            sample_small = check_endpoints(server, tenants[0], tokens[tenants[0].id])
+            phase1 = measure(server, tenants, tokens, args.runs, duration)
+            t0 = time.perf_counter()
+            big = load_points(db, tenants, DEVICES_PER_TENANT, big_ts)
+            harness.log(f"phase 2: {big:,} more points stored in {time.perf_counter() - t0:.0f} s")
+            sample_big = check_endpoints(server, tenants[0], tokens[tenants[0].id])
+            phase2 = measure(server, tenants, tokens, args.runs, duration)
+            profile = None
+            if args.profile:
+                raw = harness.RESULTS / "stats_quotas_profile.txt"
+                spy = harness.start_profile(server.pid, raw, 10)
+                requests_file = harness.write_requests(
+                    harness.RESULTS / "stats_quotas_profile.tsv",
+                    [
+                        (
+                            "GET",
+                            f"/api/v1/tenants/{t.id}/{e}",
+                            {"Authorization": f"Bearer {tokens[t.id]}"},
+                            "",
+                        )
+                        for t in tenants
+                        for e in ENDPOINTS
+                    ],
+                )
+                harness.wrk(server.url, requests_file, connections=16, duration_s=10)
+                requests_file.unlink()
+                if spy is not None:
+                    spy.wait(timeout=60)
+                profile = harness.summarize_profile(raw)
+        with db.owner() as conn:
+            stored = conn.execute("select count(*) from telemetry").fetchone()
+
+    summary: dict[str, object] = {
+        "points_small": small,
+        "points_large": stored[0] if stored else None,
+    }
+    for endpoint in ENDPOINTS:
+        p50_small = float(phase1[endpoint]["p50_ms"])  # type: ignore[arg-type]
+        p50_big = float(phase2[endpoint]["p50_ms"])  # type: ignore[arg-type]
+        p99_big = float(phase2[endpoint]["p99_ms"])  # type: ignore[arg-type]
+        ratio = round(p50_big / p50_small, 3)
+        summary[endpoint] = {
+            "p50_ms_small": p50_small,
+            "p99_ms_small": phase1[endpoint]["p99_ms"],
+            "p50_ms_large": p50_big,
+            "p99_ms_large": p99_big,
+            "p50_ratio": ratio,
+            "target_p99_20ms_met": max(p99_big, float(phase1[endpoint]["p99_ms"])) <= 20,  # type: ignore[arg-type]
+            "target_ratio_1_5_met": ratio <= 1.5,
+        }
+    harness.save(
+        "stats_quotas",
+        {
+            "setup": {
+                "tenants": TENANTS,
+                "devices": TENANTS * DEVICES_PER_TENANT,
+                "concurrent_clients": 16,
+                "seconds_per_run": duration,
+                "runs": args.runs,
+                "load_generator": "wrk, 1 thread, 16 connections, bench/wrk_requests.lua",
+                "server": "uvicorn --no-access-log" if args.no_access_log else "iiot serve",
+            },
+            "summary": summary,
+            "phase_small": phase1,
+            "phase_large": phase2,
+            "sample_answers": {"small": sample_small, "large": sample_big},
+            "profile_top": profile,
+        },
+    )
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()
