@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from alembic import command
@@ -27,7 +28,9 @@ def upgrade(owner_url: str, app_role: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(owner_url, app_role), revision)
 
 
+@cache
 def head_revision() -> str | None:
+    """The newest revision of the code (read once: the scripts do not change while running)."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     return ScriptDirectory.from_config(cfg).get_current_head()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
 from iiot.db.migrate import head_revision
 from iiot.errors import NotFound, ServiceUnavailable, problem_responses
+from iiot.platform.repository import PlatformRepository
 from iiot.runtime import get_runtime
 from iiot.tenancy.access import Public
 
@@ -28,7 +28,7 @@ async def ready(request: Request) -> dict[str, str]:
     rt = get_runtime(request)
     try:
         async with rt.db.system() as session:
-            current = await session.scalar(text("select version_num from alembic_version"))
+            current = await PlatformRepository(session).schema_revision()
     except Exception as exc:  # noqa: BLE001 - any database failure means not ready
         raise ServiceUnavailable("database unreachable") from exc
     head = head_revision()
