@@ -112,10 +112,11 @@ where t.tenant_id = :tenant_id and t.device_id = :device_id and t.key = :key
   and t.ts >= :start and t.ts < :end and t.value_num is not null
 """)
 
-# The oldest daily partition in [since, until] holding a row of the tenant: one primary-key
-# probe per partition, oldest first, stopping at the first hit. Its cost follows the number of
-# daily partitions in the window, never the number of stored points. OFFSET 0 keeps the
-# ordered list below the EXISTS filter so the probing stops early.
+# The oldest daily partition in [since, until] holding a row of the tenant: oldest first, one
+# primary-key probe per partition (run-time partition pruning leaves exactly that day's
+# partition; ordering by the key keeps the probe on the index), stopping at the first hit. Its
+# cost follows the number of daily partitions in the window, never the number of stored points.
+# OFFSET 0 keeps the ordered list from being flattened into the join.
 _OLDEST_DATA_DAY = text("""
 select p.day
 from (
@@ -127,13 +128,15 @@ from (
     order by 1
     offset 0
 ) p
-where p.day between :since and :until
-  and exists (
+cross join lateral (
     select 1 from telemetry t
     where t.tenant_id = :tenant_id
       and t.ts >= (p.day::timestamp at time zone 'UTC')
       and t.ts < ((p.day + 1)::timestamp at time zone 'UTC')
-  )
+    order by t.tenant_id, t.device_id, t.key, t.ts
+    limit 1
+) hit
+where p.day between :since and :until
 limit 1
 """)
 
