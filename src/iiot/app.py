@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from iiot import __version__
@@ -57,6 +58,26 @@ def _location(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or str(loc[0] if loc else "")
 
 
+def _field_error(err: dict[str, Any]) -> dict[str, Any]:
+    loc = tuple(err.get("loc", ()))
+    if err.get("type") == "json_invalid":
+        # The location of a JSON syntax error is a character offset, not a field.
+        position = loc[1] if len(loc) > 1 else "?"
+        reason = (err.get("ctx") or {}).get("error", "JSON decode error")
+        return {
+            "field": "body",
+            "in": "body",
+            "message": f"malformed JSON at character {position}: {reason}",
+            "type": "json_invalid",
+        }
+    return {
+        "field": _location(loc),
+        "in": str(loc[0] if loc else "body"),
+        "message": err.get("msg", "invalid"),
+        "type": err.get("type", "invalid"),
+    }
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(IIoTError)
     async def _iiot_error(request: Request, exc: IIoTError) -> JSONResponse:
@@ -64,15 +85,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {
-                "field": _location(tuple(err.get("loc", ()))),
-                "in": str(err.get("loc", ("body",))[0]),
-                "message": err.get("msg", "invalid"),
-                "type": err.get("type", "invalid"),
-            }
-            for err in exc.errors()
-        ]
+        errors = [_field_error(err) for err in exc.errors()]
         fields = ", ".join(sorted({e["field"] for e in errors})) or "request"
         return _problem_response(
             problem(
@@ -87,6 +100,23 @@ def install_error_handlers(app: FastAPI) -> None:
         return _problem_response(
             problem(exc.status_code, code, code.replace("_", " ").capitalize(), detail),
             getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(DataError)
+    async def _data_error(request: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value the request carried (a NUL character, a number out of
+        # range): bad input, not a server fault. The transaction has been rolled back.
+        log.info(
+            "database refused a value on %s %s: %s", request.method, request.url.path, exc.orig
+        )
+        return _problem_response(
+            problem(
+                422,
+                "validation_error",
+                "Validation failed",
+                "a value in the request cannot be stored (invalid characters or out of range)",
+                errors=[],
+            )
         )
 
     @app.exception_handler(Exception)
