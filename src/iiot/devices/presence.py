@@ -31,10 +31,23 @@ class Presence:
         self._pending: dict[uuid.UUID, dict[uuid.UUID, datetime]] = {}
         # The newest time known per device in this process, flushed or not.
         self._known: dict[uuid.UUID, datetime] = {}
+        self._known_by_tenant: dict[uuid.UUID, dict[uuid.UUID, datetime]] = {}
 
     def seen(self, tenant_id: uuid.UUID, device_id: uuid.UUID, at: datetime) -> None:
         self._pending.setdefault(tenant_id, {})[device_id] = at
         self._known[device_id] = at
+        self._known_by_tenant.setdefault(tenant_id, {})[device_id] = at
+
+    def seen_since(self, tenant_id: uuid.UUID, since: datetime) -> list[uuid.UUID]:
+        """Devices of the tenant this process heard from at or after `since`."""
+        known = self._known_by_tenant.get(tenant_id, {})
+        stale = [d for d, at in known.items() if at < since]
+        for device_id in stale:
+            # Old entries are in the table by now (flushed); keep the map small.
+            if device_id not in self._pending.get(tenant_id, {}):
+                del known[device_id]
+                self._known.pop(device_id, None)
+        return [d for d, at in known.items() if at >= since]
 
     def last_seen(self, device_id: uuid.UUID, stored: datetime | None) -> datetime | None:
         mine = self._known.get(device_id)
@@ -44,6 +57,8 @@ class Presence:
 
     def forget(self, device_id: uuid.UUID) -> None:
         self._known.pop(device_id, None)
+        for known in self._known_by_tenant.values():
+            known.pop(device_id, None)
         for devices in self._pending.values():
             devices.pop(device_id, None)
 

@@ -49,23 +49,30 @@ class DeviceRepository(TenantRepository[Device]):
         return int(await self.session.scalar(stmt) or 0)
 
     async def list(
-        self, filters: DeviceFilters, *, online_since: datetime, limit: int, offset: int
+        self,
+        filters: DeviceFilters,
+        *,
+        online_since: datetime,
+        seen_recently: list[uuid.UUID],
+        limit: int,
+        offset: int,
     ) -> tuple[list[Device], int]:
+        """A page of devices; `seen_recently` are devices heard from but not yet flushed."""
         stmt = select(Device).where(Device.tenant_id == self.ctx.tenant_id)
         if filters.area is not None:
             stmt = stmt.where(Device.area == filters.area)
         if filters.type is not None:
             stmt = stmt.where(Device.type == filters.type)
         # Online/offline is derived from last_seen_at, so the filter reads it the same way.
+        recent = Device.last_seen_at >= online_since
+        if seen_recently:
+            recent = recent | Device.id.in_(seen_recently)
         if filters.status == "disabled":
             stmt = stmt.where(Device.status == "disabled")
         elif filters.status == "online":
-            stmt = stmt.where(Device.status != "disabled", Device.last_seen_at >= online_since)
+            stmt = stmt.where(Device.status != "disabled", recent)
         elif filters.status == "offline":
-            stmt = stmt.where(
-                Device.status != "disabled",
-                (Device.last_seen_at.is_(None)) | (Device.last_seen_at < online_since),
-            )
+            stmt = stmt.where(Device.status != "disabled", ~func.coalesce(recent, False))
         total = await self.session.scalar(select(func.count()).select_from(stmt.subquery()))
         rows = await self.session.scalars(
             stmt.order_by(Device.created_at, Device.id).limit(limit).offset(offset)

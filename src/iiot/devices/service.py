@@ -86,8 +86,13 @@ async def list_devices(
     presence: Presence,
 ) -> DeviceList:
     now = datetime.now(UTC)
+    since = now - OFFLINE_AFTER
     devices, total = await DeviceRepository(session, ctx).list(
-        filters, online_since=now - OFFLINE_AFTER, limit=limit, offset=offset
+        filters,
+        online_since=since,
+        seen_recently=presence.seen_since(ctx.tenant_id, since) if filters.status else [],
+        limit=limit,
+        offset=offset,
     )
     return DeviceList(
         devices=[device_out(d, presence, now) for d in devices],

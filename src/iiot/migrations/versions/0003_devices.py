@@ -62,6 +62,7 @@ set search_path = public, pg_temp
 as $$
 declare
     part text := 'telemetry_p' || to_char(p_day, 'YYYYMMDD');
+    grant_row record;
 begin
     if to_regclass(part) is not null then
         return false;
@@ -86,6 +87,15 @@ begin
         (p_day::timestamp at time zone 'UTC'),
         ((p_day + 1)::timestamp at time zone 'UTC')
     );
+    -- The same grants as the parent, so a partition behaves like one made by the migration.
+    for grant_row in
+        select g.grantee, g.privilege_type
+        from information_schema.role_table_grants g
+        where g.table_schema = 'public' and g.table_name = 'telemetry'
+          and g.grantee not in (current_user, 'PUBLIC')
+    loop
+        execute format('grant %s on %I to %I', grant_row.privilege_type, part, grant_row.grantee);
+    end loop;
     execute format('alter table %I enable row level security', part);
     execute format('alter table %I force row level security', part);
     execute format(

@@ -1,0 +1,141 @@
+"""The daily points quota: counted with the write, exact under concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.devices.support import make_device
+from tests.fixtures.factories import Factory
+
+
+async def figures(engine: AsyncEngine, tenant_id: object) -> tuple[int, int]:
+    async with engine.connect() as conn:
+        points = (
+            await conn.execute(
+                text("select count(*) from telemetry where tenant_id = :t"), {"t": tenant_id}
+            )
+        ).scalar_one()
+        counted = (
+            await conn.execute(
+                text(
+                    "select coalesce(sum(telemetry_points), 0) from tenant_usage_daily "
+                    "where tenant_id = :t"
+                ),
+                {"t": tenant_id},
+            )
+        ).scalar_one()
+    return int(points), int(counted)
+
+
+def batch(start_ms: int, n: int, key: str = "v") -> dict[str, object]:
+    return {"points": [{"ts": start_ms + i, "values": {key: i}} for i in range(n)]}
+
+
+def base_ms() -> int:
+    return int((datetime.now(UTC) - timedelta(minutes=5)).timestamp() * 1000)
+
+
+async def test_batch_crossing_the_limit_is_refused_whole(
+    factory: Factory, owner_engine: AsyncEngine
+) -> None:
+    tenant = await factory.tenant(max_telemetry_points_per_day=100)
+    dev = await make_device(factory, await factory.member(tenant, "developer"))
+    start = base_ms()
+    assert (await dev.client.post("/api/v1/telemetry", json=batch(start, 95))).status_code == 201
+    r = await dev.client.post("/api/v1/telemetry", json=batch(start + 1000, 10))
+    assert r.status_code == 429, r.text
+    problem = r.json()
+    assert problem["code"] == "quota_exceeded"
+    assert problem["quota_type"] == "telemetry_points_per_day"
+    assert problem["limit"] == 100
+    assert problem["current"] == 95
+    now = datetime.now(UTC)
+    midnight = datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1)
+    retry = int(r.headers["Retry-After"])
+    assert abs(retry - (midnight - now).total_seconds()) < 5
+    assert problem["retry_after"] == retry
+    assert await figures(owner_engine, tenant.id) == (95, 95)
+    # Re-sending stored points costs nothing: duplicates are not counted.
+    again = await dev.client.post("/api/v1/telemetry", json=batch(start, 95))
+    assert again.status_code == 201
+    assert again.json() == {"points": 0, "duplicates": 95}
+    # Exactly up to the limit is fine; one more is not.
+    assert (
+        await dev.client.post("/api/v1/telemetry", json=batch(start + 1000, 5))
+    ).status_code == 201
+    one = await dev.client.post("/api/v1/telemetry", json=batch(start + 2000, 1))
+    assert one.status_code == 429
+    assert await figures(owner_engine, tenant.id) == (100, 100)
+
+
+async def test_a_single_batch_larger_than_the_limit_is_refused(
+    factory: Factory, owner_engine: AsyncEngine
+) -> None:
+    tenant = await factory.tenant(max_telemetry_points_per_day=10)
+    dev = await make_device(factory, await factory.member(tenant, "developer"))
+    r = await dev.client.post("/api/v1/telemetry", json=batch(base_ms(), 11))
+    assert r.status_code == 429
+    assert await figures(owner_engine, tenant.id) == (0, 0)
+
+
+async def test_no_overshoot_under_concurrent_batches(
+    factory: Factory, owner_engine: AsyncEngine
+) -> None:
+    limit = 1_000
+    tenant = await factory.tenant(max_telemetry_points_per_day=limit)
+    developer = await factory.member(tenant, "developer")
+    devices = [await make_device(factory, developer) for _ in range(4)]
+    start = base_ms()
+    # 40 batches of 70 points = 2,800 points against a limit of 1,000: 14 fit (980).
+    requests = [
+        devices[i % 4].client.post("/api/v1/telemetry", json=batch(start + i * 1000, 70))
+        for i in range(40)
+    ]
+    results = await asyncio.gather(*requests)
+    accepted = [r for r in results if r.status_code == 201]
+    refused = [r for r in results if r.status_code == 429]
+    assert len(accepted) + len(refused) == 40, [r.text for r in results if r.status_code >= 500]
+    assert len(accepted) == limit // 70
+    assert all(r.json()["quota_type"] == "telemetry_points_per_day" for r in refused)
+    points, counted = await figures(owner_engine, tenant.id)
+    assert points == counted == len(accepted) * 70
+    # A final batch that fits exactly brings the counter to the limit, never past it.
+    last = await devices[0].client.post(
+        "/api/v1/telemetry", json=batch(start + 100_000, limit - points)
+    )
+    assert last.status_code == 201
+    assert await figures(owner_engine, tenant.id) == (limit, limit)
+
+
+async def test_exactly_the_limit_under_concurrent_single_points(
+    factory: Factory, owner_engine: AsyncEngine
+) -> None:
+    limit = 25
+    tenant = await factory.tenant(max_telemetry_points_per_day=limit)
+    dev = await make_device(factory, await factory.member(tenant, "developer"))
+    start = base_ms()
+    results = await asyncio.gather(
+        *(
+            dev.client.post(
+                "/api/v1/telemetry", json={"timestamp": start + i, "telemetry": {"v": i}}
+            )
+            for i in range(60)
+        )
+    )
+    assert sorted({r.status_code for r in results}) == [201, 429]
+    assert sum(r.status_code == 201 for r in results) == limit
+    assert await figures(owner_engine, tenant.id) == (limit, limit)
+
+
+async def test_unlimited_tier_counts_without_refusing(
+    factory: Factory, owner_engine: AsyncEngine
+) -> None:
+    tenant = await factory.tenant(tier="enterprise")
+    dev = await make_device(factory, await factory.member(tenant, "developer"))
+    r = await dev.client.post("/api/v1/telemetry", json=batch(base_ms(), 500))
+    assert r.status_code == 201
+    assert await figures(owner_engine, tenant.id) == (500, 500)
