@@ -1,0 +1,210 @@
+"""Alert lifecycle: new → acknowledged → investigating → resolved (new and acknowledged may
+go straight to resolved; resolved is final). Every change is kept in the alert's history."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from iiot.alerts.repository import AlertFilter, AlertRepository
+from iiot.alerts.schemas import AlertDetail, AlertHistoryOut, AlertList, AlertOut
+from iiot.alerts.sla import sla_status
+from iiot.audit.service import record
+from iiot.auth.principals import principal_actor_id
+from iiot.errors import Conflict, NotFound
+from iiot.models.alerts import Alert, AlertHistory
+from iiot.quotas import usage
+from iiot.tenancy.context import TenantContext
+
+# action -> (states it may start from, state it leads to, timestamp column it sets)
+TRANSITIONS: dict[str, tuple[frozenset[str], str, str]] = {
+    "acknowledge": (frozenset({"new"}), "acknowledged", "acknowledged_at"),
+    "investigate": (frozenset({"acknowledged"}), "investigating", "investigating_at"),
+    "resolve": (frozenset({"new", "acknowledged", "investigating"}), "resolved", "resolved_at"),
+}
+
+
+def to_out(alert: Alert, now: datetime) -> AlertOut:
+    sla = sla_status(
+        alert.severity, alert.created_at, alert.acknowledged_at, alert.resolved_at, now
+    )
+    return AlertOut(
+        id=alert.id,
+        rule_id=alert.rule_id,
+        rule_name=alert.rule_name,
+        device_id=alert.device_id,
+        device_name=alert.device_name,
+        severity=alert.severity,
+        state=alert.state,
+        message=alert.message,
+        key=alert.key,
+        value=alert.value,
+        threshold=alert.threshold,
+        occurrence_count=alert.occurrence_count,
+        created_at=alert.created_at,
+        last_occurred_at=alert.last_occurred_at,
+        acknowledged_at=alert.acknowledged_at,
+        investigating_at=alert.investigating_at,
+        resolved_at=alert.resolved_at,
+        tta_minutes=sla.tta_minutes,
+        ttr_minutes=sla.ttr_minutes,
+        tta_due_at=sla.tta_due_at,
+        ttr_due_at=sla.ttr_due_at,
+        tta_breached=sla.tta_breached,
+        ttr_breached=sla.ttr_breached,
+    )
+
+
+async def list_alerts(
+    session: AsyncSession, ctx: TenantContext, f: AlertFilter, *, limit: int, offset: int
+) -> AlertList:
+    rows, total = await AlertRepository(session, ctx).page(f, limit=limit, offset=offset)
+    now = datetime.now(UTC)
+    return AlertList(alerts=[to_out(a, now) for a in rows], total=total, limit=limit, offset=offset)
+
+
+async def _detail(repo: AlertRepository, alert: Alert) -> AlertDetail:
+    history = await repo.history(alert.id)
+    return AlertDetail(
+        **to_out(alert, datetime.now(UTC)).model_dump(),
+        history=[
+            AlertHistoryOut(
+                from_state=h.from_state,
+                to_state=h.to_state,
+                actor_type=h.actor_type,
+                actor_id=h.actor_id,
+                notes=h.notes,
+                created_at=h.created_at,
+            )
+            for h in history
+        ],
+    )
+
+
+async def get_alert(session: AsyncSession, ctx: TenantContext, alert_id: uuid.UUID) -> AlertDetail:
+    repo = AlertRepository(session, ctx)
+    alert = await repo.get(alert_id)
+    if alert is None:
+        raise NotFound("alert not found")
+    return await _detail(repo, alert)
+
+
+async def _move(
+    repo: AlertRepository, ctx: TenantContext, alert: Alert, to_state: str, notes: str | None
+) -> str:
+    column = {"acknowledged": "acknowledged_at", "investigating": "investigating_at"}.get(
+        to_state, "resolved_at"
+    )
+    now = datetime.now(UTC)
+    before = alert.state
+    alert.state = to_state
+    setattr(alert, column, now)
+    await repo.add_history(
+        AlertHistory(
+            alert_id=alert.id,
+            from_state=before,
+            to_state=to_state,
+            actor_type=ctx.principal.kind,
+            actor_id=principal_actor_id(ctx.principal),
+            notes=notes,
+            created_at=now,
+        )
+    )
+    return before
+
+
+async def transition(
+    session: AsyncSession, ctx: TenantContext, alert_id: uuid.UUID, action: str, notes: str | None
+) -> AlertDetail:
+    allowed_from, to_state, _ = TRANSITIONS[action]
+    repo = AlertRepository(session, ctx)
+    alert = await repo.get(alert_id, for_update=True)
+    if alert is None:
+        raise NotFound("alert not found")
+    if alert.state not in allowed_from:
+        raise Conflict(
+            f"cannot {action} an alert in state {alert.state}",
+            state=alert.state,
+            allowed_from=sorted(allowed_from),
+        )
+    before = await _move(repo, ctx, alert, to_state, notes)
+    await record(
+        session,
+        ctx,
+        f"alert.{to_state}",
+        target_type="alert",
+        target_id=alert.id,
+        before={"state": before},
+        after={"state": to_state, "notes": notes},
+    )
+    return await _detail(repo, alert)
+
+
+async def raise_alert(
+    session: AsyncSession,
+    ctx: TenantContext,
+    *,
+    rule_id: uuid.UUID,
+    rule_name: str,
+    device_id: uuid.UUID,
+    device_name: str | None,
+    severity: str,
+    message: str,
+    key: str | None,
+    value: float | None,
+    threshold: float | None,
+    now: datetime,
+) -> uuid.UUID:
+    """Open an alert for (rule, device), or count one more occurrence of the open one."""
+    repo = AlertRepository(session, ctx)
+    alert_id, created = await repo.open_or_bump(
+        rule_id=rule_id,
+        device_id=device_id,
+        rule_name=rule_name,
+        device_name=device_name,
+        severity=severity,
+        message=message,
+        key=key,
+        value=value,
+        threshold=threshold,
+        now=now,
+    )
+    if created:
+        await repo.add_history(
+            AlertHistory(
+                alert_id=alert_id,
+                from_state=None,
+                to_state="new",
+                actor_type=ctx.principal.kind,
+                actor_id=principal_actor_id(ctx.principal),
+                notes=message[:2000],
+                created_at=now,
+            )
+        )
+    return alert_id
+
+
+async def resolve_cleared(
+    session: AsyncSession, ctx: TenantContext, rule_id: uuid.UUID, device_id: uuid.UUID
+) -> uuid.UUID | None:
+    """Resolve the open alert of (rule, device) because its condition cleared (auto_resolve)."""
+    repo = AlertRepository(session, ctx)
+    alert = await repo.open_for(rule_id, device_id)
+    if alert is None:
+        return None
+    await _move(repo, ctx, alert, "resolved", "condition cleared")
+    return alert.id
+
+
+async def _alert_usage(session: AsyncSession, ctx: TenantContext) -> dict[str, Any]:
+    repo = AlertRepository(session, ctx)
+    return {
+        "alerts_24h": await repo.count(since=datetime.now(UTC) - timedelta(hours=24)),
+        "active_alerts": await repo.count(open_only=True),
+    }
+
+
+usage.register("alerts", _alert_usage)

@@ -1,0 +1,269 @@
+"""Judging rules against telemetry and applying edge-triggered state changes.
+
+For each (rule, device) a verdict says whether the condition holds. A rule fires when it goes
+from not holding to holding, unless it last fired less than `cooldown_seconds` ago; while it
+keeps holding nothing repeats. The state row is locked, changed and committed in the same
+transaction as the alert, webhook and e-mail it causes, so a restart neither repeats nor
+loses a trigger.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from iiot import mail
+from iiot.alerts import service as alerts
+from iiot.events import CommittedPoint
+from iiot.notifications import webhooks
+from iiot.rules.conditions import compare, numeric, render_message
+from iiot.rules.repository import DeviceInfo, ReadingRepository, RuleStateRepository
+from iiot.rules.schemas import (
+    AlertAction,
+    ComparisonCondition,
+    EmailAction,
+    StatisticalCondition,
+    ThresholdCondition,
+    TimeBasedCondition,
+    WebhookAction,
+)
+from iiot.rules.specs import RuleSpec
+from iiot.tenancy.context import TenantContext
+
+
+@dataclass(frozen=True)
+class Verdict:
+    matched: bool | None  # None: not enough data to say
+    key: str | None = None
+    value: float | None = None
+    threshold: float | None = None
+
+
+@dataclass
+class Outcome:
+    fired: int = 0
+    alerts: list[uuid.UUID] = field(default_factory=list)
+    webhooks: list[uuid.UUID] = field(default_factory=list)
+    mails: int = 0
+
+
+BatchValues = dict[str, list[tuple[datetime, float | None]]]
+
+
+def batch_values(points: Sequence[CommittedPoint]) -> dict[uuid.UUID, BatchValues]:
+    """Per device and key, the batch's readings in time order (numbers only)."""
+    out: dict[uuid.UUID, BatchValues] = defaultdict(lambda: defaultdict(list))
+    for p in points:
+        out[p.device_id][p.key].append((p.ts, numeric(p.value)))
+    for keys in out.values():
+        for readings in keys.values():
+            readings.sort(key=lambda r: r[0])
+    return out
+
+
+async def judge(
+    readings: ReadingRepository,
+    spec: RuleSpec,
+    device: DeviceInfo,
+    batch: BatchValues | None,
+    now: datetime,
+    last_seen: datetime | None = None,
+) -> list[Verdict]:
+    """Verdicts in time order. With a batch, a plain threshold is judged on every reading of
+    the batch (so a spike inside one batch is not missed); other types once, at the newest."""
+    c = spec.condition
+    if isinstance(c, ThresholdCondition):
+        if c.duration_seconds is None:
+            if batch is not None:
+                series = batch.get(c.key, [])
+            else:
+                latest = await readings.latest(device.id, c.key)
+                series = [(latest.ts, latest.value)] if latest else []
+            return [
+                Verdict(compare(v, c.operator, c.value), c.key, v, c.value)
+                for _, v in series
+                if v is not None
+            ]
+        end = await _newest(readings, device.id, c.key, batch)
+        if end is None:
+            return []
+        before, span = await readings.span(
+            device.id, c.key, end - timedelta(seconds=c.duration_seconds), end
+        )
+        values = [r.value for r in ([before] if before else []) + span]
+        last = values[-1] if values else None
+        if before is None or any(v is None for v in values):
+            return [Verdict(False if last is not None else None, c.key, last, c.value)]
+        held = all(compare(v, c.operator, c.value) for v in values if v is not None)
+        return [Verdict(held, c.key, last, c.value)]
+    if isinstance(c, ComparisonCondition):
+        first = await readings.latest(device.id, c.key1)
+        second = await readings.latest(device.id, c.key2)
+        if first is None or second is None or first.value is None or second.value is None:
+            return []
+        return [
+            Verdict(
+                compare(first.value, c.operator, second.value), c.key1, first.value, second.value
+            )
+        ]
+    if isinstance(c, StatisticalCondition):
+        end = await _newest(readings, device.id, c.key, batch)
+        if end is None:
+            return []
+        value = await readings.aggregate(
+            device.id, c.key, c.function, end - timedelta(seconds=c.window_seconds), end
+        )
+        if value is None:
+            return []
+        return [Verdict(compare(value, c.operator, c.value), c.key, value, c.value)]
+    if isinstance(c, TimeBasedCondition):
+        if device.status == "disabled":
+            return []
+        reference = last_seen or device.created_at
+        silent = (now - reference).total_seconds()
+        return [
+            Verdict(
+                silent > c.offline_after_seconds, None, round(silent, 3), c.offline_after_seconds
+            )
+        ]
+    return []
+
+
+async def _newest(
+    readings: ReadingRepository, device_id: uuid.UUID, key: str, batch: BatchValues | None
+) -> datetime | None:
+    if batch is not None and batch.get(key):
+        return batch[key][-1][0]
+    latest = await readings.latest(device_id, key)
+    return latest.ts if latest else None
+
+
+def in_cooldown(spec: RuleSpec, last_triggered_at: datetime | None, now: datetime) -> bool:
+    if last_triggered_at is None or spec.cooldown_seconds <= 0:
+        return False
+    return (now - last_triggered_at).total_seconds() < spec.cooldown_seconds
+
+
+Judged = tuple[RuleSpec, DeviceInfo, list[Verdict]]
+
+
+async def apply(
+    session: AsyncSession, ctx: TenantContext, judged: list[Judged], now: datetime
+) -> Outcome:
+    """Lock the (rule, device) states, move them, and run the actions of every trigger."""
+    outcome = Outcome()
+    judged = [j for j in judged if any(v.matched is not None for v in j[2])]
+    if not judged:
+        return outcome
+    pairs = sorted({(spec.id, dev.id) for spec, dev, _ in judged})
+    create = sorted({(spec.id, dev.id) for spec, dev, vs in judged if any(v.matched for v in vs)})
+    states = await RuleStateRepository(session, ctx).lock(pairs, create=create)
+    for spec, device, verdicts in sorted(judged, key=lambda j: (-j[0].priority, str(j[0].id))):
+        state = states.get((spec.id, device.id))
+        for verdict in verdicts:
+            if verdict.matched is None or state is None:
+                continue
+            if verdict.matched and not state.active:
+                state.active = True
+                state.since = now
+                state.last_value = verdict.value
+                if in_cooldown(spec, state.last_triggered_at, now):
+                    continue
+                state.last_triggered_at = now
+                state.trigger_count += 1
+                await _fire(session, ctx, spec, device, verdict, now, outcome)
+            elif not verdict.matched and state.active:
+                state.active = False
+                state.since = now
+                state.last_value = verdict.value
+                if spec.auto_resolve:
+                    await alerts.resolve_cleared(session, ctx, spec.id, device.id)
+    await session.flush()
+    return outcome
+
+
+def _placeholders(spec: RuleSpec, device: DeviceInfo, verdict: Verdict) -> dict[str, Any]:
+    return {
+        "key": verdict.key,
+        "value": verdict.value,
+        "threshold": verdict.threshold,
+        "device_name": device.name,
+        "rule_name": spec.name,
+    }
+
+
+async def _fire(
+    session: AsyncSession,
+    ctx: TenantContext,
+    spec: RuleSpec,
+    device: DeviceInfo,
+    verdict: Verdict,
+    now: datetime,
+    outcome: Outcome,
+) -> None:
+    outcome.fired += 1
+    values = _placeholders(spec, device, verdict)
+    alert_id: uuid.UUID | None = None
+    message = f"{spec.name}: {verdict.key or spec.rule_type} on {device.name}"
+    for action in spec.actions:
+        if isinstance(action, AlertAction):
+            message = render_message(action.message, values)
+            alert_id = await alerts.raise_alert(
+                session,
+                ctx,
+                rule_id=spec.id,
+                rule_name=spec.name,
+                device_id=device.id,
+                device_name=device.name,
+                severity=action.severity or spec.severity,
+                message=message,
+                key=verdict.key,
+                value=verdict.value,
+                threshold=verdict.threshold,
+                now=now,
+            )
+            outcome.alerts.append(alert_id)
+    for action in spec.actions:
+        if isinstance(action, WebhookAction) and spec.webhook_secret:
+            payload = {
+                "event": "rule.triggered",
+                "tenant_id": str(ctx.tenant_id),
+                "rule": {"id": str(spec.id), "name": spec.name, "type": spec.rule_type},
+                "device": {"id": str(device.id), "name": device.name},
+                "alert_id": str(alert_id) if alert_id else None,
+                "severity": spec.severity,
+                "message": message,
+                "key": verdict.key,
+                "value": verdict.value,
+                "threshold": verdict.threshold,
+                "triggered_at": now.isoformat(),
+            }
+            outcome.webhooks.append(
+                await webhooks.enqueue(
+                    session,
+                    ctx,
+                    rule_id=spec.id,
+                    url=str(action.url),
+                    secret=spec.webhook_secret,
+                    payload=payload,
+                )
+            )
+        elif isinstance(action, EmailAction):
+            for to in action.recipients:
+                await mail.enqueue(
+                    session,
+                    to=to,
+                    subject=f"[{spec.severity}] {spec.name}",
+                    body=(
+                        f"{message}\n\nDevice: {device.name}\nRule: {spec.name}\n"
+                        f"At: {now.isoformat()}\n"
+                    ),
+                    tenant_id=ctx.tenant_id,
+                )
+                outcome.mails += 1

@@ -1,0 +1,260 @@
+"""Rule rows, their evaluation state, and the device and telemetry reads rules need.
+
+Every statement is filtered by the context's tenant (and row-level security applies again
+underneath), so an evaluation can never read another tenant's telemetry.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Double, Integer, Select, cast, func, select, text, tuple_
+from sqlalchemy.dialects.postgresql import insert
+
+from iiot.db.repository import SystemRepository, TenantRepository
+from iiot.models.devices import Device
+from iiot.models.rules import Rule, RuleState
+from iiot.models.telemetry import TelemetryPoint
+
+RULES_CHANNEL = "iiot_rules"
+
+
+class RuleRepository(TenantRepository[Rule]):
+    model = Rule
+
+    def _rules(self) -> Select[Rule]:
+        return select(Rule).where(Rule.tenant_id == self.ctx.tenant_id)
+
+    async def page(
+        self,
+        *,
+        enabled: bool | None = None,
+        device_id: uuid.UUID | None = None,
+        rule_type: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[Rule], int]:
+        stmt = self._rules()
+        if enabled is not None:
+            stmt = stmt.where(Rule.enabled.is_(enabled))
+        if device_id is not None:
+            stmt = stmt.where(Rule.device_id == device_id)
+        if rule_type is not None:
+            stmt = stmt.where(Rule.rule_type == rule_type)
+        total = await self.session.scalar(select(func.count()).select_from(stmt.subquery()))
+        rows = await self.session.scalars(
+            stmt.order_by(Rule.priority.desc(), Rule.created_at, Rule.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        return list(rows), int(total or 0)
+
+    async def enabled(self, *, time_based: bool = False) -> list[Rule]:
+        stmt = self._rules().where(Rule.enabled.is_(True))
+        if time_based:
+            stmt = stmt.where(Rule.rule_type == "time_based")
+        rows = await self.session.scalars(stmt.order_by(Rule.priority.desc(), Rule.id))
+        return list(rows)
+
+    async def get(self, rule_id: uuid.UUID, *, for_update: bool = False) -> Rule | None:
+        stmt = self._rules().where(Rule.id == rule_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return (await self.session.scalars(stmt)).one_or_none()
+
+    async def delete(self, rule: Rule) -> None:
+        await self.session.delete(rule)
+        await self.session.flush()
+
+    async def count(self) -> int:
+        total = await self.session.scalar(
+            select(func.count()).select_from(Rule).where(Rule.tenant_id == self.ctx.tenant_id)
+        )
+        return int(total or 0)
+
+    async def notify_changed(self) -> None:
+        """Tell every process's rule cache, on commit of this transaction, to reload."""
+        await self.session.execute(
+            text("select pg_notify(:channel, :tenant)"),
+            {"channel": RULES_CHANNEL, "tenant": str(self.ctx.tenant_id)},
+        )
+
+
+class OfflineRuleTenants(SystemRepository):
+    """Tenants with an enabled device-offline rule, through a narrow SECURITY DEFINER function."""
+
+    async def tenant_ids(self) -> list[uuid.UUID]:
+        rows = await self.session.execute(text("select * from iiot_tenants_with_offline_rules()"))
+        return [r[0] for r in rows]
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    id: uuid.UUID
+    name: str
+    type: str | None
+    status: str
+    last_seen_at: datetime | None
+    created_at: datetime
+
+
+def _device_info(d: Device) -> DeviceInfo:
+    return DeviceInfo(d.id, d.name, d.type, d.status, d.last_seen_at, d.created_at)
+
+
+class RuleDeviceRepository(TenantRepository[Device]):
+    model = Device
+
+    def _devices(self) -> Select[Device]:
+        return select(Device).where(Device.tenant_id == self.ctx.tenant_id)
+
+    async def exists(self, device_id: uuid.UUID) -> bool:
+        found = await self.session.scalar(
+            select(Device.id).where(Device.tenant_id == self.ctx.tenant_id, Device.id == device_id)
+        )
+        return found is not None
+
+    async def by_ids(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, DeviceInfo]:
+        rows = await self.session.scalars(self._devices().where(Device.id.in_(list(ids))))
+        return {d.id: _device_info(d) for d in rows}
+
+    async def targets(
+        self, *, device_id: uuid.UUID | None, device_type: str | None, limit: int
+    ) -> list[DeviceInfo]:
+        stmt = self._devices()
+        if device_id is not None:
+            stmt = stmt.where(Device.id == device_id)
+        elif device_type is not None:
+            stmt = stmt.where(Device.type == device_type)
+        rows = await self.session.scalars(stmt.order_by(Device.name, Device.id).limit(limit))
+        return [_device_info(d) for d in rows]
+
+
+@dataclass(frozen=True)
+class Reading:
+    ts: datetime
+    value: float | None
+
+
+def _num(row_num: float | None, row_bool: bool | None) -> float | None:
+    if row_num is not None:
+        return float(row_num)
+    if row_bool is not None:
+        return 1.0 if row_bool else 0.0
+    return None
+
+
+class ReadingRepository(TenantRepository[TelemetryPoint]):
+    """Telemetry reads of the rules engine, always for one device of the context's tenant."""
+
+    model = TelemetryPoint
+
+    def _where(self, device_id: uuid.UUID, key: str) -> list[object]:
+        return [
+            TelemetryPoint.tenant_id == self.ctx.tenant_id,
+            TelemetryPoint.device_id == device_id,
+            TelemetryPoint.key == key,
+        ]
+
+    async def latest(self, device_id: uuid.UUID, key: str) -> Reading | None:
+        row = (
+            await self.session.execute(
+                select(TelemetryPoint.ts, TelemetryPoint.value_num, TelemetryPoint.value_bool)
+                .where(*self._where(device_id, key))  # type: ignore[arg-type]
+                .order_by(TelemetryPoint.ts.desc())
+                .limit(1)
+            )
+        ).first()
+        return Reading(row[0], _num(row[1], row[2])) if row else None
+
+    async def span(
+        self, device_id: uuid.UUID, key: str, start: datetime, end: datetime
+    ) -> tuple[Reading | None, list[Reading]]:
+        """The last reading at or before `start`, and every reading in (start, end]."""
+        where = self._where(device_id, key)
+        before = (
+            await self.session.execute(
+                select(TelemetryPoint.ts, TelemetryPoint.value_num, TelemetryPoint.value_bool)
+                .where(*where, TelemetryPoint.ts <= start)  # type: ignore[arg-type]
+                .order_by(TelemetryPoint.ts.desc())
+                .limit(1)
+            )
+        ).first()
+        rows = await self.session.execute(
+            select(TelemetryPoint.ts, TelemetryPoint.value_num, TelemetryPoint.value_bool)
+            .where(*where, TelemetryPoint.ts > start, TelemetryPoint.ts <= end)  # type: ignore[arg-type]
+            .order_by(TelemetryPoint.ts)
+            .limit(100_000)
+        )
+        first = Reading(before[0], _num(before[1], before[2])) if before else None
+        return first, [Reading(r[0], _num(r[1], r[2])) for r in rows]
+
+    async def aggregate(
+        self, device_id: uuid.UUID, key: str, function: str, start: datetime, end: datetime
+    ) -> float | None:
+        number = func.coalesce(
+            TelemetryPoint.value_num,
+            cast(cast(TelemetryPoint.value_bool, Integer), Double),
+        )
+        fn = {
+            "avg": func.avg(number),
+            "min": func.min(number),
+            "max": func.max(number),
+            "stddev": func.stddev_samp(number),
+            "count": func.count(number),
+        }[function]
+        value = await self.session.scalar(
+            select(fn).where(
+                *self._where(device_id, key),  # type: ignore[arg-type]
+                TelemetryPoint.ts > start,
+                TelemetryPoint.ts <= end,
+            )
+        )
+        return None if value is None else float(value)
+
+
+class RuleStateRepository(TenantRepository[RuleState]):
+    model = RuleState
+
+    async def lock(
+        self,
+        pairs: Sequence[tuple[uuid.UUID, uuid.UUID]],
+        *,
+        create: Sequence[tuple[uuid.UUID, uuid.UUID]],
+    ) -> dict[tuple[uuid.UUID, uuid.UUID], RuleState]:
+        """Lock the state rows of `pairs` (rule_id, device_id), creating those in `create`."""
+        if create:
+            await self.session.execute(
+                insert(RuleState)
+                .values(
+                    [
+                        {"tenant_id": self.ctx.tenant_id, "rule_id": r, "device_id": d}
+                        for r, d in create
+                    ]
+                )
+                .on_conflict_do_nothing()
+            )
+        if not pairs:
+            return {}
+        rows = await self.session.scalars(
+            select(RuleState)
+            .where(
+                RuleState.tenant_id == self.ctx.tenant_id,
+                tuple_(RuleState.rule_id, RuleState.device_id).in_(list(pairs)),
+            )
+            .order_by(RuleState.rule_id, RuleState.device_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return {(s.rule_id, s.device_id): s for s in rows}
+
+    async def for_rule(self, rule_id: uuid.UUID) -> dict[uuid.UUID, RuleState]:
+        rows = await self.session.scalars(
+            select(RuleState).where(
+                RuleState.tenant_id == self.ctx.tenant_id, RuleState.rule_id == rule_id
+            )
+        )
+        return {s.device_id: s for s in rows}
