@@ -146,3 +146,16 @@ async def test_oldest_data_age_days(runtime: Runtime, world: World) -> None:
     async with runtime.db.tenant(ctx) as session:
         figures = await usage.collect(session, ctx)
     assert figures["oldest_data_age_days"] == (NOW.date() - ago(3).date()).days
+
+
+async def test_oldest_data_age_looks_only_inside_the_window(
+    runtime: Runtime, factory: Factory
+) -> None:
+    tenant = await factory.tenant(name="Four days", max_retention_days=4)
+    dev = await seed_device(runtime, tenant.id)
+    # The 6-day-old point has expired but the job has not run yet: it is not reported.
+    await seed_points(runtime, tenant.id, dev, [("temp", ago(6), 1), ("temp", ago(3), 1)])
+    ctx = system_context(tenant.id)
+    async with runtime.db.tenant(ctx) as session:
+        figures = await usage.collect(session, ctx)
+    assert figures["oldest_data_age_days"] == (NOW.date() - ago(3).date()).days

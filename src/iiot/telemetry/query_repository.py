@@ -112,12 +112,18 @@ where t.tenant_id = :tenant_id and t.device_id = :device_id and t.key = :key
   and t.ts >= :start and t.ts < :end and t.value_num is not null
 """)
 
-# The oldest daily partition in [since, until] holding a row of the tenant: oldest first, one
-# primary-key probe per partition (run-time partition pruning leaves exactly that day's
-# partition; ordering by the key keeps the probe on the index), stopping at the first hit. Its
-# cost follows the number of daily partitions in the window, never the number of stored points.
-# OFFSET 0 keeps the ordered list from being flattened into the join.
+# The oldest daily partition inside the tenant's retention window (its own max_retention_days,
+# else its tier's; none: unbounded) holding a row of the tenant: oldest first, one primary-key
+# probe per partition (run-time partition pruning leaves exactly that day's partition; ordering
+# by the key keeps the probe on the index), stopping at the first hit. Its cost follows the
+# number of daily partitions in the window, never the number of stored points. OFFSET 0 keeps
+# the ordered list from being flattened into the join.
 _OLDEST_DATA_DAY = text("""
+with win as (
+    select coalesce(t.max_retention_days, tr.max_retention_days) as days
+    from tenants t left join tiers tr on tr.name = t.tier
+    where t.id = :tenant_id
+)
 select p.day
 from (
     select to_date(substr(c.relname, 12, 8), 'YYYYMMDD') as day
@@ -136,7 +142,8 @@ cross join lateral (
     order by t.tenant_id, t.device_id, t.key, t.ts
     limit 1
 ) hit
-where p.day between :since and :until
+where p.day <= :today
+  and p.day >= coalesce(:today - (select days from win), '-infinity'::date)
 limit 1
 """)
 
@@ -272,10 +279,9 @@ class TelemetryQueryRepository(TenantRepository[TelemetryPoint]):
             percentiles=(pct[0], pct[1], pct[2], pct[3]),
         )
 
-    async def oldest_data_day(self, since: date, until: date) -> date | None:
-        day: date | None = await self.session.scalar(
-            _OLDEST_DATA_DAY, self._params(since=since, until=until)
-        )
+    async def oldest_data_day(self, today: date) -> date | None:
+        """The oldest UTC day, within the tenant's retention window, holding any of its data."""
+        day: date | None = await self.session.scalar(_OLDEST_DATA_DAY, self._params(today=today))
         return day
 
     async def delete_expired(self, cutoff: datetime, batch: int) -> int:

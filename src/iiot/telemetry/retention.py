@@ -20,14 +20,13 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from iiot.jobs import scheduler
 from iiot.quotas import usage
-from iiot.quotas.repository import QuotaRepository
 from iiot.telemetry.query_repository import RetentionPlatformRepository, TelemetryQueryRepository
 from iiot.tenancy.context import TenantContext, system_context
 
@@ -96,9 +95,7 @@ async def oldest_data_age(session: AsyncSession, ctx: TenantContext) -> dict[str
     so its cost does not grow with the amount stored. None when the tenant has no data.
     """
     today = datetime.now(UTC).date()
-    days = (await QuotaRepository(session, ctx).limits()).max_retention_days
-    since = today - timedelta(days=days) if days is not None else date.min
-    oldest = await TelemetryQueryRepository(session, ctx).oldest_data_day(since, today)
+    oldest = await TelemetryQueryRepository(session, ctx).oldest_data_day(today)
     return {"oldest_data_age_days": (today - oldest).days if oldest is not None else None}
 
 
