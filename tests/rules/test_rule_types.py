@@ -257,3 +257,21 @@ async def test_dry_run_changes_nothing(world: World, runtime: Runtime) -> None:
     assert results["Pump 1"]["would_fire"] is False  # disabled
     assert results["Pump 2"]["matched"] is False
     assert await alerts(world.a["viewer"]) == []
+
+
+async def test_a_changed_condition_starts_from_not_holding(world: World, runtime: Runtime) -> None:
+    dev = await make_device(world.a["developer"])
+    rule = await make_rule(world.a["developer"])
+    op = world.a["operator"].client
+    await send(runtime, op, dev["id"], {"temperature": 90})
+    body = {k: rule[k] for k in ("rule_type", "condition", "severity", "actions")}
+    dev_client = world.a["developer"].client
+    r = await dev_client.put(f"/api/v1/rules/{rule['id']}", json={**body, "name": "Renamed"})
+    assert r.status_code == 200
+    await send(runtime, op, dev["id"], {"temperature": 91})
+    assert (await alerts(world.a["viewer"]))[0]["occurrence_count"] == 1  # a rename: no edge
+    body["condition"] = {"key": "temperature", "operator": ">", "value": 85}
+    r = await dev_client.put(f"/api/v1/rules/{rule['id']}", json={**body, "name": "Renamed"})
+    assert r.status_code == 200
+    await send(runtime, op, dev["id"], {"temperature": 92})
+    assert (await alerts(world.a["viewer"]))[0]["occurrence_count"] == 2

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Double, Integer, Select, cast, func, select, text, tuple_
+from sqlalchemy import Double, Integer, Select, cast, delete, func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 
 from iiot.db.repository import SystemRepository, TenantRepository
@@ -250,6 +250,14 @@ class RuleStateRepository(TenantRepository[RuleState]):
             .execution_options(populate_existing=True)
         )
         return {(s.rule_id, s.device_id): s for s in rows}
+
+    async def reset(self, rule_id: uuid.UUID) -> None:
+        """Forget the rule's per-device state: its next true evaluation is a new edge."""
+        await self.session.execute(
+            delete(RuleState).where(
+                RuleState.tenant_id == self.ctx.tenant_id, RuleState.rule_id == rule_id
+            )
+        )
 
     async def for_rule(self, rule_id: uuid.UUID) -> dict[uuid.UUID, RuleState]:
         rows = await self.session.scalars(

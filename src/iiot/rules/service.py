@@ -40,6 +40,7 @@ from iiot.tenancy.context import TenantContext
 
 WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
 MAX_TEST_DEVICES = 100
+_CONDITION_FIELDS = frozenset({"rule_type", "condition", "device_id", "device_type"})
 LastSeen = Callable[[uuid.UUID, datetime | None], datetime | None]
 
 
@@ -182,6 +183,9 @@ async def update_rule(
     await session.flush()
     await repo.notify_changed()
     old, new = changes(before, _audited(rule))
+    if old.keys() & _CONDITION_FIELDS:
+        # A different condition starts from "not holding" on every device.
+        await RuleStateRepository(session, ctx).reset(rule.id)
     await record(
         session, ctx, "rule.updated", target_type="rule", target_id=rule.id, before=old, after=new
     )

@@ -14,6 +14,7 @@ Cross-tenant look-ups, each a narrow SECURITY DEFINER function:
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -87,7 +88,7 @@ def _created_by_fk(table: str) -> sa.ForeignKeyConstraint:
     )
 
 
-def _ts(name: str, *, nullable: bool = False, default: bool = True) -> sa.Column:
+def _ts(name: str, *, nullable: bool = False, default: bool = True) -> sa.Column[Any]:
     return sa.Column(
         name,
         sa.DateTime(timezone=True),
