@@ -161,7 +161,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         owned = rt is None
         if rt is None:
             urls = await asyncio.to_thread(bootstrap.prepare_database, settings)
-            rt = Runtime.build(settings, urls.app_url)
+            rt = Runtime.build(settings, urls.require_app_url())
             await bootstrap.ensure_bootstrap_admin(rt)
         app.state.runtime = rt
         tasks = scheduler.start_all(rt) if settings.run_background_jobs and owned else []

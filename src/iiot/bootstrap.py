@@ -21,13 +21,23 @@ EMBEDDED_DATABASE = "iiot"
 
 @dataclass(frozen=True)
 class DatabaseUrls:
-    app_url: str
+    app_url: str | None
     owner_url: str | None
+
+    def require_app_url(self) -> str:
+        if self.app_url is None:
+            raise RuntimeError("IIOT_DATABASE_URL (the application role's URL) must be set")
+        return self.app_url
 
 
 def prepare_database(settings: Settings, *, run_migrations: bool = True) -> DatabaseUrls:
-    """Resolve the database URLs; on the embedded default also create the database and roles."""
-    if settings.database_url is None:
+    """Resolve the database URLs; on the embedded default also create the database and roles.
+
+    An external database is used when either URL is set. Migrations need the owner URL; the
+    grants go to the role of `IIOT_DATABASE_URL`, or to `iiot_app` when only the owner URL is
+    given (as in the README's set-up SQL).
+    """
+    if settings.database_url is None and settings.database_owner_url is None:
         server = start_embedded(settings.data_dir)
         admin = server.url("postgres", "postgres")
         owner = server.url("postgres", EMBEDDED_DATABASE)
@@ -36,7 +46,7 @@ def prepare_database(settings: Settings, *, run_migrations: bool = True) -> Data
         urls = DatabaseUrls(server.url(APP_ROLE, EMBEDDED_DATABASE), owner)
     else:
         urls = DatabaseUrls(
-            setup.sqlalchemy_url(settings.database_url),
+            setup.sqlalchemy_url(settings.database_url) if settings.database_url else None,
             setup.sqlalchemy_url(settings.database_owner_url)
             if settings.database_owner_url
             else None,
@@ -46,9 +56,11 @@ def prepare_database(settings: Settings, *, run_migrations: bool = True) -> Data
     return urls
 
 
-def app_role_of(app_url: str) -> str:
+def app_role_of(app_url: str | None) -> str:
     from sqlalchemy.engine import make_url
 
+    if app_url is None:
+        return APP_ROLE
     return make_url(app_url).username or APP_ROLE
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,6 +15,27 @@ app = typer.Typer(help="iiot: multi-tenant Industrial IoT platform.", no_args_is
 db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 console = Console(stderr=True)
+
+if TYPE_CHECKING:
+    from iiot.config import Settings
+
+
+def _settings() -> Settings:
+    """The settings, or a readable refusal (exit code 2) when they are invalid."""
+    from pydantic import ValidationError
+
+    from iiot.config import get_settings
+
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"])
+            message = err["msg"].removeprefix("Value error, ")
+            console.print(
+                f"[red]Invalid configuration{' (' + where + ')' if where else ''}: {message}[/]"
+            )
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -32,9 +53,8 @@ def serve(
     import uvicorn
 
     from iiot.app import create_app
-    from iiot.config import get_settings
 
-    settings = get_settings()
+    settings = _settings()
     with console.status("Preparing the database and starting iiot…"):
         application = create_app(settings)
     uvicorn.run(
@@ -50,9 +70,8 @@ def serve(
 def db_upgrade() -> None:
     """Create or migrate the database to the latest revision (as the owner role)."""
     from iiot.bootstrap import prepare_database
-    from iiot.config import get_settings
 
-    settings = get_settings()
+    settings = _settings()
     with console.status("Migrating the database…"):
         urls = prepare_database(settings, run_migrations=True)
     if urls.owner_url is None:
@@ -72,7 +91,6 @@ def create_admin(
     """Create (or promote) a system admin."""
     from iiot.auth.passwords import check_password_rules
     from iiot.bootstrap import prepare_database
-    from iiot.config import get_settings
     from iiot.errors import IIoTError
     from iiot.runtime import Runtime
     from iiot.users.admin import create_system_admin
@@ -86,12 +104,12 @@ def create_admin(
     except IIoTError as exc:
         console.print(f"[red]{exc.detail}[/]")
         raise typer.Exit(2) from exc
-    settings = get_settings()
+    settings = _settings()
     with console.status("Preparing the database…"):
         urls = prepare_database(settings)
 
     async def _run() -> None:
-        rt = Runtime.build(settings, urls.app_url)
+        rt = Runtime.build(settings, urls.require_app_url())
         try:
             await create_system_admin(
                 rt,
