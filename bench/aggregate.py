@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
 
 from iiot.db.setup import sqlalchemy_url  # noqa: E402
-from iiot.telemetry.query_repository import _AGGREGATE  # noqa: E402
+from iiot.telemetry.query_repository import aggregate_statement  # noqa: E402
 
 KEYS = ("power", "speed")
 
@@ -57,6 +57,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-access-log", action="store_true", help="serve without access log")
+    parser.add_argument("--profile", action="store_true", help="py-spy the server in one more run")
     args = parser.parse_args()
     per_run = 5 if args.quick else 20
 
@@ -80,7 +81,7 @@ def main() -> None:
 
         # The SQL alone, as the application role inside a tenant transaction.
         engine = create_engine(sqlalchemy_url(db.app_url))
-        statement = text(_AGGREGATE.format(fn="avg"))
+        statement = aggregate_statement("avg")
         sql_params = {
             "tenant_id": tenant.id,
             "device_id": tenant.device_ids[0],
@@ -99,15 +100,13 @@ def main() -> None:
                 times = []
                 for _ in range(per_run):
                     t0 = time.perf_counter()
-                    rows = conn.execute(statement, sql_params).fetchall()
+                    buckets = json.loads(conn.execute(statement, sql_params).scalar_one())
                     times.append((time.perf_counter() - t0) * 1000)
-                    if len(rows) != 1440:
-                        raise RuntimeError(f"expected 1440 buckets, got {len(rows)}")
+                    if len(buckets) != 1440:
+                        raise RuntimeError(f"expected 1440 buckets, got {len(buckets)}")
                 sql_runs.append(times)
             plan = (
-                conn.execute(
-                    text("explain (analyze, buffers) " + _AGGREGATE.format(fn="avg")), sql_params
-                )
+                conn.execute(text("explain (analyze, buffers) " + statement.text), sql_params)
                 .scalars()
                 .all()
             )
@@ -134,6 +133,17 @@ def main() -> None:
                     if len(buckets) != 1440 or any(b["count"] != 60 for b in buckets):
                         raise RuntimeError("unexpected buckets in the answer")
                 http_runs.append(times)
+            profile = None
+            if args.profile:
+                raw = harness.RESULTS / "aggregate_profile.txt"
+                harness.RESULTS.mkdir(parents=True, exist_ok=True)
+                spy = harness.start_profile(server.pid, raw, 10)
+                deadline = time.perf_counter() + 10
+                while time.perf_counter() < deadline:
+                    client.get("/api/v1/telemetry/aggregate", params=params)
+                if spy is not None:
+                    spy.wait(timeout=60)
+                profile = harness.summarize_profile(raw)
 
     harness.RESULTS.mkdir(parents=True, exist_ok=True)
     (harness.RESULTS / "aggregate_plan.txt").write_text("\n".join(plan) + "\n")
@@ -145,7 +155,7 @@ def main() -> None:
     }
     summary["target_50ms_met"] = summary["http_median_ms"] <= 50
     harness.save(
-        "aggregate",
+        "aggregate" + ("_no_access_log" if args.no_access_log else ""),
         {
             "setup": {
                 "points_stored": stored,
@@ -157,6 +167,7 @@ def main() -> None:
             "summary": summary,
             "http_runs_ms": [[round(t, 2) for t in r] for r in http_runs],
             "sql_runs_ms": [[round(t, 2) for t in r] for r in sql_runs],
+            "profile_top": profile,
         },
     )
     print(json.dumps(summary, indent=2))

@@ -268,7 +268,7 @@ async def main() -> None:
     harness.RESULTS.mkdir(parents=True, exist_ok=True)
     plot(sweep, copy_rate, harness.RESULTS / "ingest_batch_sweep.png")
     harness.save(
-        "ingest_batch",
+        "ingest_batch" + ("_no_access_log" if args.no_access_log else ""),
         {
             "setup": {
                 "devices": 1_000,

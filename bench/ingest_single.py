@@ -83,7 +83,7 @@ def main() -> None:
     summary["target_2000_rps_met"] = summary["requests_per_s"] >= 2_000
     summary["target_p99_50ms_met"] = summary["p99_ms"] <= 50
     harness.save(
-        "ingest_single",
+        "ingest_single" + ("_no_access_log" if args.no_access_log else ""),
         {
             "setup": {
                 "devices": args.devices,

@@ -228,7 +228,7 @@ def main() -> None:
             "target_ratio_1_5_met": ratio <= 1.5,
         }
     harness.save(
-        "stats_quotas",
+        "stats_quotas" + ("_no_access_log" if args.no_access_log else ""),
         {
             "setup": {
                 "tenants": TENANTS,

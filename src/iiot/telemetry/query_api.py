@@ -119,7 +119,7 @@ async def aggregate_telemetry(
             interval=interval,
             fn=fn,
         )
-    return _json(result)
+    return Response(content=result.to_json(), media_type="application/json")
 
 
 @router.get(

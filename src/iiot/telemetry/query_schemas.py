@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -65,6 +66,18 @@ class AggregateResult(_Out):
     end: UtcTimestamp
     # Buckets without numeric points are omitted; each `ts` is the bucket's start (UTC-aligned).
     buckets: list[AggregateBucket]
+
+
+@dataclass(frozen=True)
+class RenderedAggregate:
+    """An aggregate answer whose buckets the database already rendered as a JSON array."""
+
+    meta: AggregateResult  # with an empty `buckets` list
+    buckets_json: str
+
+    def to_json(self) -> bytes:
+        head = self.meta.model_dump_json(exclude={"buckets"})
+        return f'{head[:-1]},"buckets":{self.buckets_json}}}'.encode()
 
 
 class TelemetryStatistics(_Out):

@@ -20,11 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from iiot.errors import BadRequest, NotFound, ValidationFailed
 from iiot.telemetry.query_repository import PointRow, TelemetryQueryRepository
 from iiot.telemetry.query_schemas import (
-    AggregateBucket,
     AggregateFn,
     AggregateResult,
     LatestTelemetry,
     RawTelemetryPage,
+    RenderedAggregate,
     TelemetryPointOut,
     TelemetryStatistics,
 )
@@ -164,7 +164,7 @@ async def aggregate(
     end: datetime | None,
     interval: str,
     fn: AggregateFn,
-) -> AggregateResult:
+) -> RenderedAggregate:
     width = parse_interval(interval)
     window = resolve_range(start, end, MAX_AGGREGATE_RANGE)
     buckets = -(-(window.end - window.start) // width) + 1  # partial buckets at both edges
@@ -175,16 +175,17 @@ async def aggregate(
         )
     repo = TelemetryQueryRepository(session, ctx)
     await _require_device(repo, device_id)
-    rows = await repo.aggregate(device_id, key, window.start, window.end, width, fn)
-    return AggregateResult(
+    buckets_json = await repo.aggregate(device_id, key, window.start, window.end, width, fn)
+    meta = AggregateResult(
         device_id=device_id,
         key=key,
         fn=fn,
         interval=interval,
         start=window.start,
         end=window.end,
-        buckets=[AggregateBucket(ts=r.bucket, value=r.value, count=r.count) for r in rows],
+        buckets=[],
     )
+    return RenderedAggregate(meta=meta, buckets_json=buckets_json)
 
 
 async def statistics(
