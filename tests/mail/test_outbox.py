@@ -127,7 +127,7 @@ async def test_without_smtp_host_messages_go_to_the_development_outbox(
     assert runtime.settings.smtp_host is None
     async with runtime.db.system() as session:
         await mail.enqueue(session, to="dev@example.com", subject="Dev", body="see the log")
-    with caplog.at_level(logging.INFO, logger="iiot.mail.outbox"):
+    with caplog.at_level(logging.INFO, logger="iiot.mail.development"):
         report = await mail.deliver_pending(runtime)
     assert report.logged == 1
     assert "dev@example.com" in caplog.text

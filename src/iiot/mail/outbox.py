@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from iiot.runtime import Runtime
 
 log = logging.getLogger(__name__)
+# The development outbox: shown at INFO even when the process configured no logging (as
+# `iiot serve` leaves the root logger to uvicorn), so a development server shows its mail.
+dev_log = logging.getLogger("iiot.mail.development")
+dev_log.setLevel(logging.INFO)
 
 MAX_ATTEMPTS = 8
 FIRST_RETRY_SECONDS = 30
@@ -69,11 +73,19 @@ def retry_delay(attempts: int) -> timedelta:
     )
 
 
+def _ensure_dev_handler() -> None:
+    if not dev_log.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+        dev_log.addHandler(handler)
+
+
 async def _deliver_one(rt: Runtime, message: MailMessage, report: DeliveryReport) -> None:
     settings = rt.settings
     body = message.body or ""
     if not settings.smtp_host:
-        log.info(
+        _ensure_dev_handler()
+        dev_log.info(
             "development outbox (no IIOT_SMTP_HOST): to=%s subject=%s\n%s",
             message.to_address,
             message.subject,
