@@ -22,11 +22,12 @@ class EmbeddedServer:
 
 def start_embedded(data_dir: Path) -> EmbeddedServer:
     """Start (or join) the private server in `data_dir/pg` and return how to reach it."""
-    import pgserver  # imported lazily: external-database deployments never load it
+    # Imported lazily: external-database deployments never load it.
+    from pgserver.postgres_server import get_server
 
     pgdata = (data_dir / "pg").resolve()
     pgdata.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(str(pgdata), cleanup_mode=None)
+    server = get_server(str(pgdata), cleanup_mode=None)
     uri = urlparse(server.get_uri())
     socket_dir = parse_qs(uri.query)["host"][0]
     return EmbeddedServer(handle=server, socket_dir=socket_dir)

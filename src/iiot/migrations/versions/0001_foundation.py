@@ -9,6 +9,7 @@ Cross-tenant look-up: iiot_user_memberships(user_id), a narrow SECURITY DEFINER 
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -21,7 +22,7 @@ down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-TIERS = [
+TIERS: list[dict[str, Any]] = [
     {
         "name": "starter",
         "display_name": "Starter",
