@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -514,3 +515,19 @@ async def test_unknown_and_malformed_tenant_ids(world: World) -> None:
             r = await admin.request(method, path.format(tenant_id), json=bodies.get(method))
             assert r.status_code == expected, (method, path, tenant_id, r.text)
             assert r.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_concurrent_creates_with_one_slug_make_one_tenant(
+    world: World, owner_engine: AsyncEngine
+) -> None:
+    slug = _slug()
+    results = await asyncio.gather(
+        *(
+            world.system_admin.client.post(
+                "/api/v1/tenants", json={"name": f"Racer {n}", "slug": slug, "tier": "starter"}
+            )
+            for n in range(8)
+        )
+    )
+    assert sorted(r.status_code for r in results) == [201] + [409] * 7
+    assert len(await rows(owner_engine, "select id from tenants where slug = :s", s=slug)) == 1

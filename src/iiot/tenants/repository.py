@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, or_, select, text
 
 from iiot.db.repository import SystemRepository
 from iiot.models.tenancy import Tenant, Tier
@@ -35,6 +35,14 @@ class TenantRepository(SystemRepository):
     async def get_by_slug(self, slug: str) -> Tenant | None:
         stmt = select(Tenant).where(Tenant.slug == slug, Tenant.deleted_at.is_(None))
         return (await self.session.scalars(stmt)).one_or_none()
+
+    async def lock_slug(self, slug: str) -> None:
+        """Serialise claims of one slug until the end of the transaction, so that of two
+        concurrent creates with the same slug the second sees the first and is refused."""
+        await self.session.execute(
+            text("select pg_advisory_xact_lock(hashtext('iiot.tenant.slug'), hashtext(:slug))"),
+            {"slug": slug},
+        )
 
     async def slug_taken(self, slug: str, *, other_than: uuid.UUID | None = None) -> bool:
         """Whether any tenant, deleted ones included until purged, holds `slug`."""

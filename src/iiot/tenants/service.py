@@ -135,6 +135,7 @@ async def create_tenant(session: AsyncSession, ctx: TenantContext, body: TenantC
     """Create tenant `ctx.tenant_id` (the caller chose the id and opened its context)."""
     tier = await _tier(session, body.tier)
     tenants = TenantRepository(session)
+    await tenants.lock_slug(body.slug)
     if await tenants.slug_taken(body.slug):
         raise Conflict(f"slug {body.slug!r} is already in use", field="slug")
     tenant = await tenants.add(
@@ -187,11 +188,11 @@ async def update_tenant(session: AsyncSession, ctx: TenantContext, body: TenantU
     tenant = await _tenant(session, ctx, lock=True)
     before = _snapshot(tenant)
     tier = await _tier(session, body.tier) if body.tier is not None else None
-    new_slug = body.slug is not None and body.slug != tenant.slug
-    if new_slug and await TenantRepository(session).slug_taken(
-        body.slug or "", other_than=tenant.id
-    ):
-        raise Conflict(f"slug {body.slug!r} is already in use", field="slug")
+    if body.slug is not None and body.slug != tenant.slug:
+        tenants = TenantRepository(session)
+        await tenants.lock_slug(body.slug)
+        if await tenants.slug_taken(body.slug, other_than=tenant.id):
+            raise Conflict(f"slug {body.slug!r} is already in use", field="slug")
     for name in sent:
         value = getattr(body, name)
         if name == "branding":
@@ -225,7 +226,9 @@ async def update_tenant(session: AsyncSession, ctx: TenantContext, body: TenantU
                 after={"tier": new["tier"]},
             )
         if "status" in new:
-            action = "tenant.suspend" if new["status"] == "suspended" else "tenant.status_change"
+            action = {"suspended": "tenant.suspend", "active": "tenant.activate"}.get(
+                new["status"], "tenant.status_change"
+            )
             await record(
                 session,
                 ctx,
