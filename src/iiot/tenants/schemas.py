@@ -16,7 +16,7 @@ MAX_SETTINGS_BYTES = 8192
 MAX_SETTINGS_KEYS = 50
 
 TenantStatus = Literal["active", "suspended", "trial", "churned"]
-Limit = Annotated[int, Field(ge=0, le=MAX_INT)]
+Limit = Annotated[int, Field(ge=0, le=MAX_INT, strict=True)]
 Feature = Annotated[str, Field(min_length=1, max_length=64)]
 TierName = Annotated[str, Field(min_length=1, max_length=32)]
 
