@@ -531,3 +531,18 @@ async def test_concurrent_creates_with_one_slug_make_one_tenant(
     )
     assert sorted(r.status_code for r in results) == [201] + [409] * 7
     assert len(await rows(owner_engine, "select id from tenants where slug = :s", s=slug)) == 1
+
+
+async def test_stats_follow_other_domains_tables(world: World) -> None:
+    """Device figures come from the devices table, through that domain's usage provider."""
+    developer = world.a["developer"].client
+    for n in range(2):
+        r = await developer.post("/api/v1/devices", json={"name": f"Pump {n}"})
+        assert r.status_code == 201, r.text
+    r = await world.a["viewer"].client.get(f"/api/v1/tenants/{world.tenant_a.id}/stats")
+    assert r.json()["device_count"] == 2
+    assert r.json()["device_quota_percent"] == 0.4  # 2 of professional's 500
+    r = await world.a["viewer"].client.get(f"/api/v1/tenants/{world.tenant_a.id}/quotas")
+    assert r.json()["devices"] == {"used": 2, "limit": 500, "percentage": 0.4}
+    r = await world.b_admin.client.get(f"/api/v1/tenants/{world.tenant_b.id}/stats")
+    assert r.json()["device_count"] == 0
