@@ -234,3 +234,20 @@ async def test_presence_flush_writes_last_seen(
     assert seen is not None
     assert status == "online"
     assert datetime.now(UTC) - seen < timedelta(minutes=1)
+
+
+async def test_keys_and_strings_with_quotes_and_unicode_are_stored_exactly(
+    factory: Factory, world: World, owner_engine: AsyncEngine
+) -> None:
+    dev = await make_device(factory, world.a["developer"])
+    key = 'temp "inner" {a,b} \\ ünïcødé ☃'
+    r = await dev.client.post(
+        "/api/v1/telemetry",
+        json={"telemetry": {key: 'it\'s "RUNNING", {ok}', "plain": {"value": 1, "unit": "°C"}}},
+    )
+    assert r.status_code == 201, r.text
+    stored = await rows(owner_engine, dev.id)
+    assert [(s[0], s[4], s[5]) for s in stored] == [
+        ("plain", None, "°C"),
+        (key, 'it\'s "RUNNING", {ok}', None),
+    ]

@@ -30,6 +30,7 @@ def now_iso(delta: timedelta = timedelta()) -> str:
 
 RAW_BODIES: list[tuple[str, bytes, int]] = [
     ("malformed", b'{"telemetry": {"t": 1', 400),
+    ("lone surrogate", b'{"telemetry": {"t": "\\ud800"}}', 400),
     ("not json", b"temperature=5", 400),
     ("empty", b"", 400),
     ("nan literal", b'{"telemetry": {"t": NaN}}', 422),
@@ -64,13 +65,20 @@ BAD_BODIES: list[tuple[str, Any]] = [
     ("long string value", {"telemetry": {"t": "x" * 256}}),
     ("key too long", {"telemetry": {"k" * 256: 1}}),
     ("empty key", {"telemetry": {"": 1}}),
+    ("NUL in key", {"telemetry": {"a\u0000b": 1}}),
+    ("NUL in string", {"telemetry": {"a": "x\u0000"}}),
+    ("NUL in unit", {"telemetry": {"a": {"value": 1, "unit": "\u0000"}}}),
     ("unknown field", {"telemetry": {"t": 1}, "extra": True}),
     ("bad timestamp", {"timestamp": "yesterday", "telemetry": {"t": 1}}),
     ("naive timestamp", {"timestamp": "2026-01-02T03:04:05", "telemetry": {"t": 1}}),
     ("bool timestamp", {"timestamp": True, "telemetry": {"t": 1}}),
     ("negative epoch", {"timestamp": -5, "telemetry": {"t": 1}}),
-    ("future", {"timestamp": now_iso(timedelta(minutes=11)), "telemetry": {"t": 1}}),
-    ("beyond retention", {"timestamp": now_iso(-timedelta(days=91)), "telemetry": {"t": 1}}),
+    # Computed when the test runs, not when it is collected.
+    ("future", lambda: {"timestamp": now_iso(timedelta(minutes=11)), "telemetry": {"t": 1}}),
+    (
+        "beyond retention",
+        lambda: {"timestamp": now_iso(-timedelta(days=91)), "telemetry": {"t": 1}},
+    ),
     ("bad device id", {"device_id": "123", "telemetry": {"t": 1}}),
     ("points not list", {"points": {"a": 1}}),
     ("empty points", {"points": []}),
@@ -83,7 +91,7 @@ BAD_BODIES: list[tuple[str, Any]] = [
 async def test_invalid_bodies_are_refused(
     device: DeviceHandle, owner_engine: AsyncEngine, name: str, body: Any
 ) -> None:
-    r = await device.client.post("/api/v1/telemetry", json=body)
+    r = await device.client.post("/api/v1/telemetry", json=body() if callable(body) else body)
     assert r.status_code == 422, r.text
     problem = r.json()
     assert problem["code"] == "validation_error"

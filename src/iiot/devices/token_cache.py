@@ -85,7 +85,14 @@ class DeviceTokenCache:
         generation = self._generation
         async with self._rt.db.system() as session:
             found = await DeviceTokenRepository(session).owner(token_digest)
-        if found is not None and self.listening and generation == self._generation:
+        # Only a token that may write is cached: a refusal (disabled device, suspended
+        # tenant) is looked up afresh, so re-enabling takes effect on the next request.
+        usable = (
+            found is not None
+            and found.device_status != "disabled"
+            and found.tenant_status != "suspended"
+        )
+        if usable and found is not None and self.listening and generation == self._generation:
             if len(self._entries) >= MAX_ENTRIES:
                 self.clear()
             self._entries[token_digest] = (found, now + self.ttl_seconds)

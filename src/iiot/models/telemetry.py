@@ -30,7 +30,7 @@ class TelemetryPoint(Base):
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     device_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    key: Mapped[str] = mapped_column(Text(collation="C"), primary_key=True)
     ts: Mapped[datetime] = mapped_column(primary_key=True)
     value_num: Mapped[float | None] = mapped_column(Double)
     value_bool: Mapped[bool | None]

@@ -144,7 +144,7 @@ async def ingest_telemetry(request: Request, ctx: Writer) -> IngestAccepted:
     body = await _read_body(request)
     token_digest = getattr(request.state, "device_token_digest", None)
     prepared = await ingest.prepare(rt, ctx, body, token_digest)
-    async with rt.db.tenant(ctx) as session:
-        accepted = await ingest.write(session, ctx, prepared)
+    # The hot path owns its transaction (see TelemetryWriter): committed when this returns.
+    accepted = await ingest.write(rt, ctx, prepared)
     await ingest.after_commit(rt, ctx, prepared, accepted)
     return accepted

@@ -1,8 +1,9 @@
 """Telemetry ingest: the hot path from a request body to committed rows.
 
 `prepare` decodes and validates the body (no database work unless a day's partition is
-missing or the tenant's retention is not cached), `write` runs inside the request's tenant
-transaction (one statement inserts the points and counts them against the daily quota), and
+missing or the tenant's retention is not cached), `write` runs one short tenant transaction
+(one statement inserts the points and counts them against the daily quota; see
+`TelemetryWriter`) and returns only after its commit, and
 `after_commit` records presence and tells the rules engine. A batch is all-or-nothing: any
 invalid point refuses the whole request (422, every offending point listed), and a batch that
 would cross the daily quota is rolled back and refused (429) so the counter never overshoots.
@@ -26,7 +27,7 @@ from iiot.errors import BadRequest, NotFound, QuotaExceeded, Unauthorized, Valid
 from iiot.quotas import usage
 from iiot.quotas.repository import QuotaRepository
 from iiot.telemetry.partitions import keeper
-from iiot.telemetry.repository import TelemetryWriteRepository
+from iiot.telemetry.repository import TelemetryWriter, UsageRepository
 from iiot.telemetry.schemas import (
     MAX_REPORTED_ERRORS,
     IngestAccepted,
@@ -109,25 +110,20 @@ async def prepare(
     return PreparedIngest(parsed=parsed, now=now, token_digest=token_digest)
 
 
-async def write(
-    session: AsyncSession, ctx: TenantContext, prepared: PreparedIngest
-) -> IngestAccepted:
-    """Insert the points and count them against today's quota, in the caller's transaction."""
+async def write(rt: Runtime, ctx: TenantContext, prepared: PreparedIngest) -> IngestAccepted:
+    """Store the points and count them against today's quota; returns after the commit."""
     rows = prepared.parsed.rows
-    repo = TelemetryWriteRepository(session, ctx)
-    if not isinstance(ctx.principal, DevicePrincipal):
-        wanted = set(rows.device_ids)
-        known = await repo.existing_devices(list(wanted))
-        unknown = wanted - known
-        if unknown:
-            bad = sorted(
-                {i for i, d in zip(rows.point_index, rows.device_ids, strict=True) if d in unknown}
-            )
-            raise NotFound("device not found", invalid_points=bad[:MAX_REPORTED_ERRORS])
-    day = prepared.now.date()
-    outcome = await repo.write(rows, day, prepared.token_digest)
+    outcome = await TelemetryWriter(rt.db.engine, ctx).write(
+        rows, prepared.now.date(), prepared.token_digest
+    )
     if not outcome.credential_ok:
         raise Unauthorized("invalid or revoked device token")
+    if outcome.missing_devices:
+        unknown = set(outcome.missing_devices)
+        bad = sorted(
+            {i for i, d in zip(rows.point_index, rows.device_ids, strict=True) if d in unknown}
+        )
+        raise NotFound("device not found", invalid_points=bad[:MAX_REPORTED_ERRORS])
     if outcome.over_quota:
         assert outcome.limit is not None
         raise QuotaExceeded(
@@ -174,7 +170,7 @@ def _value(rows: Rows, i: int) -> float | bool | str | None:
 
 async def _telemetry_usage(session: AsyncSession, ctx: TenantContext) -> dict[str, Any]:
     today = datetime.now(UTC).date()
-    return {"telemetry_points_today": await TelemetryWriteRepository(session, ctx).points_on(today)}
+    return {"telemetry_points_today": await UsageRepository(session, ctx).points_on(today)}
 
 
 usage.register("telemetry_today", _telemetry_usage)

@@ -181,8 +181,10 @@ class _Parser:
         ok = device_id is not None and ts is not None
         rows = self.rows
         for key, raw in values.items():
-            if not key or len(key) > MAX_KEY_LENGTH:
-                self.error(index, f"{field_name}.{key[:40]}", "key must be 1-255 characters")
+            if not key or len(key) > MAX_KEY_LENGTH or "\x00" in key:
+                self.error(
+                    index, f"{field_name}.{key[:40]}", "key must be 1-255 characters, no NUL"
+                )
                 ok = False
                 continue
             unit = quality = None
@@ -198,12 +200,16 @@ class _Parser:
                     )
                     ok = False
                     continue
-                if unit is not None and (not isinstance(unit, str) or len(unit) > MAX_UNIT_LENGTH):
+                if unit is not None and (
+                    not isinstance(unit, str) or len(unit) > MAX_UNIT_LENGTH or "\x00" in unit
+                ):
                     self.error(index, f"{field_name}.{key}.unit", "unit must be a short string")
                     ok = False
                     continue
                 if quality is not None and (
-                    not isinstance(quality, str) or len(quality) > MAX_QUALITY_LENGTH
+                    not isinstance(quality, str)
+                    or len(quality) > MAX_QUALITY_LENGTH
+                    or "\x00" in quality
                 ):
                     self.error(
                         index, f"{field_name}.{key}.quality", "quality must be a short string"
@@ -226,8 +232,10 @@ class _Parser:
             elif kind is bool:
                 flag = raw
             elif kind is str:
-                if len(raw) > MAX_STRING_VALUE_LENGTH:
-                    self.error(index, f"{field_name}.{key}", "string values are limited to 255")
+                if len(raw) > MAX_STRING_VALUE_LENGTH or "\x00" in raw:
+                    self.error(
+                        index, f"{field_name}.{key}", "strings: at most 255 characters, no NUL"
+                    )
                     ok = False
                     continue
                 text = raw
