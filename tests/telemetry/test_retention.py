@@ -12,6 +12,7 @@ from iiot.jobs import scheduler
 from iiot.quotas import usage
 from iiot.runtime import Runtime
 from iiot.telemetry import retention
+from iiot.telemetry.partitions import keeper
 from iiot.tenancy.context import system_context
 from tests.fixtures.factories import Factory, World
 from tests.telemetry.test_query import seed_device, seed_points
@@ -52,6 +53,8 @@ async def test_each_tenant_keeps_exactly_its_window(
     runtime: Runtime, world: World, factory: Factory, owner_engine: AsyncEngine
 ) -> None:
     old_partition = await ensure_partition(runtime, ago(120))
+    keeper(runtime).forget(ago(120).date())
+    await keeper(runtime).ensure(runtime, ago(120).date(), ago(120).date())
     short = await factory.tenant(name="Short window", max_retention_days=10)
     starter = await factory.tenant(name="Starter", tier="starter")  # 30 days from its tier
     a, b = world.tenant_a.id, world.tenant_b.id  # professional tier: 90 days
@@ -69,6 +72,7 @@ async def test_each_tenant_keeps_exactly_its_window(
     report = await retention.enforce_retention(runtime, now=NOW, batch=3)
 
     assert report.dropped_partitions == [old_partition]
+    assert ago(120).date() not in keeper(runtime)._settled
     assert old_partition not in await partitions(owner_engine)
     for tenant_id, (_expired, kept) in plan.items():
         assert await stored(owner_engine, tenant_id) == set(kept), tenant_id

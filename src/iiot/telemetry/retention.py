@@ -20,13 +20,14 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from iiot.jobs import scheduler
 from iiot.quotas import usage
+from iiot.telemetry import partitions
 from iiot.telemetry.query_repository import RetentionPlatformRepository, TelemetryQueryRepository
 from iiot.tenancy.context import TenantContext, system_context
 
@@ -60,6 +61,10 @@ async def enforce_retention(
         platform = RetentionPlatformRepository(session)
         windows = await platform.retention_windows()
         report.dropped_partitions = await platform.drop_expired_partitions()
+    # This process's partition keeper must not take a dropped day for an existing partition.
+    keep = partitions.keeper(rt)
+    for name in report.dropped_partitions:
+        keep.forget(date.fromisoformat(name.removeprefix("telemetry_p")))
     for tenant_id, days in windows:
         if days is None:
             continue
