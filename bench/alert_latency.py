@@ -6,7 +6,15 @@ reading's 201 arrives and stops when a separate owner connection sees the alert'
 `occurrence_count` reach that trigger's number (committed and visible to any reader).
 Target: p99 <= 1 s over 1,000 triggers.
 
+With `--ingest-rules N` it measures instead what N enabled rules cost the batch ingest of
+bench/ingest_batch.py (same batches, same server): runs alternate between no rules and N
+tenant-wide threshold rules on the batches' keys (thresholds above the sent values, so every
+rule is evaluated on every reading and none fires), and after each run with rules one sentinel
+trigger measures how far the engine lags behind the acknowledged ingest.
+Target: at most 20% slower than with none.
+
     .venv/bin/python bench/alert_latency.py [--triggers 1000]
+    .venv/bin/python bench/alert_latency.py --ingest-rules 100 [--runs 3] [--points 200000]
 """
 
 from __future__ import annotations
@@ -92,10 +100,131 @@ async def run(triggers: int) -> dict[str, object]:
     }
 
 
+async def _wait_for_alert(db: harness.Scratch, rule_name: str, count: int) -> float:
+    """Seconds until the alert of `rule_name` has `count` occurrences (10 s at most)."""
+    start = time.perf_counter()
+    with psycopg.connect(db.admin_url, autocommit=True) as watcher:
+        while time.perf_counter() - start < 60:
+            row = watcher.execute(
+                "select occurrence_count from alerts where rule_name = %s", (rule_name,)
+            ).fetchone()
+            if row is not None and row[0] >= count:
+                return time.perf_counter() - start
+            await asyncio.sleep(0.001)
+    raise RuntimeError("the sentinel alert did not appear within 60 s")
+
+
+async def ingest_overhead(
+    rules: int, runs: int, points: int, concurrency: int
+) -> dict[str, object]:
+    import ingest_batch as ib
+
+    with harness.scratch_database("rules_ingest") as db:
+        (tenant,) = harness.seed_tenants(db, tenants=1, devices_per_tenant=1_000)
+        assert tenant.user_id is not None
+        admin = {"Authorization": f"Bearer {harness.access_token(tenant.user_id, tenant.id)}"}
+        timeline = ib.Timeline()
+        with harness.running_server(db, access_log=False) as server:
+            async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+
+                async def add_rule(name: str, key: str, value: float) -> str:
+                    r = await client.post(
+                        "/api/v1/rules",
+                        headers=admin,
+                        json={
+                            "name": name,
+                            "rule_type": "threshold",
+                            "condition": {"key": key, "operator": ">", "value": value},
+                            "actions": [{"type": "alert"}],
+                        },
+                    )
+                    r.raise_for_status()
+                    return str(r.json()["id"])
+
+                sentinel = await add_rule("sentinel", "sentinel", 0.5)
+                harness.log("warm-up")
+                await ib.send_all(
+                    server.url, ib.make_batches(tenant, 20_000, 1_000, timeline), concurrency
+                )
+                without, with_rules, lag_ms = [], [], []
+                for n in range(runs):
+                    batches = ib.make_batches(tenant, points, 1_000, timeline)
+                    without.append(await ib.send_all(server.url, batches, concurrency))
+                    ids = [
+                        await add_rule(f"bench rule {i}", ib.KEYS[i % len(ib.KEYS)], 1_000 + i)
+                        for i in range(rules)
+                    ]
+                    batches = ib.make_batches(tenant, points, 1_000, timeline)
+                    with_rules.append(await ib.send_all(server.url, batches, concurrency))
+                    at = datetime.fromtimestamp(timeline.next_ms(10) / 1000, UTC)
+                    for value in (0.0, 1.0):
+                        r = await client.post(
+                            "/api/v1/telemetry",
+                            headers={"X-API-Key": tenant.device_tokens[0]},
+                            json={
+                                "points": [
+                                    {
+                                        "ts": (at + timedelta(milliseconds=value)).isoformat(),
+                                        "values": {"sentinel": value},
+                                    }
+                                ]
+                            },
+                        )
+                        r.raise_for_status()
+                    lag_ms.append(round(await _wait_for_alert(db, "sentinel", n + 1) * 1000, 1))
+                    for rule_id in ids:
+                        (
+                            await client.delete(f"/api/v1/rules/{rule_id}", headers=admin)
+                        ).raise_for_status()
+                    harness.log(
+                        f"run {n + 1}: {without[-1]['points_per_s']:,.0f} points/s without rules, "
+                        f"{with_rules[-1]['points_per_s']:,.0f} with {rules}; engine lag after "
+                        f"the run {lag_ms[-1]} ms"
+                    )
+                assert sentinel
+    base = harness.median([r["points_per_s"] for r in without])
+    loaded = harness.median([r["points_per_s"] for r in with_rules])
+    slowdown = round((base - loaded) / base * 100, 1)
+    return {
+        "setup": {
+            "devices": 1_000,
+            "batch_points": 1_000,
+            "points_per_run": points,
+            "runs": runs,
+            "rules": rules,
+            "client": f"asyncio httpx, {concurrency} concurrent requests",
+            "server": "uvicorn --no-access-log",
+        },
+        "points_per_s_without_rules": base,
+        "points_per_s_with_rules": loaded,
+        "slowdown_percent": slowdown,
+        "target_slowdown_percent": 20,
+        "meets_target": slowdown <= 20,
+        "engine_lag_after_run_ms": lag_ms,
+        "runs_without": without,
+        "runs_with": with_rules,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--triggers", type=int, default=1000)
+    parser.add_argument("--ingest-rules", type=int, default=0, help="measure ingest with N rules")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--points", type=int, default=200_000, help="points per ingest run")
+    parser.add_argument("--concurrency", type=int, default=4)
     args = parser.parse_args()
+    if args.ingest_rules:
+        overhead = asyncio.run(
+            ingest_overhead(args.ingest_rules, args.runs, args.points, args.concurrency)
+        )
+        harness.log(
+            f"batch ingest: {overhead['points_per_s_without_rules']:,.0f} points/s without "
+            f"rules, {overhead['points_per_s_with_rules']:,.0f} with {args.ingest_rules}: "
+            f"{overhead['slowdown_percent']}% slower (target <= 20%)"
+        )
+        harness.save("ingest_with_rules", overhead)
+        return
     result = asyncio.run(run(args.triggers))
     harness.log(
         f"alert latency over {result['triggers']} triggers: p50 {result['p50_ms']} ms, "

@@ -275,3 +275,26 @@ async def test_a_changed_condition_starts_from_not_holding(world: World, runtime
     assert r.status_code == 200
     await send(runtime, op, dev["id"], {"temperature": 92})
     assert (await alerts(world.a["viewer"]))[0]["occurrence_count"] == 2
+
+
+async def test_batches_queued_together_keep_every_edge(world: World, runtime: Runtime) -> None:
+    from iiot.rules.engine import engine
+    from tests.rules.helpers import settle
+
+    dev = await make_device(world.a["developer"])
+    await make_rule(world.a["developer"])
+    stopped = engine(runtime)
+    for value in (90, 10, 95, 20, 99):
+        r = await world.a["operator"].client.post(
+            "/api/v1/telemetry",
+            json={
+                "device_id": dev["id"],
+                "timestamp": next_ts().isoformat(),
+                "telemetry": {"temperature": value},
+            },
+        )
+        assert r.status_code == 201
+    assert stopped._queue.qsize() >= 1  # nothing awaited the worker in between
+    await settle(runtime)
+    [alert] = await alerts(world.a["viewer"])
+    assert alert["occurrence_count"] == 3

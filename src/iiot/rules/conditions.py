@@ -19,6 +19,10 @@ def compare(left: float, op: str, right: float) -> bool:
     return _OPERATORS[op](left, right)
 
 
+def comparator(op: str) -> Callable[[float, float], bool]:
+    return _OPERATORS[op]
+
+
 def numeric(value: float | bool | str | None) -> float | None:
     """The number a rule compares: numbers as they are, booleans as 1/0, text not at all."""
     if isinstance(value, bool):

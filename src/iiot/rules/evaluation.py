@@ -22,7 +22,7 @@ from iiot import mail
 from iiot.alerts import service as alerts
 from iiot.events import CommittedPoint
 from iiot.notifications import webhooks
-from iiot.rules.conditions import compare, numeric, render_message
+from iiot.rules.conditions import comparator, compare, numeric, render_message
 from iiot.rules.repository import DeviceInfo, ReadingRepository, RuleStateRepository
 from iiot.rules.schemas import (
     AlertAction,
@@ -85,11 +85,18 @@ async def judge(
             else:
                 latest = await readings.latest(device.id, c.key)
                 series = [(latest.ts, latest.value)] if latest else []
-            return [
-                Verdict(compare(v, c.operator, c.value), c.key, v, c.value)
-                for _, v in series
-                if v is not None
-            ]
+            # Only changes between holding and not holding matter to edge triggering.
+            holds = comparator(c.operator)
+            verdicts: list[Verdict] = []
+            previous: bool | None = None
+            for _, v in series:
+                if v is None:
+                    continue
+                matched = holds(v, c.value)
+                if matched is not previous:
+                    verdicts.append(Verdict(matched, c.key, v, c.value))
+                    previous = matched
+            return verdicts
         end = await _newest(readings, device.id, c.key, batch)
         if end is None:
             return []
@@ -103,8 +110,13 @@ async def judge(
         held = all(compare(v, c.operator, c.value) for v in values if v is not None)
         return [Verdict(held, c.key, last, c.value)]
     if isinstance(c, ComparisonCondition):
-        first = await readings.latest(device.id, c.key1)
-        second = await readings.latest(device.id, c.key2)
+        # Judged as of the batch's newest reading: later batches may be stored already.
+        until = None
+        if batch is not None:
+            newest = [batch[k][-1][0] for k in (c.key1, c.key2) if batch.get(k)]
+            until = max(newest) if newest else None
+        first = await readings.latest(device.id, c.key1, until)
+        second = await readings.latest(device.id, c.key2, until)
         if first is None or second is None or first.value is None or second.value is None:
             return []
         return [

@@ -11,8 +11,20 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Double, Integer, Select, cast, delete, func, select, text, tuple_
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import (
+    Double,
+    Integer,
+    Select,
+    Uuid,
+    any_,
+    cast,
+    delete,
+    func,
+    literal,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from iiot.db.repository import SystemRepository, TenantRepository
 from iiot.models.devices import Device
@@ -159,11 +171,17 @@ class ReadingRepository(TenantRepository[TelemetryPoint]):
             TelemetryPoint.key == key,
         ]
 
-    async def latest(self, device_id: uuid.UUID, key: str) -> Reading | None:
+    async def latest(
+        self, device_id: uuid.UUID, key: str, until: datetime | None = None
+    ) -> Reading | None:
+        """The newest reading of `key` (at or before `until` when given)."""
+        where = self._where(device_id, key)
+        if until is not None:
+            where.append(TelemetryPoint.ts <= until)
         row = (
             await self.session.execute(
                 select(TelemetryPoint.ts, TelemetryPoint.value_num, TelemetryPoint.value_bool)
-                .where(*self._where(device_id, key))  # type: ignore[arg-type]
+                .where(*where)  # type: ignore[arg-type]
                 .order_by(TelemetryPoint.ts.desc())
                 .limit(1)
             )
@@ -239,11 +257,17 @@ class RuleStateRepository(TenantRepository[RuleState]):
             )
         if not pairs:
             return {}
+        # Two array parameters instead of one per pair: a short statement that PostgreSQL and
+        # the driver can reuse. It may lock a few more rows (other pairs of the same rules
+        # and devices); rows only exist for pairs that ever held.
+        rule_ids = sorted({r for r, _ in pairs})
+        device_ids = sorted({d for _, d in pairs})
         rows = await self.session.scalars(
             select(RuleState)
             .where(
                 RuleState.tenant_id == self.ctx.tenant_id,
-                tuple_(RuleState.rule_id, RuleState.device_id).in_(list(pairs)),
+                RuleState.device_id == any_(literal(device_ids, ARRAY(Uuid()))),
+                RuleState.rule_id == any_(literal(rule_ids, ARRAY(Uuid()))),
             )
             .order_by(RuleState.rule_id, RuleState.device_id)
             .with_for_update()
