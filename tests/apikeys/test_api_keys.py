@@ -100,3 +100,24 @@ async def test_key_changes_are_audited(world: World, owner_engine: AsyncEngine) 
             )
         ).scalars()
         assert list(actions) == ["api_key.created", "api_key.revoked"]
+
+
+async def test_expired_key_and_suspended_tenant_are_refused(
+    world: World, factory: Factory, owner_engine: AsyncEngine
+) -> None:
+    created = await _create(world, expires_at="2099-01-01T00:00:00Z")
+    client = factory.client({"X-API-Key": str(created["key"])})
+    assert (await client.get("/api/v1/rules")).status_code == 200
+    async with owner_engine.begin() as conn:
+        await conn.execute(
+            text("update tenants set status = 'suspended' where id = :t"), {"t": world.tenant_a.id}
+        )
+    r = await client.get("/api/v1/rules")
+    assert r.status_code == 403
+    assert r.json()["code"] == "tenant_suspended"
+    async with owner_engine.begin() as conn:
+        await conn.execute(
+            text("update tenants set status = 'active' where id = :t"), {"t": world.tenant_a.id}
+        )
+        await conn.execute(text("update api_keys set expires_at = now() - interval '1 second'"))
+    assert (await client.get("/api/v1/rules")).status_code == 401

@@ -298,3 +298,27 @@ async def test_batches_queued_together_keep_every_edge(world: World, runtime: Ru
     await settle(runtime)
     [alert] = await alerts(world.a["viewer"])
     assert alert["occurrence_count"] == 3
+
+
+async def test_dry_run_of_an_offline_rule(
+    world: World, runtime: Runtime, owner_engine: AsyncEngine
+) -> None:
+    dev = await make_device(world.a["developer"], name="Quiet RTU")
+    rule = await make_rule(
+        world.a["developer"],
+        name="Offline",
+        rule_type="time_based",
+        device_id=dev["id"],
+        condition={"check": "device_offline", "offline_after_seconds": 300},
+    )
+    async with owner_engine.begin() as conn:
+        await conn.execute(text("update devices set created_at = now() - interval '1 hour'"))
+    r = await world.a["developer"].client.post(f"/api/v1/rules/{rule['id']}/test")
+    [result] = r.json()["results"]
+    assert result["matched"] is True
+    assert result["would_fire"] is True
+    assert result["value"] >= 3600
+    assert await alerts(world.a["viewer"]) == []
+    assert (
+        await world.a["viewer"].client.post(f"/api/v1/rules/{rule['id']}/test")
+    ).status_code == 403
