@@ -29,7 +29,7 @@ class AuditRepository(TenantRepository[AuditEvent]):
     ) -> tuple[list[AuditEvent], int]:
         stmt = self.scoped()
         if action:
-            stmt = stmt.where(AuditEvent.action.startswith(action))
+            stmt = stmt.where(AuditEvent.action.startswith(action, autoescape=True))
         if actor_id:
             stmt = stmt.where(AuditEvent.actor_id == actor_id)
         if target_type:
