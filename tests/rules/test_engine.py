@@ -214,3 +214,40 @@ async def test_email_action_reaches_the_smtp_server(
     assert to_oncall[0]["Subject"] == "[critical] Too hot"
     assert "Too hot: temperature at 91.5" in to_oncall[0].get_content()
     await settle(runtime)
+
+
+async def test_engine_figures_are_exported(world: World, runtime: Runtime) -> None:
+    dev = await make_device(world.a["developer"])
+    await make_rule(world.a["developer"])
+    await send(runtime, world.a["operator"].client, dev["id"], {"temperature": 90})
+    text_ = (await world.anonymous.get("/metrics")).text
+    triggers = [
+        float(line.split()[-1])
+        for line in text_.splitlines()
+        if line.startswith("iiot_rules_triggers_total ")
+    ]
+    assert triggers
+    assert triggers[0] >= 1
+    assert "iiot_rules_queue_depth 0.0" in text_
+
+
+async def test_shutdown_evaluates_what_is_queued(
+    world: World, db_urls: TestDatabase, settings: Settings
+) -> None:
+    from iiot.rules.engine import shutdown
+
+    dev = await make_device(world.a["developer"])
+    await make_rule(world.a["developer"])
+    rt = Runtime.build(settings, db_urls.app_url)
+    factory = Factory(rt=rt, app=create_app(runtime=rt))
+    try:
+        op = _as(factory, world.a["operator"]).client
+        r = await op.post(
+            "/api/v1/telemetry", json={"device_id": dev["id"], "telemetry": {"temperature": 99}}
+        )
+        assert r.status_code == 201
+        await shutdown(rt)
+    finally:
+        await factory.aclose()
+        await rt.db.dispose()
+    assert len(await alerts(world.a["viewer"])) == 1

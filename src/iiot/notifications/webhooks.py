@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from iiot.jobs import scheduler
@@ -41,6 +42,9 @@ LEASE_SECONDS = 60
 JOB_INTERVAL_SECONDS = 15
 _CLIENT_KEY = "notifications.http_client"
 _TASKS_KEY = "notifications.tasks"
+WEBHOOK_CALLS = Counter(
+    "iiot_webhook_calls_total", "Webhook delivery attempts by result", ["result"]
+)
 
 
 def sign(secret: str, timestamp: str, body: str) -> str:
@@ -151,6 +155,7 @@ async def deliver_one(
             row.last_error = error[:500]
             if report:
                 report.retrying += 1
+    WEBHOOK_CALLS.labels("ok" if error is None else "error").inc()
     if error is not None:
         log.warning("webhook %s attempt %d failed: %s", delivery_id, attempts, error)
 

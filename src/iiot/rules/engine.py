@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from iiot import events, mail
 from iiot.auth.principals import SystemPrincipal
 from iiot.notifications import webhooks
+from iiot.rules import metrics
 from iiot.rules.cache import RuleCache
 from iiot.rules.evaluation import Judged, Outcome, apply, batch_values, judge
 from iiot.rules.repository import ReadingRepository, RuleDeviceRepository
@@ -42,6 +43,7 @@ class RulesEngine:
 
     def submit(self, event: events.TelemetryCommitted) -> None:
         self._queue.put_nowait(event)
+        metrics.QUEUE_DEPTH.inc()
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._run(), name="rules-engine")
 
@@ -64,6 +66,8 @@ class RulesEngine:
                 for tenant_id, batch in by_tenant.items():
                     await self._evaluate_with_retries(tenant_id, batch)
             finally:
+                metrics.QUEUE_DEPTH.dec(len(taken))
+                metrics.BATCHES.inc(len(taken))
                 for _ in taken:
                     self._queue.task_done()
 
@@ -72,10 +76,13 @@ class RulesEngine:
     ) -> None:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                await self.evaluate(tenant_id, batches)
+                with metrics.EVALUATION_SECONDS.time():
+                    outcome = await self.evaluate(tenant_id, batches)
+                metrics.TRIGGERS.inc(outcome.fired)
                 return
             except Exception:
                 if attempt == MAX_ATTEMPTS:
+                    metrics.FAILURES.inc()
                     log.exception("evaluating batches of tenant %s failed", tenant_id)
                     return
                 log.warning("evaluating batches failed (attempt %d); retrying", attempt)
@@ -126,6 +133,23 @@ def after_commit(rt: Runtime, tenant_id: uuid.UUID, outcome: Outcome) -> None:
     webhooks.deliver_soon(rt, tenant_id, outcome.webhooks)
     if outcome.mails:
         mail.deliver_soon(rt)
+
+
+async def shutdown(rt: Runtime, timeout_seconds: float = 10.0) -> None:
+    """Evaluate what is still queued (up to `timeout_seconds`), then stop the engine.
+
+    Called on a graceful stop, before the database is disposed, so that batches already
+    acknowledged to their senders are not left unevaluated.
+    """
+    found: RulesEngine | None = rt.extras.get(_EXTRAS_KEY)
+    if found is None:
+        return
+    try:
+        await asyncio.wait_for(found.drain(), timeout_seconds)
+    except TimeoutError:
+        log.error("rules engine stopped with %d batches unevaluated", found._queue.qsize())
+    await found.close()
+    await webhooks.wait_for_deliveries(rt)
 
 
 def engine(rt: Runtime) -> RulesEngine:
