@@ -1,11 +1,12 @@
 """Cross-tenant isolation, walked over every route of the application.
 
 1. Every route declares exactly one Access policy (who may call it).
-2. Every tenant-scoped route called by each role of tenant A with tenant B's ids answers 404
-   problem+json (or 403 when the role is below the route's minimum, which is decided before
-   any object is looked up) and its body contains none of tenant B's values.
-3. Every tenant-scoped or signed-in route without path parameters (lists, `me`), called by
-   each role of tenant A while tenant B owns one object of every kind, shows none of B's values.
+2. Every tenant-scoped route called by each role of tenant A (and by an API key of tenant A
+   where the route takes keys) with tenant B's ids answers 404 problem+json (or 403 when the
+   role is below the route's minimum, which is decided before any object is looked up) and its
+   body contains none of tenant B's values.
+3. Every tenant-scoped or signed-in route without path parameters (lists, `me`), called the
+   same way while tenant B owns one object of every kind, shows none of B's values.
 
 Routes are discovered, not listed: a new route is covered the moment it is mounted, and a
 tenant-scoped route with path parameters fails until it has a provider in tests/isolation/.
@@ -24,7 +25,7 @@ from fastapi import FastAPI
 from fastapi.routing import Mount
 
 from iiot.app import create_app
-from iiot.tenancy.access import AnyUser, PathTenant, Public, SystemAdmin
+from iiot.tenancy.access import AnyUser, PathTenant, Public, SystemAdmin, TokenTenant
 from iiot.tenancy.roles import Role
 from tests.fixtures.factories import ROLES, Factory, World
 from tests.fixtures.routes import WalkedRoute, api_routes, fill_path, other_routes
@@ -43,6 +44,7 @@ WITHOUT_PARAMS = [
     and (r.access.tenant_scoped or isinstance(r.access, AnyUser))
 ]
 WRITE_METHODS = {"POST", "PUT", "PATCH"}
+API_KEYS = "/api/v1/api-keys"
 PROBLEM = "application/problem+json"
 
 
@@ -193,25 +195,48 @@ async def _expect_not_found(
     path_tenant_member: bool = False,
 ) -> None:
     url = fill_path(route.path, params)
-    for role in ROLES:
-        actor = world.a[role]
-        expected = _expected_status(route, role, member=path_tenant_member)
-        r = await _call(actor.client, route.method, url, {})
+    callers = [
+        (
+            f"tenant A's {role}",
+            world.a[role].client,
+            _expected_status(route, role, member=path_tenant_member),
+        )
+        for role in ROLES
+    ]
+    if _takes_api_keys(route):
+        callers.append(("tenant A's API key", await _api_key_client(factory, world), 404))
+    for who, client, expected in callers:
+        r = await _call(client, route.method, url, {})
         if r.status_code == 422 and route.method in WRITE_METHODS and expected == 404:
             # `{}` was refused by validation before the look-up; send a valid body.
             body = await _valid_body(route, factory, world, params, app)
-            r = await _call(actor.client, route.method, url, body)
+            r = await _call(client, route.method, url, body)
             sent = url + json.dumps(body, default=str)
         else:
             sent = url
         assert r.status_code == expected, (
-            f"{route.id} as tenant A's {role} with tenant B's ids {params}: expected "
+            f"{route.id} as {who} with tenant B's ids {params}: expected "
             f"{expected}, got {r.status_code} {r.text[:300]}"
         )
         assert r.headers["content-type"].startswith(PROBLEM), r.headers["content-type"]
         assert r.json()["code"] == ("not_found" if expected == 404 else "forbidden")
         leaked = _leaks(r.text, world.b_markers, sent)
-        assert leaked == [], f"{route.id} as {role} leaked tenant B's {leaked}"
+        assert leaked == [], f"{route.id} as {who} leaked tenant B's {leaked}"
+
+
+def _takes_api_keys(route: WalkedRoute) -> bool:
+    return isinstance(route.access, TokenTenant) and bool(
+        getattr(route.access, "allow_api_keys", False)
+    )
+
+
+async def _api_key_client(factory: Factory, world: World) -> httpx.AsyncClient:
+    """A client holding an API key of tenant A with every scope."""
+    r = await world.a["admin"].client.post(
+        API_KEYS, json={"name": "isolation walk", "scopes": ["telemetry:write", "read", "manage"]}
+    )
+    assert r.status_code == 201, f"cannot create an API key for the walk: {r.status_code} {r.text}"
+    return factory.client({"X-API-Key": r.json()["key"]})
 
 
 # --- 3. lists show none of tenant B's values ---------------------------------------------------
@@ -228,11 +253,14 @@ async def test_lists_show_nothing_of_the_other_tenant(
     route: WalkedRoute, factory: Factory, world: World
 ) -> None:
     await _populate_tenant_b(factory, world)
-    for role in ROLES:
-        r = await _call(world.a[role].client, route.method, route.path, {})
-        assert r.status_code < 500, f"{route.id} as {role}: {r.status_code} {r.text[:300]}"
+    callers = [(f"tenant A's {role}", world.a[role].client) for role in ROLES]
+    if _takes_api_keys(route):
+        callers.append(("tenant A's API key", await _api_key_client(factory, world)))
+    for who, client in callers:
+        r = await _call(client, route.method, route.path, {})
+        assert r.status_code < 500, f"{route.id} as {who}: {r.status_code} {r.text[:300]}"
         leaked = _leaks(r.text, world.b_markers, route.path)
-        assert leaked == [], f"{route.id} as tenant A's {role} leaked tenant B's {leaked}"
+        assert leaked == [], f"{route.id} as {who} leaked tenant B's {leaked}"
 
 
 def test_every_tenant_route_is_walked() -> None:
