@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -139,3 +141,58 @@ async def test_unlimited_tier_counts_without_refusing(
     r = await dev.client.post("/api/v1/telemetry", json=batch(base_ms(), 500))
     assert r.status_code == 201
     assert await figures(owner_engine, tenant.id) == (500, 500)
+
+
+async def test_grouped_requests_fail_only_where_they_concern(
+    factory: Factory, owner_engine: AsyncEngine
+) -> None:
+    """Concurrent small requests share transactions; a bad one fails alone."""
+    tenant = await factory.tenant(tier="enterprise")
+    developer = await factory.member(tenant, "developer")
+    good = [await make_device(factory, developer) for _ in range(3)]
+    revoked = await make_device(factory, developer)
+    r = await developer.client.post(f"/api/v1/devices/{revoked.id}/credentials")
+    assert r.status_code == 201
+    start = base_ms()
+    calls = []
+    for i in range(40):
+        dev = revoked if i % 4 == 0 else good[i % 3]
+        calls.append(
+            dev.client.post(
+                "/api/v1/telemetry", json={"timestamp": start + i, "telemetry": {"v": i}}
+            )
+        )
+    results = await asyncio.gather(*calls)
+    for i, res in enumerate(results):
+        assert res.status_code == (401 if i % 4 == 0 else 201), res.text
+    assert await figures(owner_engine, tenant.id) == (30, 30)
+
+
+async def test_concurrent_single_points_share_commits(
+    factory: Factory, owner_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from iiot.telemetry.repository import TelemetryWriter
+
+    sizes: list[int] = []
+    original = TelemetryWriter.write_group
+
+    async def recording(self: TelemetryWriter, items: list[Any]) -> Any:
+        sizes.append(len(items))
+        return await original(self, items)
+
+    monkeypatch.setattr(TelemetryWriter, "write_group", recording)
+    tenant = await factory.tenant(tier="enterprise")
+    dev = await make_device(factory, await factory.member(tenant, "developer"))
+    start = base_ms()
+    results = await asyncio.gather(
+        *(
+            dev.client.post(
+                "/api/v1/telemetry", json={"timestamp": start + i, "telemetry": {"v": i}}
+            )
+            for i in range(40)
+        )
+    )
+    assert all(r.status_code == 201 for r in results)
+    assert sum(sizes) == 40
+    assert max(sizes) > 1  # at least one commit carried several requests
+    assert await figures(owner_engine, tenant.id) == (40, 40)

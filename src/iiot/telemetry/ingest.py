@@ -26,8 +26,9 @@ from iiot.devices.presence import presence
 from iiot.errors import BadRequest, NotFound, QuotaExceeded, Unauthorized, ValidationFailed
 from iiot.quotas import usage
 from iiot.quotas.repository import QuotaRepository
+from iiot.telemetry.ingest_group import GROUP_MAX_ROWS, group_committer
 from iiot.telemetry.partitions import keeper
-from iiot.telemetry.repository import TelemetryWriter, UsageRepository
+from iiot.telemetry.repository import PendingWrite, TelemetryWriter, UsageRepository
 from iiot.telemetry.schemas import (
     MAX_REPORTED_ERRORS,
     IngestAccepted,
@@ -113,9 +114,11 @@ async def prepare(
 async def write(rt: Runtime, ctx: TenantContext, prepared: PreparedIngest) -> IngestAccepted:
     """Store the points and count them against today's quota; returns after the commit."""
     rows = prepared.parsed.rows
-    outcome = await TelemetryWriter(rt.db.engine, ctx).write(
-        rows, prepared.now.date(), prepared.token_digest
-    )
+    item = PendingWrite(ctx, rows, prepared.now.date(), prepared.token_digest)
+    if len(rows) <= GROUP_MAX_ROWS:
+        outcome = await group_committer(rt).write(item)
+    else:
+        outcome = await TelemetryWriter(rt.db.engine).write(item)
     if not outcome.credential_ok:
         raise Unauthorized("invalid or revoked device token")
     if outcome.missing_devices:

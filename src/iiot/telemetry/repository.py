@@ -2,8 +2,8 @@
 
 The write is the hot path, so it skips the ORM and the session: `TelemetryWriter` runs its
 own short transaction on a pooled psycopg connection, opened exactly like a tenant session
-(`app.tenant_id` set for the transaction, so row-level security applies), and pipelines
-BEGIN, the tenant setting and one statement into a single round trip. That statement:
+(`app.tenant_id` set for the transaction, so row-level security applies): three round trips,
+BEGIN with the tenant setting, one statement, COMMIT. That statement:
 
 - expands the points from one JSON document of columns (`json_to_record` + `unnest`;
   orjson writes UUIDs and datetimes in C, where adapting Python lists element by element
@@ -30,6 +30,8 @@ from typing import Any
 
 import orjson
 from psycopg import AsyncConnection
+from psycopg import sql as psql
+from psycopg.pq import TransactionStatus
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -146,54 +148,101 @@ def _columns(rows: Rows) -> str:
     ).decode()
 
 
-class TelemetryWriter:
-    """Writes one request's points for `ctx`'s tenant in its own committed transaction."""
+@dataclass(frozen=True, slots=True)
+class PendingWrite:
+    """One request's points, as handed to `TelemetryWriter`."""
 
-    def __init__(self, engine: AsyncEngine, ctx: TenantContext) -> None:
+    ctx: TenantContext
+    rows: Rows
+    day: date
+    token_digest: bytes | None
+
+
+def _set_tenant(tenant_id: uuid.UUID) -> psql.Composed:
+    return psql.SQL("select set_config('app.tenant_id', {}, true)").format(
+        psql.Literal(str(tenant_id))
+    )
+
+
+async def _write_one(conn: AsyncConnection[Any], item: PendingWrite) -> WriteOutcome:
+    params = {
+        "tenant_id": item.ctx.tenant_id,
+        "token_digest": item.token_digest,
+        "day": item.day,
+        "columns": _columns(item.rows),
+    }
+    sql = WRITE_AS_DEVICE if item.token_digest is not None else WRITE_AS_MEMBER
+    cur = await conn.execute(sql, params)
+    row = await cur.fetchone()
+    assert row is not None
+    return WriteOutcome(
+        credential_ok=bool(row[0]),
+        missing_devices=list(row[1] or []),
+        inserted=int(row[2] or 0),
+        counted_total=None if row[3] is None else int(row[3]),
+        limit=None if row[4] is None else int(row[4]),
+        used_before=int(row[5] or 0),
+    )
+
+
+class TelemetryWriter:
+    """Writes requests' points in committed transactions of their own."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self.ctx = ctx
 
     @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[AsyncConnection[Any]]:
-        async with self.engine.connect() as conn:
-            raw = await conn.get_raw_connection()
-            driver = raw.driver_connection
-            assert isinstance(driver, AsyncConnection)
-            yield driver
+    async def _transaction(self, first_tenant: uuid.UUID) -> AsyncIterator[AsyncConnection[Any]]:
+        """A transaction with `app.tenant_id` set; the caller ends it with commit or rollback.
 
-    async def write(self, rows: Rows, day: date, token_digest: bytes | None) -> WriteOutcome:
-        """Insert and count; committed when `accepted`, rolled back otherwise."""
-        params = {
-            "tenant_id": self.ctx.tenant_id,
-            "token_digest": token_digest,
-            "day": day,
-            "columns": _columns(rows),
-        }
-        sql = WRITE_AS_DEVICE if token_digest is not None else WRITE_AS_MEMBER
-        async with self._connection() as conn:
+        The connection runs in autocommit mode so that BEGIN and the tenant setting travel as
+        one simple query; it is restored before it goes back to the pool.
+        """
+        async with self.engine.connect() as sa_conn:
+            raw = await sa_conn.get_raw_connection()
+            conn = raw.driver_connection
+            assert isinstance(conn, AsyncConnection)
+            await conn.set_autocommit(True)
             try:
-                # One round trip: psycopg queues its BEGIN, the tenant setting and the write.
-                async with conn.pipeline():
-                    await conn.execute(_SET_TENANT, (str(self.ctx.tenant_id),))
-                    cur = await conn.execute(sql, params)
-                    row = await cur.fetchone()
-                assert row is not None
-                outcome = WriteOutcome(
-                    credential_ok=bool(row[0]),
-                    missing_devices=list(row[1] or []),
-                    inserted=int(row[2] or 0),
-                    counted_total=None if row[3] is None else int(row[3]),
-                    limit=None if row[4] is None else int(row[4]),
-                    used_before=int(row[5] or 0),
-                )
+                await conn.execute(psql.SQL("begin; ") + _set_tenant(first_tenant))
+                yield conn
             except BaseException:
-                await conn.rollback()
+                if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
+                    await conn.execute("rollback")
                 raise
-            if outcome.accepted:
-                await conn.commit()
-            else:
-                await conn.rollback()
+            finally:
+                if not conn.closed:
+                    await conn.set_autocommit(False)
+
+    async def write(self, item: PendingWrite) -> WriteOutcome:
+        """Insert and count one request; committed when `accepted`, rolled back otherwise."""
+        async with self._transaction(item.ctx.tenant_id) as conn:
+            outcome = await _write_one(conn, item)
+            await conn.execute("commit" if outcome.accepted else "rollback")
         return outcome
+
+    async def write_group(self, items: list[PendingWrite]) -> list[WriteOutcome] | None:
+        """Several requests in one transaction and one commit (group commit).
+
+        Each request is its own statement, checked against the counter as left by the ones
+        before it, so the quota stays exact. A refused request (bad token, unknown device)
+        wrote nothing and stays refused; if any request would cross the quota the whole
+        group is rolled back and None is returned, so the caller can retry them one by one.
+        """
+        async with self._transaction(items[0].ctx.tenant_id) as conn:
+            tenant = items[0].ctx.tenant_id
+            outcomes: list[WriteOutcome] = []
+            for item in items:
+                if item.ctx.tenant_id != tenant:
+                    tenant = item.ctx.tenant_id
+                    await conn.execute(_set_tenant(tenant))
+                outcome = await _write_one(conn, item)
+                if outcome.over_quota:
+                    await conn.execute("rollback")
+                    return None
+                outcomes.append(outcome)
+            await conn.execute("commit")
+        return outcomes
 
 
 class UsageRepository(TenantRepository[TenantUsageDaily]):
