@@ -322,3 +322,17 @@ async def test_dry_run_of_an_offline_rule(
     assert (
         await world.a["viewer"].client.post(f"/api/v1/rules/{rule['id']}/test")
     ).status_code == 403
+
+
+async def test_a_type_rule_applies_to_devices_of_that_type_only(
+    world: World, runtime: Runtime
+) -> None:
+    pump = await make_device(world.a["developer"], name="Pump 1", type="pump")
+    valve = await make_device(world.a["developer"], name="Valve 1", type="valve")
+    await make_rule(world.a["developer"], device_type="pump")
+    op = world.a["operator"].client
+    await send(runtime, op, valve["id"], {"temperature": 99})
+    assert await alerts(world.a["viewer"]) == []
+    await send(runtime, op, pump["id"], {"temperature": 99})
+    [alert] = await alerts(world.a["viewer"])
+    assert alert["device_id"] == pump["id"]

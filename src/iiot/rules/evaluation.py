@@ -53,18 +53,66 @@ class Outcome:
     mails: int = 0
 
 
-BatchValues = dict[str, list[tuple[datetime, float | None]]]
+class Series(list[tuple[datetime, float | None]]):
+    """One key's readings of a batch in time order, with the bounds of its numbers, so that a
+    threshold the batch never crosses is judged without looking at every reading."""
+
+    numbers: list[float]
+    low: float | None = None
+    high: float | None = None
+
+    def seal(self) -> None:
+        self.sort(key=lambda r: r[0])
+        self.numbers = [v for _, v in self if v is not None]
+        if self.numbers:
+            self.low, self.high = min(self.numbers), max(self.numbers)
+
+
+BatchValues = dict[str, Series]
 
 
 def batch_values(points: Sequence[CommittedPoint]) -> dict[uuid.UUID, BatchValues]:
     """Per device and key, the batch's readings in time order (numbers only)."""
-    out: dict[uuid.UUID, BatchValues] = defaultdict(lambda: defaultdict(list))
+    out: dict[uuid.UUID, BatchValues] = defaultdict(lambda: defaultdict(Series))
     for p in points:
         out[p.device_id][p.key].append((p.ts, numeric(p.value)))
     for keys in out.values():
-        for readings in keys.values():
-            readings.sort(key=lambda r: r[0])
+        for series in keys.values():
+            series.seal()
     return out
+
+
+# For these operators a batch holds everywhere when its worst number holds, and nowhere when
+# its best number does not: (worst, best) as (attribute of Series) per operator.
+_MONOTONE = {
+    ">": ("low", "high"),
+    ">=": ("low", "high"),
+    "<": ("high", "low"),
+    "<=": ("high", "low"),
+}
+
+
+def _plain_threshold(c: ThresholdCondition, series: Series) -> list[Verdict]:
+    holds = comparator(c.operator)
+    numbers = series.numbers
+    if not numbers:
+        return []
+    bounds = _MONOTONE.get(c.operator)
+    if bounds is not None:
+        worst, best = getattr(series, bounds[0]), getattr(series, bounds[1])
+        if holds(worst, c.value):
+            return [Verdict(True, c.key, numbers[0], c.value)]
+        if not holds(best, c.value):
+            return [Verdict(False, c.key, numbers[0], c.value)]
+    # Only changes between holding and not holding matter to edge triggering.
+    verdicts: list[Verdict] = []
+    previous: bool | None = None
+    for v in numbers:
+        matched = holds(v, c.value)
+        if matched is not previous:
+            verdicts.append(Verdict(matched, c.key, v, c.value))
+            previous = matched
+    return verdicts
 
 
 async def judge(
@@ -81,22 +129,12 @@ async def judge(
     if isinstance(c, ThresholdCondition):
         if c.duration_seconds is None:
             if batch is not None:
-                series = batch.get(c.key, [])
-            else:
-                latest = await readings.latest(device.id, c.key)
-                series = [(latest.ts, latest.value)] if latest else []
-            # Only changes between holding and not holding matter to edge triggering.
-            holds = comparator(c.operator)
-            verdicts: list[Verdict] = []
-            previous: bool | None = None
-            for _, v in series:
-                if v is None:
-                    continue
-                matched = holds(v, c.value)
-                if matched is not previous:
-                    verdicts.append(Verdict(matched, c.key, v, c.value))
-                    previous = matched
-            return verdicts
+                in_batch = batch.get(c.key)
+                return _plain_threshold(c, in_batch) if in_batch else []
+            latest = await readings.latest(device.id, c.key)
+            series = Series([(latest.ts, latest.value)] if latest else [])
+            series.seal()
+            return _plain_threshold(c, series)
         end = await _newest(readings, device.id, c.key, batch)
         if end is None:
             return []
@@ -222,10 +260,12 @@ async def _fire(
     outcome.fired += 1
     values = _placeholders(spec, device, verdict)
     alert_id: uuid.UUID | None = None
+    severity = spec.severity
     message = f"{spec.name}: {verdict.key or spec.rule_type} on {device.name}"
     for action in spec.actions:
         if isinstance(action, AlertAction):
             message = render_message(action.message, values)
+            severity = action.severity or spec.severity
             alert_id = await alerts.raise_alert(
                 session,
                 ctx,
@@ -233,7 +273,7 @@ async def _fire(
                 rule_name=spec.name,
                 device_id=device.id,
                 device_name=device.name,
-                severity=action.severity or spec.severity,
+                severity=severity,
                 message=message,
                 key=verdict.key,
                 value=verdict.value,
@@ -249,7 +289,7 @@ async def _fire(
                 "rule": {"id": str(spec.id), "name": spec.name, "type": spec.rule_type},
                 "device": {"id": str(device.id), "name": device.name},
                 "alert_id": str(alert_id) if alert_id else None,
-                "severity": spec.severity,
+                "severity": severity,
                 "message": message,
                 "key": verdict.key,
                 "value": verdict.value,
@@ -271,7 +311,7 @@ async def _fire(
                 await mail.enqueue(
                     session,
                     to=to,
-                    subject=f"[{spec.severity}] {spec.name}",
+                    subject=f"[{severity}] {spec.name}",
                     body=(
                         f"{message}\n\nDevice: {device.name}\nRule: {spec.name}\n"
                         f"At: {now.isoformat()}\n"
