@@ -25,7 +25,7 @@ class TenantRepository(Generic[M]):
         self.session = session
         self.ctx = ctx
 
-    def scoped(self) -> Select[tuple[M]]:
+    def scoped(self) -> Select[M]:
         return select(self.model).where(self.model.tenant_id == self.ctx.tenant_id)
 
     async def add(self, obj: M) -> M:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import cast
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
@@ -104,11 +103,11 @@ class MembershipRepository(TenantRepository[Membership]):
 
     async def get(self, user_id: uuid.UUID) -> Membership | None:
         stmt = self.scoped().where(Membership.user_id == user_id)
-        return cast(Membership | None, (await self.session.scalars(stmt)).one_or_none())
+        return (await self.session.scalars(stmt)).one_or_none()
 
     async def get_for_update(self, user_id: uuid.UUID) -> Membership | None:
         stmt = self.scoped().where(Membership.user_id == user_id).with_for_update()
-        return cast(Membership | None, (await self.session.scalars(stmt)).one_or_none())
+        return (await self.session.scalars(stmt)).one_or_none()
 
     async def count(self, *statuses: str) -> int:
         stmt = (
@@ -165,7 +164,7 @@ class InvitationRepository(TenantRepository[Invitation]):
 
     async def get_for_update(self, invitation_id: uuid.UUID) -> Invitation | None:
         stmt = self.scoped().where(Invitation.id == invitation_id).with_for_update()
-        return cast(Invitation | None, (await self.session.scalars(stmt)).one_or_none())
+        return (await self.session.scalars(stmt)).one_or_none()
 
     async def open_for_user(self, user_id: uuid.UUID) -> Invitation | None:
         """The newest invitation of `user_id` neither accepted nor revoked (expired included)."""
@@ -180,7 +179,7 @@ class InvitationRepository(TenantRepository[Invitation]):
             .limit(1)
             .with_for_update()
         )
-        return cast(Invitation | None, (await self.session.scalars(stmt)).one_or_none())
+        return (await self.session.scalars(stmt)).one_or_none()
 
     async def revoke_open(self, user_id: uuid.UUID) -> int:
         stmt = (
