@@ -15,10 +15,12 @@ from iiot.telemetry.api import router as telemetry_router
 from iiot.telemetry.query_api import router as telemetry_query_router
 from iiot.tenants.api import router as tenants_router
 from iiot.users.api import router as users_router
+from iiot.web.pages import router as web_router
 
 
 def include_routes(app: FastAPI, api_prefix: str) -> None:
     app.include_router(platform_router)
+    app.include_router(web_router)
     for router in (
         auth_router,
         tenants_router,
