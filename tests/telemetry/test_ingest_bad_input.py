@@ -177,3 +177,17 @@ async def test_suspended_tenant_cannot_ingest(
     assert r.status_code == 403
     assert r.json()["code"] == "tenant_suspended"
     assert await stored(owner_engine) == 0
+
+
+async def test_suspension_applies_at_once_even_to_a_cached_token(
+    factory: Factory, world: World, device: DeviceHandle, owner_engine: AsyncEngine
+) -> None:
+    ok = await device.client.post("/api/v1/telemetry", json={"telemetry": {"t": 1}})
+    assert ok.status_code == 201  # the token is now cached in this process
+    async with owner_engine.begin() as conn:
+        await conn.execute(
+            text("update tenants set status = 'suspended' where id = :t"), {"t": world.tenant_a.id}
+        )
+    r = await device.client.post("/api/v1/telemetry", json={"telemetry": {"t": 2}})
+    assert r.status_code in (401, 403), r.text
+    assert await stored(owner_engine) == 1

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from iiot.devices.repository import DeviceRepository
+from iiot.jobs import scheduler
 from iiot.tenancy.context import system_context
 
 if TYPE_CHECKING:
@@ -107,3 +108,9 @@ async def flush(rt: Runtime) -> int:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# Each process flushes its own map; a run skipped because another process held the job's
+# lock at that moment is caught up by the next one. A process should also call `flush` on
+# shutdown so that the last interval is not lost.
+scheduler.register("device-presence", FLUSH_INTERVAL_SECONDS, flush)

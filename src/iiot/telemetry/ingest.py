@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import orjson
+import psycopg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from iiot import events
@@ -33,7 +34,6 @@ from iiot.telemetry.schemas import (
     MAX_REPORTED_ERRORS,
     IngestAccepted,
     ParsedIngest,
-    Rows,
     parse_ingest,
 )
 from iiot.tenancy.context import TenantContext
@@ -115,10 +115,14 @@ async def write(rt: Runtime, ctx: TenantContext, prepared: PreparedIngest) -> In
     """Store the points and count them against today's quota; returns after the commit."""
     rows = prepared.parsed.rows
     item = PendingWrite(ctx, rows, prepared.now.date(), prepared.token_digest)
-    if len(rows) <= GROUP_MAX_ROWS:
-        outcome = await group_committer(rt).write(item)
-    else:
-        outcome = await TelemetryWriter(rt.db.engine).write(item)
+    try:
+        if len(rows) <= GROUP_MAX_ROWS:
+            outcome = await group_committer(rt).write(item)
+        else:
+            outcome = await TelemetryWriter(rt.db.engine).write(item)
+    except psycopg.errors.ForeignKeyViolation as exc:
+        # The device was deleted while this write was in flight; nothing was stored.
+        raise NotFound("device not found") from exc
     if not outcome.credential_ok:
         raise Unauthorized("invalid or revoked device token")
     if outcome.missing_devices:
@@ -151,24 +155,12 @@ async def after_commit(
         return
     # When some points were duplicates the event carries the whole request: listeners must
     # tolerate seeing a point again (as they must for MQTT redelivery anyway).
-    points = [
-        events.CommittedPoint(
-            device_id=rows.device_ids[i],
-            key=rows.keys[i],
-            ts=rows.ts[i],
-            value=_value(rows, i),
-        )
-        for i in range(len(rows))
+    values = [
+        n if n is not None else (b if b is not None else s)
+        for n, b, s in zip(rows.nums, rows.bools, rows.strs, strict=True)
     ]
+    points = list(map(events.CommittedPoint, rows.device_ids, rows.keys, rows.ts, values))
     await events.telemetry_committed(rt, events.TelemetryCommitted(ctx.tenant_id, points))
-
-
-def _value(rows: Rows, i: int) -> float | bool | str | None:
-    num = rows.nums[i]
-    if num is not None:
-        return num
-    flag = rows.bools[i]
-    return flag if flag is not None else rows.strs[i]
 
 
 async def _telemetry_usage(session: AsyncSession, ctx: TenantContext) -> dict[str, Any]:

@@ -55,14 +55,17 @@ cols as (
     )
 ),
 """
-# A device token writes only its own device: its credential row vouches for the device.
+# A device token writes only its own device: its credential row vouches for the device, and
+# the device, the credential and the tenant are re-checked here, inside the transaction.
 _GUARD_DEVICE = """
 guard as (
     select true as ok
     from device_credentials c
     join devices d on d.tenant_id = c.tenant_id and d.id = c.device_id
+    join tenants t on t.id = c.tenant_id
     where c.tenant_id = %(tenant_id)s and c.token_hash = %(token_digest)s
       and c.revoked_at is null and d.status <> 'disabled'
+      and t.status <> 'suspended' and t.deleted_at is null
 ),
 missing as (select '{}'::uuid[] as ids),
 """
