@@ -1,10 +1,11 @@
 """Telemetry ingest: the hot path from a request body to committed rows.
 
 `prepare` decodes and validates the body (no database work unless a day's partition is
-missing or the tenant's retention is not cached), `write` runs one short tenant transaction
-(one statement inserts the points and counts them against the daily quota; see
-`TelemetryWriter`) and returns only after its commit, and
-`after_commit` records presence and tells the rules engine. A batch is all-or-nothing: any
+missing or the tenant's retention is not cached); `write` stores the points with one
+statement that also counts them against the daily quota (see `TelemetryWriter`), in a short
+transaction of its own or, for small requests, one shared with concurrent ones
+(`ingest_group`), and returns only after that commit; `after_commit` records presence and
+tells the rules engine. A batch is all-or-nothing: any
 invalid point refuses the whole request (422, every offending point listed), and a batch that
 would cross the daily quota is rolled back and refused (429) so the counter never overshoots.
 """
