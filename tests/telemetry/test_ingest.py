@@ -251,3 +251,22 @@ async def test_keys_and_strings_with_quotes_and_unicode_are_stored_exactly(
         ("plain", None, "°C"),
         (key, 'it\'s "RUNNING", {ok}', None),
     ]
+
+
+async def test_partition_job_prepares_the_days_ahead(
+    factory: Factory, owner_engine: AsyncEngine
+) -> None:
+    from iiot.jobs import scheduler
+    from iiot.telemetry import partitions
+
+    far = datetime.now(UTC).date() + timedelta(days=partitions.AHEAD_DAYS)
+    async with owner_engine.begin() as conn:
+        await conn.execute(text("select iiot_drop_telemetry_partition(:d)"), {"d": far})
+    assert await scheduler.run_once(factory.rt, scheduler.JOBS["telemetry-partitions"])
+    async with owner_engine.connect() as conn:
+        found = (
+            await conn.execute(
+                text("select to_regclass(:n)::text"), {"n": f"telemetry_p{far:%Y%m%d}"}
+            )
+        ).scalar_one()
+    assert found == f"telemetry_p{far:%Y%m%d}"
