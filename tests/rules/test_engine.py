@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
@@ -13,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from iiot.app import create_app
 from iiot.config import Settings
+from iiot.events import CommittedPoint, TelemetryCommitted
 from iiot.notifications.webhooks import deliver_pending
-from iiot.rules.engine import engine
+from iiot.rules.engine import engine, shutdown
 from iiot.runtime import Runtime
 from tests.fixtures.database import TestDatabase
 from tests.fixtures.factories import Actor, Factory, World
@@ -234,8 +237,6 @@ async def test_engine_figures_are_exported(world: World, runtime: Runtime) -> No
 async def test_shutdown_evaluates_what_is_queued(
     world: World, db_urls: TestDatabase, settings: Settings
 ) -> None:
-    from iiot.rules.engine import shutdown
-
     dev = await make_device(world.a["developer"])
     await make_rule(world.a["developer"])
     rt = Runtime.build(settings, db_urls.app_url)
@@ -251,3 +252,25 @@ async def test_shutdown_evaluates_what_is_queued(
         await factory.aclose()
         await rt.db.dispose()
     assert len(await alerts(world.a["viewer"])) == 1
+
+
+async def test_a_device_gone_before_evaluation_is_skipped(world: World, runtime: Runtime) -> None:
+    dev = await make_device(world.a["developer"])
+    await make_rule(world.a["developer"])
+    now = datetime.now(UTC)
+    gone = uuid.uuid4()
+    outcome = await engine(runtime).evaluate(
+        world.tenant_a.id,
+        [
+            TelemetryCommitted(
+                world.tenant_a.id,
+                [
+                    CommittedPoint(gone, "temperature", now, 99.0),
+                    CommittedPoint(uuid.UUID(dev["id"]), "temperature", now, 99.0),
+                ],
+            )
+        ],
+    )
+    assert outcome.fired == 1
+    [alert] = await alerts(world.a["viewer"])
+    assert alert["device_name"] == "Pump 1"

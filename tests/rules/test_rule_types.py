@@ -7,10 +7,11 @@ from datetime import timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from iiot.rules.engine import engine
 from iiot.rules.offline import evaluate_offline_rules
 from iiot.runtime import Runtime
 from tests.fixtures.factories import World
-from tests.rules.helpers import alerts, make_device, make_rule, next_ts, send
+from tests.rules.helpers import alerts, make_device, make_rule, next_ts, send, settle
 
 
 async def _state(owner_engine: AsyncEngine, rule_id: str) -> dict[str, object]:
@@ -81,8 +82,6 @@ async def test_spike_inside_one_batch_is_not_missed(world: World, runtime: Runti
         },
     )
     assert r.status_code == 201, r.text
-    from tests.rules.helpers import settle
-
     await settle(runtime)
     [alert] = await alerts(world.a["viewer"])
     assert alert["value"] == 99
@@ -278,9 +277,6 @@ async def test_a_changed_condition_starts_from_not_holding(world: World, runtime
 
 
 async def test_batches_queued_together_keep_every_edge(world: World, runtime: Runtime) -> None:
-    from iiot.rules.engine import engine
-    from tests.rules.helpers import settle
-
     dev = await make_device(world.a["developer"])
     await make_rule(world.a["developer"])
     stopped = engine(runtime)

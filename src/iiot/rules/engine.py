@@ -20,7 +20,7 @@ from iiot.notifications import webhooks
 from iiot.rules import metrics
 from iiot.rules.cache import RuleCache
 from iiot.rules.evaluation import Judged, Outcome, apply, batch_values, judge
-from iiot.rules.repository import ReadingRepository, RuleDeviceRepository
+from iiot.rules.repository import DeviceInfo, ReadingRepository, RuleDeviceRepository
 from iiot.tenancy.context import system_context
 
 if TYPE_CHECKING:
@@ -99,10 +99,14 @@ class RulesEngine:
             return Outcome()
         ctx = system_context(tenant_id, ENGINE_ACTOR)
         now = datetime.now(UTC)
+        device_ids = {d for per_device in values for d in per_device}
         async with self.rt.db.tenant(ctx) as session:
-            devices = await RuleDeviceRepository(session, ctx).by_ids(
-                {d for per_device in values for d in per_device}
-            )
+            device_repo = RuleDeviceRepository(session, ctx)
+            if any(s.device_type is not None for s in specs):
+                devices = await device_repo.by_ids(device_ids)
+            else:
+                # No rule looks at device types: names are read only for devices that fire.
+                devices = {d: DeviceInfo.unresolved(d) for d in device_ids}
             readings = ReadingRepository(session, ctx)
             # Verdicts per (rule, device), appended batch after batch.
             judged: dict[tuple[uuid.UUID, uuid.UUID], Judged] = {}
@@ -117,7 +121,9 @@ class RulesEngine:
                             verdicts = await judge(readings, spec, device, readings_of_device, now)
                             entry = judged.setdefault((spec.id, device.id), (spec, device, []))
                             entry[2].extend(verdicts)
-            outcome = await apply(session, ctx, list(judged.values()), now)
+            outcome = await apply(
+                session, ctx, list(judged.values()), now, resolve=device_repo.by_ids
+            )
         after_commit(self.rt, tenant_id, outcome)
         return outcome
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -75,7 +75,10 @@ def batch_values(points: Sequence[CommittedPoint]) -> dict[uuid.UUID, BatchValue
     """Per device and key, the batch's readings in time order (numbers only)."""
     out: dict[uuid.UUID, BatchValues] = defaultdict(lambda: defaultdict(Series))
     for p in points:
-        out[p.device_id][p.key].append((p.ts, numeric(p.value)))
+        v = p.value
+        # numeric(), inlined: this loop runs once per ingested point.
+        number = v if type(v) is float else (None if v is None else numeric(v))
+        out[p.device_id][p.key].append((p.ts, number))
     for keys in out.values():
         for series in keys.values():
             series.seal()
@@ -176,6 +179,8 @@ async def judge(
         if device.status == "disabled":
             return []
         reference = last_seen or device.created_at
+        if reference is None:
+            return []
         silent = (now - reference).total_seconds()
         return [
             Verdict(
@@ -203,14 +208,34 @@ def in_cooldown(spec: RuleSpec, last_triggered_at: datetime | None, now: datetim
 Judged = tuple[RuleSpec, DeviceInfo, list[Verdict]]
 
 
+DeviceResolver = Callable[[set[uuid.UUID]], Awaitable[dict[uuid.UUID, DeviceInfo]]]
+
+
 async def apply(
-    session: AsyncSession, ctx: TenantContext, judged: list[Judged], now: datetime
+    session: AsyncSession,
+    ctx: TenantContext,
+    judged: list[Judged],
+    now: datetime,
+    resolve: DeviceResolver | None = None,
 ) -> Outcome:
-    """Lock the (rule, device) states, move them, and run the actions of every trigger."""
+    """Lock the (rule, device) states, move them, and run the actions of every trigger.
+
+    Devices given unresolved (known by id only) are read with `resolve` only when some rule
+    holds for them; one that no longer exists is skipped.
+    """
     outcome = Outcome()
     judged = [j for j in judged if any(v.matched is not None for v in j[2])]
     if not judged:
         return outcome
+    holding = [j for j in judged if any(v.matched for v in j[2])]
+    unknown = {dev.id for _, dev, _ in holding if not dev.resolved}
+    if unknown and resolve is not None:
+        found = await resolve(unknown)
+        judged = [
+            (spec, found.get(dev.id, dev), vs)
+            for spec, dev, vs in judged
+            if dev.resolved or dev.id in found or not any(v.matched for v in vs)
+        ]
     pairs = sorted({(spec.id, dev.id) for spec, dev, _ in judged})
     create = sorted({(spec.id, dev.id) for spec, dev, vs in judged if any(v.matched for v in vs)})
     states = await RuleStateRepository(session, ctx).lock(pairs, create=create)

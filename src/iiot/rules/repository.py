@@ -23,6 +23,7 @@ from sqlalchemy import (
     literal,
     select,
     text,
+    true,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 
@@ -110,7 +111,16 @@ class DeviceInfo:
     type: str | None
     status: str
     last_seen_at: datetime | None
-    created_at: datetime
+    created_at: datetime | None
+
+    @classmethod
+    def unresolved(cls, device_id: uuid.UUID) -> DeviceInfo:
+        """A device known only by id: read from the database only if a rule fires for it."""
+        return cls(device_id, "", None, "unresolved", None, None)
+
+    @property
+    def resolved(self) -> bool:
+        return self.status != "unresolved"
 
 
 def _device_info(d: Device) -> DeviceInfo:
@@ -243,7 +253,10 @@ class RuleStateRepository(TenantRepository[RuleState]):
         *,
         create: Sequence[tuple[uuid.UUID, uuid.UUID]],
     ) -> dict[tuple[uuid.UUID, uuid.UUID], RuleState]:
-        """Lock the state rows of `pairs` (rule_id, device_id), creating those in `create`."""
+        """Lock the state rows of `pairs` (rule_id, device_id), creating those in `create`.
+
+        With nothing to create only active rows matter (the ones a verdict may clear).
+        """
         if create:
             await self.session.execute(
                 insert(RuleState)
@@ -268,6 +281,7 @@ class RuleStateRepository(TenantRepository[RuleState]):
                 RuleState.tenant_id == self.ctx.tenant_id,
                 RuleState.device_id == any_(literal(device_ids, ARRAY(Uuid()))),
                 RuleState.rule_id == any_(literal(rule_ids, ARRAY(Uuid()))),
+                RuleState.active.is_(True) if not create else true(),
             )
             .order_by(RuleState.rule_id, RuleState.device_id)
             .with_for_update()
