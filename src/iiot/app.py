@@ -172,6 +172,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             if owned:
+                await scheduler.run_shutdown_hooks(rt)
                 await rt.db.dispose()
 
     app = FastAPI(

@@ -31,10 +31,25 @@ class Job:
 
 
 JOBS: dict[str, Job] = {}
+# Run once on a graceful stop, in registration order, before the database is closed: they
+# finish work already acknowledged to clients (queued rule evaluations, mail, presence).
+SHUTDOWN_HOOKS: dict[str, JobFn] = {}
 
 
 def register(name: str, interval_seconds: float, fn: JobFn) -> None:
     JOBS[name] = Job(name, interval_seconds, fn)
+
+
+def register_shutdown(name: str, fn: JobFn) -> None:
+    SHUTDOWN_HOOKS[name] = fn
+
+
+async def run_shutdown_hooks(rt: Runtime) -> None:
+    for name, fn in SHUTDOWN_HOOKS.items():
+        try:
+            await fn(rt)
+        except Exception:
+            log.exception("shutdown hook %s failed", name)
 
 
 def _lock_key(name: str) -> int:

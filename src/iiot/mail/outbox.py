@@ -155,3 +155,4 @@ async def wait_idle(rt: Runtime) -> None:
 
 
 scheduler.register("mail.deliver", JOB_INTERVAL_SECONDS, deliver_pending)
+scheduler.register_shutdown("mail.wait_idle", wait_idle)

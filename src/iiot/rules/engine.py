@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from iiot import events, mail
 from iiot.auth.principals import SystemPrincipal
+from iiot.jobs import scheduler
 from iiot.notifications import webhooks
 from iiot.rules import metrics
 from iiot.rules.cache import RuleCache
@@ -170,3 +171,4 @@ async def _on_telemetry(rt: Runtime, event: events.TelemetryCommitted) -> None:
 
 
 events.on_telemetry_committed(_on_telemetry)
+scheduler.register_shutdown("rules.engine", shutdown)
