@@ -118,3 +118,32 @@ async def test_delete_revokes_the_token(factory: Factory, world: World) -> None:
     r = await world.a["developer"].client.delete(f"/api/v1/devices/{dev.id}")
     assert r.status_code == 204
     assert (await dev.client.post("/api/v1/telemetry", json=POINT)).status_code == 401
+
+
+async def test_shutdown_flushes_presence_and_stops_the_listener(
+    factory: Factory, world: World, runtime: Runtime, owner_engine: AsyncEngine
+) -> None:
+    from iiot.jobs import scheduler
+
+    other = Runtime.build(runtime.settings, runtime.db.url)
+    other_app = create_app(runtime=other)
+    dev = await make_device(factory, world.a["developer"])
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=other_app),
+            base_url="http://other",
+            headers={"X-API-Key": dev.token},
+        ) as client:
+            assert (await client.post("/api/v1/telemetry", json=POINT)).status_code == 201
+        await scheduler.run_shutdown_hooks(other)
+        assert not token_cache(other).listening
+        async with owner_engine.connect() as conn:
+            seen = (
+                await conn.execute(
+                    text("select last_seen_at from devices where id = :d"), {"d": dev.id}
+                )
+            ).scalar_one()
+        assert seen is not None
+    finally:
+        await token_cache(other).stop()
+        await other.db.dispose()

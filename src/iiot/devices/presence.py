@@ -111,6 +111,6 @@ def utcnow() -> datetime:
 
 
 # Each process flushes its own map; a run skipped because another process held the job's
-# lock at that moment is caught up by the next one. A process should also call `flush` on
-# shutdown so that the last interval is not lost.
+# lock at that moment is caught up by the next one. On shutdown the last interval is flushed.
 scheduler.register("device-presence", FLUSH_INTERVAL_SECONDS, flush)
+scheduler.register_shutdown("device-presence", flush)

@@ -22,6 +22,7 @@ import psycopg
 
 from iiot.db.setup import plain_url
 from iiot.devices.repository import CREDENTIALS_CHANNEL, DeviceTokenRepository, TokenOwner
+from iiot.jobs import scheduler
 
 if TYPE_CHECKING:
     from iiot.runtime import Runtime
@@ -131,3 +132,12 @@ def token_cache(rt: Runtime) -> DeviceTokenCache:
     if found is None:
         found = rt.extras[_EXTRAS_KEY] = DeviceTokenCache(rt)
     return found
+
+
+async def _stop_listener(rt: Runtime) -> None:
+    cache = rt.extras.get(_EXTRAS_KEY)
+    if cache is not None:
+        await cache.stop()
+
+
+scheduler.register_shutdown("device-token-listener", _stop_listener)
