@@ -98,6 +98,23 @@ def scratch_database(tag: str) -> Iterator[Scratch]:
         log(f"scratch database {name} dropped")
 
 
+def settle(db: Scratch, timeout_s: float = 60) -> None:
+    """Wait until no autovacuum worker is busy on the scratch database (a previous phase's
+    inserts trigger one), so that it does not run during the next measurement. No CHECKPOINT:
+    right after one, every page touched again costs a full-page image in the WAL."""
+    deadline = time.monotonic() + timeout_s
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            busy = conn.execute(
+                "select count(*) from pg_stat_activity"
+                " where datname = %s and backend_type = 'autovacuum worker'",
+                (db.name,),
+            ).fetchone()
+            if not busy or busy[0] == 0:
+                break
+            time.sleep(0.5)
+
+
 # --- the server -------------------------------------------------------------------------------
 
 

@@ -215,11 +215,14 @@ async def main() -> None:
             runs, copies, copies_batched = [], [], []
             for n in range(args.runs):
                 batches = make_batches(tenant, total, 1_000, timeline)
+                harness.settle(db)
                 result = await send_all(server.url, batches, args.concurrency)
                 runs.append(result)
                 payloads = copy_payloads(tenant, total, 1_000, timeline)
+                harness.settle(db)
                 copies.append(copy_reference(db, payloads, total))
                 payloads = copy_payloads(tenant, total, 1_000, timeline)
+                harness.settle(db)
                 copies_batched.append(copy_reference_batched(db, payloads, total))
                 harness.log(
                     f"run {n + 1}: HTTP {result['points_per_s']:,.0f} points/s "
@@ -232,6 +235,7 @@ async def main() -> None:
                 rates = []
                 for _ in range(args.runs):
                     batches = make_batches(tenant, sweep_totals[size], size, timeline)
+                    harness.settle(db)
                     rates.append(
                         (await send_all(server.url, batches, args.concurrency))["points_per_s"]
                     )

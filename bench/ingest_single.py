@@ -52,6 +52,7 @@ def main() -> None:
             harness.wrk(server.url, requests_file, connections=args.connections, duration_s=3)
             runs = []
             for n in range(args.runs):
+                harness.settle(db)
                 result = harness.wrk(
                     server.url, requests_file, connections=args.connections, duration_s=duration
                 )
