@@ -48,6 +48,13 @@ def version() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (IIOT_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (IIOT_PORT).")] = None,
+    access_log: Annotated[
+        bool | None,
+        typer.Option(
+            "--access-log/--no-access-log",
+            help="Log every request (IIOT_ACCESS_LOG); costly on the ingest hot path.",
+        ),
+    ] = None,
 ) -> None:
     """Start the HTTP API and web UI (migrates the database first)."""
     import uvicorn
@@ -62,6 +69,7 @@ def serve(
         host=host or settings.host,
         port=port or settings.port,
         log_level="info",
+        access_log=settings.access_log if access_log is None else access_log,
         proxy_headers=False,
     )
 

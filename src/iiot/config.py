@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     env: Literal["development", "production"] = "development"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    # One log line per request; Prometheus metrics cover traffic without it.
+    access_log: bool = True
     data_dir: Path = Path(".iiot")
 
     # Database. Unset -> embedded PostgreSQL kept in data_dir.
