@@ -325,9 +325,3 @@ class PartitionRepository(SystemRepository):
     async def days(self) -> list[date]:
         rows = await self.session.execute(text("select day from iiot_telemetry_partitions()"))
         return [r[0] for r in rows]
-
-    async def drop(self, day: date) -> bool:
-        dropped = await self.session.scalar(
-            text("select iiot_drop_telemetry_partition(:day)"), {"day": day}
-        )
-        return bool(dropped)

@@ -19,7 +19,6 @@ Narrow SECURITY DEFINER functions (the application role owns no table):
   device credential look-up at ingest, across tenants.
 - iiot_ensure_telemetry_partition(day) -> created?: creates one day's partition.
 - iiot_telemetry_partitions() -> (name, day): the daily partitions.
-- iiot_drop_telemetry_partition(day) -> dropped?: drops one day's partition (retention).
 """
 
 from collections.abc import Sequence
@@ -125,25 +124,6 @@ as $$
     order by 2
 $$;
 revoke all on function iiot_telemetry_partitions() from public;
-"""
-
-DROP_PARTITION_FN = """
-create function iiot_drop_telemetry_partition(p_day date)
-returns boolean
-language plpgsql volatile security definer
-set search_path = public, pg_temp
-as $$
-declare
-    part text := 'telemetry_p' || to_char(p_day, 'YYYYMMDD');
-begin
-    if to_regclass(part) is null then
-        return false;
-    end if;
-    execute format('drop table %I', part);
-    return true;
-end
-$$;
-revoke all on function iiot_drop_telemetry_partition(date) from public;
 """
 
 
@@ -254,7 +234,6 @@ def upgrade() -> None:
     enable_tenant_rls("telemetry_default")
     op.execute(ENSURE_PARTITION_FN)
     op.execute(LIST_PARTITIONS_FN)
-    op.execute(DROP_PARTITION_FN)
     op.execute(
         f"""
         select iiot_ensure_telemetry_partition(d::date)
@@ -286,7 +265,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("drop function if exists iiot_device_by_token(bytea)")
-    op.execute("drop function if exists iiot_drop_telemetry_partition(date)")
     op.execute("drop function if exists iiot_telemetry_partitions()")
     op.execute("drop function if exists iiot_ensure_telemetry_partition(date)")
     disable_tenant_rls("tenant_usage_daily")
