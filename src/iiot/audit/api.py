@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime
 
-from iiot.audit.queries import list_events
 from iiot.audit.schemas import AuditPage
+from iiot.audit.service import list_events
 from iiot.errors import (
     Forbidden,
     NotFound,

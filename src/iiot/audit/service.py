@@ -1,14 +1,18 @@
-"""Recording audit events: who did what to which object, with before/after values."""
+"""Audit events: recording who did what to which object (with before/after values), and
+reading a tenant's trail."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from iiot.audit.repository import AuditRepository, PlatformAuditRepository
+from iiot.audit.schemas import AuditEventOut, AuditPage
 from iiot.auth.principals import principal_actor_id
+from iiot.errors import ValidationFailed
 from iiot.models.audit import AuditEvent
 from iiot.tenancy.context import TenantContext
 
@@ -71,3 +75,52 @@ def changes(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, An
     """The subset of fields whose value differs, as (before, after)."""
     keys = [k for k in after if before.get(k) != after.get(k)]
     return {k: before.get(k) for k in keys}, {k: after[k] for k in keys}
+
+
+async def list_events(
+    session: AsyncSession,
+    ctx: TenantContext,
+    *,
+    action: str | None,
+    actor_id: uuid.UUID | None,
+    target_type: str | None,
+    target_id: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    offset: int,
+) -> AuditPage:
+    if since is not None and until is not None and since >= until:
+        raise ValidationFailed(
+            "since must be before until", errors=[{"field": "since", "message": "after until"}]
+        )
+    rows, total = await AuditRepository(session, ctx).list(
+        action=action,
+        actor_id=actor_id,
+        target_type=target_type,
+        target_id=target_id,
+        since=since,
+        until=until,
+        limit=limit,
+        offset=offset,
+    )
+    return AuditPage(
+        events=[
+            AuditEventOut(
+                id=e.id,
+                created_at=e.created_at,
+                actor_type=e.actor_type,
+                actor_id=e.actor_id,
+                action=e.action,
+                target_type=e.target_type,
+                target_id=e.target_id,
+                before=e.before,
+                after=e.after,
+                ip=str(e.ip) if e.ip is not None else None,
+            )
+            for e in rows
+        ],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
