@@ -99,8 +99,7 @@ class TokenTenant(Access):
             if not api_key_grants(ctx.principal.scopes, self.api_key_scope):
                 raise Forbidden(f"requires an API key with scope {self.api_key_scope}")
             return ctx
-        principal = await resolve_user(request)
-        ctx = await tenant_context_for(request, principal.token_tenant_id)
+        ctx = await tenant_context_for(request, None)
         return _check_role(ctx, self.minimum)
 
 

@@ -15,16 +15,17 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
 from iiot.apikeys.repository import ApiKeyLookup, ApiKeyRepository
 from iiot.auth.principals import ApiKeyPrincipal, UserPrincipal
-from iiot.auth.tokens import digest
+from iiot.auth.tokens import AccessClaims, digest
 from iiot.errors import NotFound, TenantSuspended, Unauthorized
-from iiot.models.tenancy import Tenant
-from iiot.runtime import Runtime, client_ip, get_runtime
+from iiot.runtime import client_ip, get_runtime
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.roles import Role
+from iiot.tenants.repository import TenantRepository
 from iiot.users.repository import UserRepository
 
 API_KEY_PREFIX = "ik_"
@@ -48,20 +49,23 @@ def bearer_token(request: Request) -> str | None:
     return value.strip()
 
 
-async def resolve_user(request: Request) -> UserPrincipal:
-    """The signed-in user from the access token; 401 when absent or invalid."""
-    cached = getattr(request.state, "user_principal", None)
-    if cached is not None:
-        return cached  # type: ignore[no-any-return]
+def _access_claims(request: Request) -> AccessClaims:
+    """The verified claims of the request's user access token; 401 when absent or invalid."""
     token = bearer_token(request)
     if token is None:
         raise Unauthorized("authentication required")
     if token.startswith(API_KEY_PREFIX):
         raise Unauthorized("API keys are not accepted here: sign in as a user")
-    rt = get_runtime(request)
-    claims = rt.tokens.decode_access(token)
-    async with rt.db.system() as session:
-        user = await UserRepository(session).get(claims.user_id)
+    return get_runtime(request).tokens.decode_access(token)
+
+
+async def _load_user(
+    session: AsyncSession, request: Request, claims: AccessClaims
+) -> UserPrincipal:
+    cached = getattr(request.state, "user_principal", None)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    user = await UserRepository(session).get(claims.user_id)
     if user is None or user.status != "active":
         raise Unauthorized("invalid access token")
     principal = UserPrincipal(
@@ -74,16 +78,32 @@ async def resolve_user(request: Request) -> UserPrincipal:
     return principal
 
 
-async def resolve_tenant_context(
-    rt: Runtime, principal: UserPrincipal, tenant_id: uuid.UUID | None, ip: str | None
-) -> TenantContext:
-    if tenant_id is None:
-        raise NotFound("no active tenant: switch to a tenant first")
-    async with rt.db.system() as session:
+async def resolve_user(request: Request) -> UserPrincipal:
+    """The signed-in user from the access token; 401 when absent or invalid."""
+    cached = getattr(request.state, "user_principal", None)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    claims = _access_claims(request)
+    async with get_runtime(request).db.system() as session:
+        return await _load_user(session, request, claims)
+
+
+async def tenant_context_for(request: Request, tenant_id: uuid.UUID | None) -> TenantContext:
+    """The signed-in user's context in `tenant_id` (None: the access token's active tenant).
+
+    The user and the membership are read in one transaction.
+    """
+    claims = _access_claims(request)
+    tenant_id = tenant_id if tenant_id is not None else claims.tenant_id
+    async with get_runtime(request).db.system() as session:
+        principal = await _load_user(session, request, claims)
+        if tenant_id is None:
+            raise NotFound("no active tenant: switch to a tenant first")
         membership = await UserRepository(session).membership(principal.user_id, tenant_id)
         tenant = None
         if (membership is None or membership.status != "active") and principal.is_system_admin:
-            tenant = await session.get(Tenant, tenant_id)
+            tenant = await TenantRepository(session).get(tenant_id)
+    ip = client_ip(request)
     if membership is not None and membership.status == "active":
         if membership.tenant_status == "suspended" and not principal.is_system_admin:
             raise TenantSuspended("this tenant is suspended")
@@ -94,18 +114,11 @@ async def resolve_tenant_context(
             is_system_admin=principal.is_system_admin,
             client_ip=ip,
         )
-    if principal.is_system_admin and tenant is not None and tenant.deleted_at is None:
+    if principal.is_system_admin and tenant is not None:
         return TenantContext(
             tenant_id=tenant_id, principal=principal, role=None, is_system_admin=True, client_ip=ip
         )
     raise NotFound("tenant not found")
-
-
-async def tenant_context_for(request: Request, tenant_id: uuid.UUID | None) -> TenantContext:
-    principal = await resolve_user(request)
-    return await resolve_tenant_context(
-        get_runtime(request), principal, tenant_id, client_ip(request)
-    )
 
 
 def presented_api_key(request: Request) -> str | None:
