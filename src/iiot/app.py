@@ -14,10 +14,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -27,6 +29,7 @@ from iiot.apikeys.module import MODULE as APIKEYS
 from iiot.audit.module import MODULE as AUDIT
 from iiot.auth.module import MODULE as AUTH
 from iiot.config import Settings, get_settings
+from iiot.db.outage import RETRY_AFTER_SECONDS, is_database_unavailable, outage_log
 from iiot.devices.module import MODULE as DEVICES
 from iiot.errors import PROBLEM_CONTENT_TYPE, IIoTError
 from iiot.jobs import scheduler
@@ -157,6 +160,36 @@ def install_error_handlers(app: FastAPI) -> None:
                 errors=[],
             )
         )
+
+    async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+        # Registered for the driver's connection-level errors, so that an outage is answered
+        # here (once logged) instead of reaching the catch-all, which logs a traceback per
+        # request and makes the server log the exception again.
+        if not is_database_unavailable(exc):
+            return await _unexpected(request, exc)
+        rt = getattr(request.app.state, "runtime", None)
+        if rt is not None:
+            outage_log(rt).report(exc)
+        return _problem_response(
+            problem(
+                503,
+                "database_unavailable",
+                "Database unavailable",
+                "the database cannot be reached; retry later",
+                retry_after=RETRY_AFTER_SECONDS,
+            ),
+            {"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+    for database_error in (
+        sa_exc.OperationalError,
+        sa_exc.InterfaceError,
+        sa_exc.TimeoutError,
+        psycopg.OperationalError,
+        psycopg.InterfaceError,
+        ConnectionError,
+    ):
+        app.add_exception_handler(database_error, _database_error)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

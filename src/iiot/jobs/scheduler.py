@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 
+from iiot.db.outage import is_database_unavailable, outage_log
 from iiot.modules import Job
 
 if TYPE_CHECKING:
@@ -63,8 +64,11 @@ async def _loop(rt: Runtime, job: Job) -> None:
             await run_once(rt, job)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("job %s failed", job.name)
+        except Exception as exc:
+            if is_database_unavailable(exc):
+                outage_log(rt).report(exc)
+            else:
+                log.exception("job %s failed", job.name)
         await asyncio.sleep(job.interval_seconds)
 
 
