@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from iiot import __version__
 from iiot.alerts.module import MODULE as ALERTS
+from iiot.analytics.module import MODULE as ANALYTICS
 from iiot.apikeys.module import MODULE as APIKEYS
 from iiot.audit.module import MODULE as AUDIT
 from iiot.auth.module import MODULE as AUTH
@@ -56,6 +57,7 @@ MODULES: tuple[Module, ...] = (
     AUDIT,
     DEVICES,
     TELEMETRY,
+    ANALYTICS,
     RULES,
     ALERTS,
     APIKEYS,
