@@ -30,6 +30,7 @@ from iiot.auth.module import MODULE as AUTH
 from iiot.config import Settings, get_settings
 from iiot.devices.module import MODULE as DEVICES
 from iiot.errors import PROBLEM_CONTENT_TYPE, IIoTError
+from iiot.escalation.module import MODULE as ESCALATION
 from iiot.jobs import scheduler
 from iiot.mail.module import MODULE as MAIL
 from iiot.modules import Module, Wiring
@@ -60,6 +61,7 @@ MODULES: tuple[Module, ...] = (
     ANALYTICS,
     RULES,
     ALERTS,
+    ESCALATION,
     APIKEYS,
     NOTIFICATIONS,
     MAIL,
