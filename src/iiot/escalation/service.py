@@ -11,7 +11,6 @@ where the last committed run stopped. Acknowledging (or resolving) the alert sto
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -502,7 +501,7 @@ async def _fire(
                     rule_id=None,
                     url=url,
                     secret=policy.webhook_secret,
-                    payload=json.loads(json.dumps(payload)),
+                    payload=payload,
                 )
             )
     sent = [f"e-mail to {', '.join(emails)}"] if emails else []
