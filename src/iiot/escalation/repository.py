@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import CursorResult, Select, Text, cast, func, select, text
+from sqlalchemy import Select, Text, cast, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 
 from iiot.db.repository import SystemRepository, TenantRepository
@@ -212,7 +212,6 @@ class EscalationRepository(TenantRepository[AlertEscalation]):
                 recipients=recipients,
             )
             .on_conflict_do_nothing()
+            .returning(AlertEscalation.tier)
         )
-        result = await self.session.execute(stmt)
-        assert isinstance(result, CursorResult)
-        return bool(result.rowcount)
+        return (await self.session.execute(stmt)).first() is not None
