@@ -48,7 +48,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_EXTRAS_KEY = "device_session_hub"
 # NOTIFY payloads are limited to 8000 bytes; longer key lists are sent as "all keys".
 _MAX_KEYS_PAYLOAD = 6000
 
@@ -394,13 +393,15 @@ def _concerns(entry: _Attached, device_id: uuid.UUID) -> bool:
 
 def hub(rt: Runtime) -> DeviceSessionHub:
     """This process's hub."""
-    found = rt.extras.get(_EXTRAS_KEY)
-    if found is None:
-        found = rt.extras[_EXTRAS_KEY] = DeviceSessionHub(rt)
-    return found
+    return rt.state.get(DeviceSessionHub)
+
+
+async def start_hub(rt: Runtime) -> None:
+    """Start listening at start-up, so that pushes reach the first sessions."""
+    await hub(rt).wait_listening()
 
 
 async def stop_hub(rt: Runtime) -> None:
-    found = rt.extras.get(_EXTRAS_KEY)
+    found = rt.state.peek(DeviceSessionHub)
     if found is not None:
         await found.stop()
