@@ -51,7 +51,7 @@ def device_out(device: Device, presence: Presence, now: datetime) -> DeviceOut:
         protocol=device.protocol,
         config=device.config,
         metadata=device.metadata_,
-        status=effective_status(device.status, last_seen, now),
+        status=effective_status(device.status, last_seen, now, device.disconnected_at),
         last_seen=last_seen,
         is_gateway=device.is_gateway,
         gateway_id=device.gateway_id,
@@ -205,7 +205,8 @@ async def update_device(
             before=old,
             after=new,
         )
-    if before["status"] != after["status"]:
+    if before["status"] != after["status"] or before["is_gateway"] != after["is_gateway"]:
+        # Live sessions re-check what they may do (a disabled device, a former gateway).
         await DeviceRepository(session, ctx).notify_credentials_changed(device.id)
     return device_out(device, presence, datetime.now(UTC))
 
