@@ -23,7 +23,10 @@ def test_plain_object_takes_the_receive_time() -> None:
 
 
 def test_ts_values_and_arrays_of_both_forms() -> None:
-    payload = b'[{"ts": 1700000000000, "values": {"a": 1}}, {"b": 2}, {"ts": "1700000000001", "values": {"c": 3}}]'
+    payload = (
+        b'[{"ts": 1700000000000, "values": {"a": 1}}, {"b": 2},'
+        b' {"ts": "1700000000001", "values": {"c": 3}}]'
+    )
     got = _flat(tb_json.parse_telemetry(payload, NOW))
     assert got == [
         (datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC), {"a": 1.0}),
@@ -85,7 +88,8 @@ def test_malformed_payloads_are_refused(payload: bytes) -> None:
 
 def test_gateway_telemetry_per_device() -> None:
     got = tb_json.parse_gateway_telemetry(
-        b'{"Pump 1": [{"ts": 1700000000000, "values": {"rpm": "1200"}}], "Valve": [{"open": true}]}',
+        b'{"Pump 1": [{"ts": 1700000000000, "values": {"rpm": "1200"}}],'
+        b' "Valve": [{"open": true}]}',
         NOW,
     )
     assert {name: _flat(points) for name, points in got.items()} == {
