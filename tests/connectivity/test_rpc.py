@@ -57,7 +57,8 @@ async def test_two_way_call_through_the_http_long_poll(factory: Factory, world: 
         "successful",
         {"position": 80},
     )
-    assert record["delivered_at"] is not None and record["completed_at"] is not None
+    assert record["delivered_at"] is not None
+    assert record["completed_at"] is not None
     one = await world.a["viewer"].client.get(f"/api/v1/devices/{dev.id}/rpc/{request['id']}")
     assert one.json()["status"] == "successful"
 
