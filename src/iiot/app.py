@@ -30,6 +30,7 @@ from iiot.apikeys.module import MODULE as APIKEYS
 from iiot.audit.module import MODULE as AUDIT
 from iiot.auth.module import MODULE as AUTH
 from iiot.config import Settings, get_settings
+from iiot.connectivity.module import MODULE as CONNECTIVITY
 from iiot.db.outage import RETRY_AFTER_SECONDS, is_database_unavailable, outage_log
 from iiot.devices.module import MODULE as DEVICES
 from iiot.errors import PROBLEM_CONTENT_TYPE, IIoTError
@@ -68,6 +69,8 @@ MODULES: tuple[Module, ...] = (
     APIKEYS,
     NOTIFICATIONS,
     MAIL,
+    # Last: its `/api/v1/{token}/...` device API must come after every other API route.
+    CONNECTIVITY,
 )
 
 _HTTP_CODES = {

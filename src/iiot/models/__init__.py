@@ -4,6 +4,7 @@ from iiot.models.alerts import Alert, AlertHistory
 from iiot.models.apikeys import ApiKey
 from iiot.models.audit import AuditEvent, PlatformAuditEvent
 from iiot.models.base import Base
+from iiot.models.connectivity import DeviceAttribute, DeviceRpc
 from iiot.models.devices import Device, DeviceCredential
 from iiot.models.escalation import (
     AlertEscalation,
@@ -27,8 +28,10 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Device",
+    "DeviceAttribute",
     "DeviceCredential",
     "EscalationPolicy",
+    "DeviceRpc",
     "Invitation",
     "MailMessage",
     "OnCallOverride",
