@@ -9,6 +9,7 @@ from iiot.apikeys.api import router as apikeys_router
 from iiot.audit.api import router as audit_router
 from iiot.auth.api import router as auth_router
 from iiot.devices.api import router as devices_router
+from iiot.metering.api import router as metering_router
 from iiot.platform.api import router as platform_router
 from iiot.rules.api import router as rules_router
 from iiot.telemetry.api import router as telemetry_router
@@ -32,5 +33,6 @@ def include_routes(app: FastAPI, api_prefix: str) -> None:
         rules_router,
         alerts_router,
         apikeys_router,
+        metering_router,
     ):
         app.include_router(router, prefix=api_prefix)

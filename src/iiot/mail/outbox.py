@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from iiot.jobs import scheduler
 from iiot.mail import smtp
 from iiot.mail.repository import MailRepository
+from iiot.metering.meter import usage_meter
 from iiot.models.base import utcnow
 from iiot.models.mail import MailMessage
 
@@ -114,6 +115,8 @@ async def _deliver_one(rt: Runtime, message: MailMessage, report: DeliveryReport
         return
     message.status, message.sent_at, message.body, message.last_error = "sent", utcnow(), None, None
     report.sent += 1
+    if message.for_tenant_id is not None:
+        usage_meter(rt).add(message.for_tenant_id, "emails_sent")
 
 
 async def deliver_pending(rt: Runtime, *, limit: int = 200) -> DeliveryReport:

@@ -11,6 +11,7 @@ from iiot.models.quotas import TenantQuotaLock
 from iiot.models.rules import Rule, RuleState, WebhookDelivery
 from iiot.models.telemetry import TelemetryPoint, TenantUsageDaily
 from iiot.models.tenancy import Tenant, Tier
+from iiot.models.usage import DeviceUsageDaily, UsageDaily
 from iiot.models.users import Membership, RefreshToken, User
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Device",
+    "DeviceUsageDaily",
     "DeviceCredential",
     "Invitation",
     "MailMessage",
@@ -33,6 +35,7 @@ __all__ = [
     "TenantQuotaLock",
     "TenantUsageDaily",
     "Tier",
+    "UsageDaily",
     "User",
     "WebhookDelivery",
 ]

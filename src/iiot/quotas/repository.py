@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
-from iiot.db.repository import TenantRepository
+from iiot.db.repository import SystemRepository, TenantRepository
 from iiot.models.quotas import TenantQuotaLock
 from iiot.models.tenancy import Tenant, Tier
 from iiot.quotas.limits import EffectiveLimits, effective_limits
@@ -36,3 +38,17 @@ class QuotaRepository(TenantRepository[TenantQuotaLock]):
             )
         ).one()
         return effective_limits(row[0], row[1])
+
+
+class TenantLimitsRepository(SystemRepository):
+    """A tenant's effective limits by id (platform tables, no tenant context needed)."""
+
+    async def limits_of(self, tenant_id: uuid.UUID) -> EffectiveLimits | None:
+        row = (
+            await self.session.execute(
+                select(Tenant, Tier)
+                .join(Tier, Tier.name == Tenant.tier)
+                .where(Tenant.id == tenant_id)
+            )
+        ).one_or_none()
+        return None if row is None else effective_limits(row[0], row[1])
