@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from iiot import __version__
 from iiot.config import Settings, get_settings
 from iiot.errors import PROBLEM_CONTENT_TYPE, IIoTError
+from iiot.quotas.ratelimit import claim_single_process
 from iiot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -164,15 +165,19 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             rt = Runtime.build(settings, urls.require_app_url())
             await bootstrap.ensure_bootstrap_admin(rt)
         app.state.runtime = rt
+        single = await claim_single_process(rt) if owned else None
         tasks = scheduler.start_all(rt) if settings.run_background_jobs and owned else []
         try:
             yield
         finally:
+            if single is not None:
+                await single.close()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             if owned:
                 await scheduler.run_shutdown_hooks(rt)
+                await rt.rate.close()
                 await rt.db.dispose()
 
     app = FastAPI(

@@ -29,7 +29,10 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from iiot.errors import RateLimited, ServiceUnavailable
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
     from iiot.quotas.limits import EffectiveLimits
+    from iiot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -159,3 +162,22 @@ def require_shared_state(redis_url: str | None, workers: int) -> None:
             "counts rate limits and login failures alone, so N workers would admit N times "
             "every limit. Set IIOT_REDIS_URL or run one worker."
         )
+
+
+async def claim_single_process(rt: Runtime) -> AsyncConnection | None:
+    """Without Redis, make sure this is the only iiot process on the database: hold an
+    advisory lock for the process's life (returned; close it at shutdown). Another process
+    counting in memory already holds it, and this one refuses to start."""
+    from iiot.quotas.repository import take_memory_limits_lock
+
+    if rt.rate.shared:
+        return None
+    conn = await rt.db.session_engine.connect()
+    if not await take_memory_limits_lock(conn):
+        await conn.close()
+        raise SharedStateRequired(
+            "another iiot process already serves this database without IIOT_REDIS_URL: each "
+            "would count rate limits alone and together admit N times every limit. Set "
+            "IIOT_REDIS_URL on every process, or run only one."
+        )
+    return conn

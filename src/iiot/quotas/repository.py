@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from iiot.db.repository import SystemRepository, TenantRepository
 from iiot.models.quotas import TenantQuotaLock
@@ -52,3 +53,14 @@ class TenantLimitsRepository(SystemRepository):
             )
         ).one_or_none()
         return None if row is None else effective_limits(row[0], row[1])
+
+
+# Held for its whole life by a process that counts rate limits in memory (no Redis).
+MEMORY_LIMITS_LOCK = 0x11077_0001
+
+
+async def take_memory_limits_lock(conn: AsyncConnection) -> bool:
+    """Take the session advisory lock that marks one in-memory limiter on this database."""
+    got = await conn.scalar(text("select pg_try_advisory_lock(:k)"), {"k": MEMORY_LIMITS_LOCK})
+    await conn.commit()
+    return bool(got)
