@@ -190,12 +190,12 @@ async def test_a_second_in_memory_process_on_the_database_refuses_to_start(
             await claim_single_process(second)
     finally:
         if held is not None:
-            await held.close()
+            await held.release()
         await first.db.dispose()
-    # Released with its holder: the next process may start.
+    # Released at its holder's stop: the next process may start.
     again = await claim_single_process(second)
     assert again is not None
-    await again.close()
+    await again.release()
     await second.db.dispose()
 
 

@@ -4,7 +4,7 @@ with the top devices by points."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -14,7 +14,6 @@ from iiot.runtime import Runtime
 from tests.devices.support import make_device
 from tests.fixtures.factories import Factory, World
 from tests.rules.helpers import make_rule, settle
-
 
 _BASE_MS = int((datetime.now(UTC) - timedelta(minutes=5)).timestamp() * 1000)
 
@@ -118,7 +117,7 @@ async def test_a_failed_flush_keeps_the_figures(factory: Factory, runtime: Runti
     assert meter.pending == 1  # the ghost's figures are kept for the next flush
     admin = await factory.member(tenant, "viewer")
     r = await admin.client.get(
-        f"/api/v1/tenants/{tenant.id}/usage", params={"from": date.today().isoformat()}
+        f"/api/v1/tenants/{tenant.id}/usage", params={"from": datetime.now(UTC).date().isoformat()}
     )
     assert r.json()["totals"]["api_requests"] == 2
     meter.discard()

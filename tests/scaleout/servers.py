@@ -127,6 +127,10 @@ class PgBouncer:
 def start_pgbouncer(binary: str, workdir: Path, database_url: str) -> PgBouncer:
     """PgBouncer in transaction-pooling mode in front of the test database, for its role."""
     url = make_url(database_url)
+    # A TCP host, or the socket directory of a server reached through a Unix socket.
+    host = url.host or url.query.get("host")
+    if isinstance(host, tuple):
+        host = host[0]
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     auth = workdir / "users.txt"
@@ -134,7 +138,7 @@ def start_pgbouncer(binary: str, workdir: Path, database_url: str) -> PgBouncer:
     ini = workdir / "pgbouncer.ini"
     ini.write_text(
         "[databases]\n"
-        f"{url.database} = host={url.host} port={url.port or 5432} dbname={url.database}\n"
+        f"{url.database} = host={host} port={url.port or 5432} dbname={url.database}\n"
         "[pgbouncer]\n"
         f"listen_addr = 127.0.0.1\nlisten_port = {port}\n"
         f"unix_socket_dir =\nauth_type = plain\nauth_file = {auth}\n"

@@ -96,6 +96,9 @@ def pooled(
         print("\nPgBouncer test skipped: the pgbouncer binary is not installed")
         pytest.skip("pgbouncer is not installed (apt-get install pgbouncer)")
     url = make_url(db_urls.app_url)
+    if url.host is None:
+        print("\nPgBouncer test skipped: the embedded PostgreSQL is reached by a private socket")
+        pytest.skip("PgBouncer is tested against a PostgreSQL service (IIOT_TEST_DATABASE_URL)")
     assert url.username
     assert url.password
     assert url.database
@@ -110,9 +113,10 @@ def pooled(
     }
     try:
         server = start_server("pooled", workdir, env)
-    except BaseException:
+    except BaseException as exc:
         bouncer.stop()
-        raise
+        log = bouncer.workdir / "pgbouncer.log"
+        raise RuntimeError(f"pgbouncer log: {log.read_text()[-2000:]}") from exc
     yield server, bouncer
     server.stop()
     bouncer.stop()

@@ -1,10 +1,12 @@
 """Usage metering: counters per tenant, UTC day and metric, aggregated in this process and
 written to the database by a periodic flush (never one database write per request).
 
-`add(tenant, metric, n)` costs a dictionary update. `flush` swaps the aggregates out and adds
-them to `usage_daily` / `device_usage_daily` with one upsert per tenant; if the write fails the
-figures are merged back and retried on the next flush. A crash loses what was counted since the
-last flush (at most `IIOT_USAGE_FLUSH_SECONDS` of traffic); a graceful stop flushes.
+`add(tenant, metric, n)` costs a dictionary update. Every `IIOT_USAGE_FLUSH_SECONDS` each
+process's flusher (started by the metering module) calls `flush`, which swaps the aggregates
+out and adds them to `usage_daily` / `device_usage_daily` with one upsert per tenant; if the
+write fails the figures are merged back and retried on the next flush. A crash loses what was
+counted since the last flush (at most `IIOT_USAGE_FLUSH_SECONDS` of traffic); a graceful stop
+flushes.
 
 Each process counts and flushes its own traffic, so several processes add up without sharing
 anything but the database.
@@ -14,13 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
 from collections import Counter
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Literal
 
-from iiot.jobs import scheduler
 from iiot.metering.repository import UsageRepository
 from iiot.tenancy.context import system_context
 
@@ -48,8 +48,6 @@ METRICS: tuple[Metric, ...] = (
     "webhooks_sent",
 )
 
-_EXTRAS_KEY = "usage_meter"
-
 TenantCounts = Counter[tuple[uuid.UUID, date, str]]
 DeviceCounts = Counter[tuple[uuid.UUID, date, uuid.UUID]]
 
@@ -59,11 +57,13 @@ def utc_today() -> date:
 
 
 class UsageMeter:
-    def __init__(self) -> None:
+    """This process's usage counters (`rt.state.get(UsageMeter)`)."""
+
+    def __init__(self, rt: Runtime | None = None) -> None:
         self._counts: TenantCounts = Counter()
         self._device_points: DeviceCounts = Counter()
         self._lock = asyncio.Lock()
-        self.last_flush = time.monotonic()
+        self.task: asyncio.Task[None] | None = None
 
     def add(self, tenant_id: uuid.UUID, metric: Metric, amount: int = 1) -> None:
         if amount:
@@ -83,7 +83,6 @@ class UsageMeter:
         async with self._lock:
             counts, self._counts = self._counts, Counter()
             devices, self._device_points = self._device_points, Counter()
-            self.last_flush = time.monotonic()
             tenants = {k[0] for k in counts} | {k[0] for k in devices}
             written = 0
             for tenant_id in tenants:
@@ -110,25 +109,35 @@ class UsageMeter:
 
 
 def usage_meter(rt: Runtime) -> UsageMeter:
-    found = rt.extras.get(_EXTRAS_KEY)
-    if found is None:
-        found = rt.extras[_EXTRAS_KEY] = UsageMeter()
-    assert isinstance(found, UsageMeter)
-    return found
+    return rt.state.get(UsageMeter)
 
 
-async def flush_if_due(rt: Runtime) -> None:
-    """The periodic job: flush when `IIOT_USAGE_FLUSH_SECONDS` have passed."""
+async def _flush_periodically(rt: Runtime) -> None:
     meter = usage_meter(rt)
-    if time.monotonic() - meter.last_flush >= rt.settings.usage_flush_seconds:
-        await meter.flush(rt)
+    while True:
+        await asyncio.sleep(rt.settings.usage_flush_seconds)
+        try:
+            await meter.flush(rt)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("usage flush failed")
 
 
-async def flush_on_shutdown(rt: Runtime) -> None:
-    await usage_meter(rt).flush(rt)
+async def start_flusher(rt: Runtime) -> None:
+    """Start this process's periodic flush (every process flushes its own counts)."""
+    meter = usage_meter(rt)
+    if meter.task is None or meter.task.done():
+        meter.task = asyncio.create_task(_flush_periodically(rt), name="usage-flush")
 
 
-# How often the job looks whether a flush is due (the interval itself is a setting).
-FLUSH_CHECK_SECONDS = 5.0
-scheduler.register("usage-flush", FLUSH_CHECK_SECONDS, flush_if_due)
-scheduler.register_shutdown("usage-flush", flush_on_shutdown)
+async def stop_and_flush(rt: Runtime) -> None:
+    """On a graceful stop: no more periodic flushes, then one last flush."""
+    meter = rt.state.peek(UsageMeter)
+    if meter is None:
+        return
+    if meter.task is not None:
+        meter.task.cancel()
+        await asyncio.gather(meter.task, return_exceptions=True)
+        meter.task = None
+    await meter.flush(rt)

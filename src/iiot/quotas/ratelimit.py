@@ -164,10 +164,25 @@ def require_shared_state(redis_url: str | None, workers: int) -> None:
         )
 
 
-async def claim_single_process(rt: Runtime) -> AsyncConnection | None:
+class SingleProcessClaim:
+    """The advisory lock of the one process counting in memory; `release` at shutdown."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def release(self) -> None:
+        from iiot.quotas.repository import release_memory_limits_lock
+
+        try:
+            await release_memory_limits_lock(self._conn)
+        finally:
+            await self._conn.close()
+
+
+async def claim_single_process(rt: Runtime) -> SingleProcessClaim | None:
     """Without Redis, make sure this is the only iiot process on the database: hold an
-    advisory lock for the process's life (returned; close it at shutdown). Another process
-    counting in memory already holds it, and this one refuses to start."""
+    advisory lock for the process's life. If another process counting in memory holds it,
+    this one refuses to start (`SharedStateRequired`)."""
     from iiot.quotas.repository import take_memory_limits_lock
 
     if rt.rate.shared:
@@ -180,4 +195,4 @@ async def claim_single_process(rt: Runtime) -> AsyncConnection | None:
             "would count rate limits alone and together admit N times every limit. Set "
             "IIOT_REDIS_URL on every process, or run only one."
         )
-    return conn
+    return SingleProcessClaim(conn)

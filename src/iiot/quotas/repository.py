@@ -64,3 +64,8 @@ async def take_memory_limits_lock(conn: AsyncConnection) -> bool:
     got = await conn.scalar(text("select pg_try_advisory_lock(:k)"), {"k": MEMORY_LIMITS_LOCK})
     await conn.commit()
     return bool(got)
+
+
+async def release_memory_limits_lock(conn: AsyncConnection) -> None:
+    await conn.execute(text("select pg_advisory_unlock(:k)"), {"k": MEMORY_LIMITS_LOCK})
+    await conn.commit()
