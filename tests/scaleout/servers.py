@@ -74,6 +74,14 @@ class Server:
 
 def start_server(name: str, workdir: Path, env: dict[str, str]) -> Server:
     """Start `iiot serve` and wait until /ready answers 200."""
+    server = spawn_server(name, workdir, env)
+    wait_ready(server)
+    return server
+
+
+def spawn_server(name: str, workdir: Path, env: dict[str, str]) -> Server:
+    """Start `iiot serve` (see `wait_ready`). Each server gets its own bootstrap admin and
+    tenant, so that several may start at once on one database."""
     port = free_port()
     log = workdir / f"{name}.log"
     full = {k: v for k, v in os.environ.items() if not k.startswith("IIOT_")}
@@ -84,20 +92,30 @@ def start_server(name: str, workdir: Path, env: dict[str, str]) -> Server:
         "IIOT_ACCESS_LOG": "false",
         "IIOT_RUN_BACKGROUND_JOBS": "false",
         "IIOT_METRICS_ENABLED": "false",
+        # Small pools: the machine's PostgreSQL is shared; requests queue for a connection.
+        "IIOT_DATABASE_POOL_SIZE": "4",
+        "IIOT_BOOTSTRAP_ADMIN_EMAIL": f"{name}-{port}@example.com",
+        "IIOT_BOOTSTRAP_ADMIN_PASSWORD": f"Boot-{name}-{port}-" + "x" * 16,
+        "IIOT_BOOTSTRAP_TENANT_SLUG": f"ops-{name}-{port}",
         **env,
     }
     with log.open("wb") as out:
         process = subprocess.Popen(  # noqa: S603 - our own console script
             [str(IIOT), "serve"], env=full, cwd=workdir, stdout=out, stderr=subprocess.STDOUT
         )
-    server = Server(name, port, process, log)
-    deadline = time.monotonic() + 60
+    return Server(name, port, process, log)
+
+
+def wait_ready(server: Server, timeout: float = 90) -> None:
+    """Wait until the server's /ready answers 200; stop it and raise if it does not."""
+    name, process, log = server.name, server.process, server.log
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"{name} exited: {log.read_text()[-3000:]}")
         try:
             if httpx.get(f"{server.url}/ready", timeout=1).status_code == 200:
-                return server
+                return
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
