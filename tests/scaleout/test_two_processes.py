@@ -141,8 +141,10 @@ def pooled(cluster: Cluster) -> tuple[Server, PgBouncer]:
 
 
 def _client(server: Server, headers: dict[str, str]) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=50)
-    return httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30, limits=limits)
+    # 8 requests in flight per process (16 at once across the pair): concurrent, yet within
+    # the servers' small database pools on a shared machine.
+    limits = httpx.Limits(max_connections=8)
+    return httpx.AsyncClient(base_url=server.url, headers=headers, timeout=60, limits=limits)
 
 
 async def _device(server: Server, developer: Actor) -> dict[str, Any]:
