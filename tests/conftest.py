@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from iiot.app import MODULES, create_app
 from iiot.config import Settings
-from iiot.quotas.ratelimit import MemoryRateCounter
+from iiot.metering.meter import usage_meter
+from iiot.quotas.ratelimit import make_rate_limiter
 from iiot.runtime import Runtime
 from tests.fixtures.database import TestDatabase, test_database
 from tests.fixtures.factories import Factory, World, build_world
@@ -64,7 +65,8 @@ async def _clean_database(
 ) -> AsyncIterator[None]:
     """Every test starts from the migrated state: tables emptied, tiers as seeded."""
     yield
-    runtime.rate = MemoryRateCounter()
+    runtime.rate = make_rate_limiter(None)
+    usage_meter(runtime).discard()
     async with owner_engine.begin() as conn:
         tables = (
             await conn.execute(text("select tablename from pg_tables where schemaname = 'public'"))

@@ -3,6 +3,7 @@ revocation, logout, tenant switching, suspension, removal, and the audit trail t
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from typing import Any
@@ -169,22 +170,98 @@ async def test_login_and_failed_login_are_audited(
 # --- throttling ----------------------------------------------------------------------------------
 
 
-async def test_login_is_throttled_per_account(
+async def test_login_is_throttled_per_account_and_address(
     world: World, factory: Factory, runtime: Runtime
 ) -> None:
     email = world.a["viewer"].email
     limit = runtime.settings.login_max_failures_per_account
+    attacker = factory.client()  # one client address
     for _ in range(limit):
-        # A different address each time: only the account counter can fire.
-        assert (await _login(factory.client(), email, "wrong-password")).status_code == 401
-    r = await _login(factory.client(), email)  # even the right password waits
+        assert (await _login(attacker, email, "wrong-password")).status_code == 401
+    r = await _login(attacker, email)  # even the right password waits, from this address
     body = _problem(r, 429, "rate_limited")
-    assert body["limit"] == "login_account"
+    assert body["limit"] == "login_account_address"
     retry_after = int(r.headers["retry-after"])
     assert 0 < retry_after <= runtime.settings.login_failure_window_seconds
     assert body["retry_after"] == retry_after
-    # Another account from the same addresses is not affected.
-    assert (await _login(factory.client(), world.a["admin"].email)).status_code == 200
+    assert r.headers["ratelimit-limit"] == str(limit)
+    assert r.headers["ratelimit-remaining"] == "0"
+    # The owner, from another address, is not locked out; another account is not affected.
+    assert (await _login(factory.client(), email)).status_code == 200
+    assert (await _login(attacker, world.a["admin"].email)).status_code == 200
+
+
+async def test_a_guessing_attack_spread_over_addresses_is_bounded_per_account(
+    world: World, factory: Factory, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Across addresses the account has its own counter, which an address where the account
+    recently signed in does not use: the owner is delayed at most, never locked out."""
+    monkeypatch.setattr(runtime.settings, "login_max_attempts_per_account_global", 4)
+    email = world.a["viewer"].email
+    home = factory.client()
+    assert (await _login(home, email)).status_code == 200  # the owner's usual address
+    # The first sign-in took one of the 4 slots; a different address each time below, so
+    # only the account counter can fire.
+    for _ in range(3):
+        assert (await _login(factory.client(), email, "wrong-password")).status_code == 401
+    r = await _login(factory.client(), email)
+    assert _problem(r, 429, "rate_limited")["limit"] == "login_account"
+    assert (await _login(home, email)).status_code == 200
+
+
+async def test_concurrent_wrong_passwords_reach_the_check_at_most_limit_times(
+    world: World, factory: Factory, runtime: Runtime, owner_engine: AsyncEngine
+) -> None:
+    email = world.a["viewer"].email
+    limit = runtime.settings.login_max_failures_per_account
+    attacker = factory.client()
+    results = await asyncio.gather(*(_login(attacker, email, "wrong-password") for _ in range(100)))
+    codes = [r.status_code for r in results]
+    assert codes.count(401) == limit
+    assert codes.count(429) == 100 - limit
+    # Every password check left an audit row: exactly `limit` of them.
+    assert len(await _audit(owner_engine, "auth.login_failed")) == limit
+
+
+async def test_forwarded_for_is_believed_only_from_trusted_proxies(
+    world: World, factory: Factory, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    email = world.a["viewer"].email
+    limit = runtime.settings.login_max_failures_per_account
+    proxy = factory.client()
+    # Untrusted: a client that rotates X-Forwarded-For is still one address.
+    for n in range(limit):
+        r = await proxy.post(
+            LOGIN,
+            json={"email": email, "password": "wrong-password"},
+            headers={"X-Forwarded-For": f"203.0.113.{n}"},
+        )
+        assert r.status_code == 401
+    r = await proxy.post(
+        LOGIN, json={"email": email, "password": PASSWORD}, headers={"X-Forwarded-For": "1.2.3.4"}
+    )
+    assert r.status_code == 429
+    # Trusted (the ASGI test clients come from 10.0.0.0/24): the forwarded address counts,
+    # read from the right, skipping trusted hops; a spoofed left-most entry changes nothing.
+    monkeypatch.setattr(runtime.settings, "trusted_proxies", "10.0.0.0/24")
+    client = factory.client()
+    for _ in range(limit):
+        r = await client.post(
+            LOGIN,
+            json={"email": email, "password": "wrong-password"},
+            headers={"X-Forwarded-For": "198.51.100.7, 10.0.0.99"},
+        )
+        assert r.status_code == 401
+    spoofed = await client.post(
+        LOGIN,
+        json={"email": email, "password": PASSWORD},
+        headers={"X-Forwarded-For": "192.0.2.1, 198.51.100.7"},
+    )
+    assert _problem(spoofed, 429, "rate_limited")["limit"] == "login_account_address"
+    other = await client.post(
+        LOGIN, json={"email": email, "password": PASSWORD}, headers={"X-Forwarded-For": "192.0.2.1"}
+    )
+    assert other.status_code == 200, other.text
 
 
 async def test_login_is_throttled_per_address(

@@ -37,9 +37,11 @@ from iiot.errors import PROBLEM_CONTENT_TYPE, IIoTError
 from iiot.escalation.module import MODULE as ESCALATION
 from iiot.jobs import scheduler
 from iiot.mail.module import MODULE as MAIL
+from iiot.metering.module import MODULE as METERING
 from iiot.modules import Module, Wiring
 from iiot.notifications.module import MODULE as NOTIFICATIONS
 from iiot.platform.module import MODULE as PLATFORM
+from iiot.quotas.ratelimit import claim_single_process
 from iiot.rules.module import MODULE as RULES
 from iiot.runtime import Runtime
 from iiot.telemetry.module import MODULE as TELEMETRY
@@ -69,6 +71,7 @@ MODULES: tuple[Module, ...] = (
     APIKEYS,
     NOTIFICATIONS,
     MAIL,
+    METERING,
     # Last: its `/api/v1/{token}/...` device API must come after every other API route.
     CONNECTIVITY,
 )
@@ -248,17 +251,21 @@ def create_app(
             rt = Runtime.build(settings, urls.require_app_url(), modules)
             await bootstrap.ensure_bootstrap_admin(rt)
         app.state.runtime = rt
+        single = await claim_single_process(rt) if owned else None
         if owned:
             await scheduler.run_startup_hooks(rt)
         tasks = scheduler.start_all(rt) if settings.run_background_jobs and owned else []
         try:
             yield
         finally:
+            if single is not None:
+                await single.release()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             if owned:
                 await scheduler.run_shutdown_hooks(rt)
+                await rt.rate.close()
                 await rt.db.dispose()
 
     app = FastAPI(

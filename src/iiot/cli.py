@@ -55,25 +55,61 @@ def serve(
             help="Log every request (IIOT_ACCESS_LOG); costly on the ingest hot path.",
         ),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="HTTP worker processes (IIOT_WORKERS); >1 needs Redis."),
+    ] = None,
 ) -> None:
     """Start the HTTP API and web UI (migrates the database first)."""
     import uvicorn
 
     from iiot.app import create_app
     from iiot.connectivity.redact import uvicorn_log_config
+    from iiot.quotas.ratelimit import SharedStateRequired, require_shared_state
 
     settings = _settings()
+    count = workers or settings.workers
+    try:
+        require_shared_state(settings.redis_url, count)
+    except SharedStateRequired as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    options = {
+        "host": host or settings.host,
+        "port": port or settings.port,
+        "log_level": "info",
+        "access_log": settings.access_log if access_log is None else access_log,
+        # X-Forwarded-For is read by iiot itself, from IIOT_TRUSTED_PROXIES only.
+        "proxy_headers": False,
+        # Device tokens in paths (the HTTP device API) never reach a log line.
+        "log_config": uvicorn_log_config(),
+    }
+    if count > 1:
+        with console.status("Preparing the database…"):
+            _prepare_once(settings)
+        # Each worker imports the app itself; the database is migrated by now.
+        uvicorn.run("iiot.app:create_app", factory=True, workers=count, **options)  # type: ignore[arg-type]
+        return
     with console.status("Preparing the database and starting iiot…"):
         application = create_app(settings)
-    uvicorn.run(
-        application,
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level="info",
-        log_config=uvicorn_log_config(),
-        access_log=settings.access_log if access_log is None else access_log,
-        proxy_headers=False,
-    )
+    uvicorn.run(application, **options)  # type: ignore[arg-type]
+
+
+def _prepare_once(settings: Settings) -> None:
+    """Migrate and create the bootstrap admin before several workers start at once."""
+    from iiot.bootstrap import ensure_bootstrap_admin, prepare_database
+    from iiot.runtime import Runtime
+
+    urls = prepare_database(settings)
+
+    async def _run() -> None:
+        rt = Runtime.build(settings, urls.require_app_url())
+        try:
+            await ensure_bootstrap_admin(rt)
+        finally:
+            await rt.db.dispose()
+
+    asyncio.run(_run())
 
 
 @db_app.command("upgrade")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Literal
 
@@ -28,6 +29,13 @@ class Settings(BaseSettings):
     # Owner role URL used for migrations on an external database (defaults to database_url).
     database_owner_url: str | None = None
     database_pool_size: int = Field(default=10, ge=1, le=200)
+    # A direct (session-mode) URL for what needs a session of its own: LISTEN/NOTIFY and the
+    # jobs' advisory locks. Set it when IIOT_DATABASE_URL goes through PgBouncer in
+    # transaction-pooling mode; defaults to IIOT_DATABASE_URL.
+    database_direct_url: str | None = None
+    # True when IIOT_DATABASE_URL is a transaction-pooling PgBouncer: no server-side prepared
+    # statements. Inferred when IIOT_DATABASE_DIRECT_URL is set.
+    database_pooled: bool | None = None
 
     jwt_secret: str | None = None
     jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
@@ -41,12 +49,25 @@ class Settings(BaseSettings):
     bootstrap_tenant_name: str = "Operations"
     bootstrap_tenant_slug: str = "operations"
 
+    # Shared rate-limit counters (and usage counters) for every process. Required when more
+    # than one worker serves.
     redis_url: str | None = None
+    # HTTP worker processes of `iiot serve`; more than one needs IIOT_REDIS_URL.
+    workers: int = Field(default=1, ge=1, le=64)
+    # Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For is
+    # believed; from anyone else the header is ignored.
+    trusted_proxies: str = ""
 
-    # Login throttling: failures allowed per window, per account and per client address.
+    # Login throttling: password checks allowed per window per account and client address, per
+    # client address, and per account from addresses without a recent successful login.
     login_max_failures_per_account: int = Field(default=5, ge=1)
     login_max_failures_per_ip: int = Field(default=20, ge=1)
+    login_max_attempts_per_account_global: int = Field(default=30, ge=1)
     login_failure_window_seconds: int = Field(default=300, ge=1)
+    login_known_address_days: int = Field(default=30, ge=1)
+
+    # Usage metering: counters are kept in memory (or Redis) and written this often.
+    usage_flush_seconds: float = Field(default=30.0, gt=0, le=3600)
 
     # Mail.
     smtp_host: str | None = None
@@ -72,7 +93,21 @@ class Settings(BaseSettings):
                 )
             if self.database_url is None:
                 raise ValueError("IIOT_DATABASE_URL must be set in production")
+        try:
+            self.trusted_proxy_networks()
+        except ValueError as exc:
+            raise ValueError(f"IIOT_TRUSTED_PROXIES: {exc}") from exc
         return self
+
+    def trusted_proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        return tuple(
+            ip_network(part.strip(), strict=False)
+            for part in self.trusted_proxies.split(",")
+            if part.strip()
+        )
+
+    def session_database_url(self) -> str | None:
+        return self.database_direct_url or self.database_url
 
     def resolved_jwt_secret(self) -> str:
         """The configured secret, or in development one generated once and kept in data_dir."""

@@ -102,15 +102,32 @@ class QuotaExceeded(IIoTError):
 
 
 class RateLimited(IIoTError):
+    """A rate limit refused the request. The problem names the limit (`limit`), its window
+    and when to retry; the headers carry the same (`Retry-After` and the IETF draft
+    `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`, `RateLimit-Policy`)."""
+
     status, code, title = 429, "rate_limited", "Too many requests"
 
-    def __init__(self, limit: str, window_seconds: int, retry_after: int) -> None:
+    def __init__(
+        self, limit: str, window_seconds: int, retry_after: int, *, quota: int | None = None
+    ) -> None:
+        headers = {"Retry-After": str(retry_after)}
+        extra: dict[str, Any] = {}
+        if quota is not None:
+            headers |= {
+                "RateLimit-Limit": str(quota),
+                "RateLimit-Remaining": "0",
+                "RateLimit-Reset": str(retry_after),
+                "RateLimit-Policy": f"{quota};w={window_seconds}",
+            }
+            extra["quota"] = quota
         super().__init__(
             f"rate limit {limit} reached, retry in {retry_after}s",
-            headers={"Retry-After": str(retry_after)},
+            headers=headers,
             limit=limit,
             window=f"{window_seconds}s",
             retry_after=retry_after,
+            **extra,
         )
 
 

@@ -24,6 +24,9 @@ TENANT_FIELDS = {
     "max_users",
     "max_telemetry_points_per_day",
     "max_retention_days",
+    "api_requests_per_minute",
+    "max_device_messages_per_minute",
+    "max_points_per_second",
     "effective_limits",
     "enabled_features",
     "branding",
@@ -61,6 +64,8 @@ async def test_create_returns_the_tenant_shape_and_audits(
         "max_telemetry_points_per_day": 100_000,
         "max_retention_days": 30,
         "api_requests_per_minute": 600,
+        "max_device_messages_per_minute": 600,
+        "max_points_per_second": 1_000,
     }
     assert body["branding"] == {
         "logo_url": None,

@@ -21,10 +21,64 @@ from iiot.auth.tokens import digest, new_secret
 from iiot.errors import IIoTError, NotFound, RateLimited, TenantSuspended, Unauthorized
 from iiot.models.base import utcnow
 from iiot.models.users import RefreshToken, User
+from iiot.quotas.ratelimit import Rate
 from iiot.runtime import Runtime
 from iiot.users.repository import MembershipView, UserRepository
 
 INVALID_CREDENTIALS = "invalid e-mail or password"
+
+
+class LoginThrottle:
+    """How many password checks a login attempt may reach; exact under concurrency.
+
+    Every attempt takes one slot, before the password is checked, from each of:
+
+    - `login_account_address`: the account from this client address (5 per window);
+    - `login_ip`: this client address, whatever the account (20 per window);
+    - `login_account`: the account from any address without a recent successful login for it
+      (30 per window): it bounds a guessing attack spread over many addresses.
+
+    Taking a slot is one atomic check-and-count, so N concurrent wrong passwords reach the
+    check at most `limit` times. An attacker elsewhere can use up only the last counter, and an
+    address where the account signed in successfully within `login_known_address_days` is not
+    subject to it: the owner keeps signing in from their usual addresses during an attack, and
+    from a new address waits at most one window after the attack stops. A success clears the
+    account's counter for that address.
+    """
+
+    def __init__(self, rt: Runtime, email: str, ip: str | None) -> None:
+        settings = rt.settings
+        window = settings.login_failure_window_seconds
+        self.rt = rt
+        self.account = email.strip().lower()
+        self.address = ip or "unknown"
+        self.pair = Rate("login_account_address", settings.login_max_failures_per_account, window)
+        self.per_ip = Rate("login_ip", settings.login_max_failures_per_ip, window)
+        self.per_account = Rate(
+            "login_account", settings.login_max_attempts_per_account_global, window
+        )
+        self.known = Rate("login_known_address", 1, settings.login_known_address_days * 86400)
+
+    async def _known_address(self) -> bool:
+        return not await self.rt.rate.has_room(self.known, self.account, self.address)
+
+    async def admit(self) -> RateLimited | None:
+        """None when the attempt may check the password (its slots are taken), else the 429."""
+        limiter = self.rt.rate
+        checks: list[tuple[Rate, tuple[str, ...]]] = [
+            (self.pair, (self.account, self.address)),
+            (self.per_ip, (self.address,)),
+        ]
+        if not await self._known_address():
+            checks.append((self.per_account, (self.account,)))
+        for rate, key in checks:
+            if not await limiter.consume(rate, *key):
+                return await limiter.refusal(rate, *key)
+        return None
+
+    async def succeeded(self) -> None:
+        await self.rt.rate.clear(self.pair, self.account, self.address)
+        await self.rt.rate.consume(self.known, self.account, self.address)
 
 
 @dataclass
@@ -126,17 +180,10 @@ async def login(
     tenant_id: uuid.UUID | None,
     ip: str | None,
 ) -> AuthOutcome:
-    settings = rt.settings
-    window = settings.login_failure_window_seconds
-    account_key = f"login:acct:{email.strip().lower()}"
-    ip_key = f"login:ip:{ip or 'unknown'}"
-    for key, limit, name in (
-        (account_key, settings.login_max_failures_per_account, "login_account"),
-        (ip_key, settings.login_max_failures_per_ip, "login_ip"),
-    ):
-        seen = await rt.rate.peek(key, window)
-        if seen.count >= limit:
-            return AuthOutcome(error=RateLimited(name, window, seen.retry_after))
+    throttle = LoginThrottle(rt, email, ip)
+    refused = await throttle.admit()
+    if refused is not None:
+        return AuthOutcome(error=refused)
 
     users = UserRepository(session)
     user = await users.get_by_email(email)
@@ -144,8 +191,6 @@ async def login(
         verify_password, user.password_hash if user else None, password
     )
     if not ok or user is None or user.status != "active":
-        await rt.rate.hit(account_key, window)
-        await rt.rate.hit(ip_key, window)
         await record_platform(
             session,
             "auth.login_failed",
@@ -160,7 +205,7 @@ async def login(
         chosen = _choose_tenant(memberships, tenant_id, user.is_system_admin)
     except IIoTError as exc:
         return AuthOutcome(error=exc)
-    await rt.rate.reset(account_key, window)
+    await throttle.succeeded()
     user.last_login_at = utcnow()
     pair = await issue_pair(session, rt, user, memberships, chosen)
     await record_platform(

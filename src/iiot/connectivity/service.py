@@ -124,6 +124,7 @@ async def ingest(rt: Runtime, device: DeviceIdentity, points: list[PointIn]) -> 
     prepared = await telemetry_ingest.prepare_points(
         rt, ctx, device.device_id, points, device.token_digest
     )
+    await telemetry_ingest.admit(rt, ctx, prepared)
     accepted = await telemetry_ingest.write(rt, ctx, prepared)
     await telemetry_ingest.after_commit(rt, ctx, prepared, accepted)
     return IngestOutcome(accepted=accepted.points, duplicates=accepted.duplicates)

@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from iiot.db.setup import sqlalchemy_url
+
 if TYPE_CHECKING:
     from iiot.tenancy.context import TenantContext
 
@@ -29,14 +31,31 @@ _SET_TENANT = text("select set_config('app.tenant_id', :tenant_id, true)")
 
 
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    """`url` serves transactions (it may be a PgBouncer in transaction-pooling mode);
+    `session_url` (`direct_url`, else `url`) is for what needs a server session of its own:
+    LISTEN and session advisory locks. `pooled` turns off server-side prepared statements,
+    which a transaction pooler cannot keep (default: when a direct URL is given)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        direct_url: str | None = None,
+        pooled: bool | None = None,
+    ) -> None:
         self.url = url
+        self.session_url = sqlalchemy_url(direct_url) if direct_url else url
+        self.pooled = pooled if pooled is not None else direct_url is not None
+        connect_args: dict[str, object] = {"prepare_threshold": None} if self.pooled else {}
         self.engine: AsyncEngine = create_async_engine(
             url,
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_recycle=1800,
+            connect_args=connect_args,
         )
+        self._session_engine: AsyncEngine | None = None
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
 
     @asynccontextmanager
@@ -52,5 +71,18 @@ class Database:
         async with self._sessions() as session, session.begin():
             yield session
 
+    @property
+    def session_engine(self) -> AsyncEngine:
+        """Connections that keep one server session (advisory locks held across commits)."""
+        if self.session_url == self.url:
+            return self.engine
+        if self._session_engine is None:
+            self._session_engine = create_async_engine(
+                self.session_url, pool_size=2, max_overflow=4, pool_recycle=1800
+            )
+        return self._session_engine
+
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._session_engine is not None:
+            await self._session_engine.dispose()

@@ -103,7 +103,7 @@ class DeviceTokenCache:
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(
-                    plain_url(self._rt.db.url), autocommit=True
+                    plain_url(self._rt.db.session_url), autocommit=True
                 ) as conn:
                     await conn.execute(f"listen {CREDENTIALS_CHANNEL}")
                     # Entries cached before this point may have missed a notification.

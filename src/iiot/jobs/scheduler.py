@@ -45,7 +45,7 @@ def _lock_key(name: str) -> int:
 
 async def run_once(rt: Runtime, job: Job) -> bool:
     """Run `job` if no other process is running it; True when it ran here."""
-    async with rt.db.engine.connect() as conn:
+    async with rt.db.session_engine.connect() as conn:
         got = await conn.scalar(text("select pg_try_advisory_lock(:k)"), {"k": _lock_key(job.name)})
         await conn.commit()
         if not got:

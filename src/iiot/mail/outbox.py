@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from iiot.mail import smtp
 from iiot.mail.repository import MailRepository
+from iiot.metering.meter import usage_meter
 from iiot.models.base import utcnow
 from iiot.models.mail import MailMessage
 
@@ -112,6 +113,8 @@ async def _deliver_one(rt: Runtime, message: MailMessage, report: DeliveryReport
         return
     message.status, message.sent_at, message.body, message.last_error = "sent", utcnow(), None, None
     report.sent += 1
+    if message.for_tenant_id is not None:
+        usage_meter(rt).add(message.for_tenant_id, "emails_sent")
 
 
 async def deliver_pending(rt: Runtime, *, limit: int = 200) -> DeliveryReport:

@@ -18,6 +18,7 @@ from iiot.models.quotas import TenantQuotaLock
 from iiot.models.rules import Rule, RuleState, WebhookDelivery
 from iiot.models.telemetry import TelemetryPoint, TenantUsageDaily
 from iiot.models.tenancy import Tenant, Tier
+from iiot.models.usage import DeviceUsageDaily, UsageDaily
 from iiot.models.users import Membership, RefreshToken, User
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "Base",
     "Device",
     "DeviceAttribute",
+    "DeviceUsageDaily",
     "DeviceCredential",
     "EscalationPolicy",
     "DeviceRpc",
@@ -46,6 +48,7 @@ __all__ = [
     "TenantQuotaLock",
     "TenantUsageDaily",
     "Tier",
+    "UsageDaily",
     "User",
     "WebhookDelivery",
 ]

@@ -24,6 +24,8 @@ class Tier(Base, Timestamps):
     max_telemetry_points_per_day: Mapped[int | None]
     max_retention_days: Mapped[int | None]
     api_requests_per_minute: Mapped[int | None]
+    max_device_messages_per_minute: Mapped[int | None]
+    max_points_per_second: Mapped[int | None]
     features: Mapped[list[str]] = mapped_column(server_default=text("'[]'::jsonb"), default=list)
 
 
@@ -45,6 +47,9 @@ class Tenant(Base, Timestamps):
     max_users: Mapped[int | None]
     max_telemetry_points_per_day: Mapped[int | None]
     max_retention_days: Mapped[int | None]
+    api_requests_per_minute: Mapped[int | None]
+    max_device_messages_per_minute: Mapped[int | None]
+    max_points_per_second: Mapped[int | None]
     enabled_features: Mapped[list[str]] = mapped_column(
         server_default=text("'[]'::jsonb"), default=list
     )

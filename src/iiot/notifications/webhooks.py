@@ -22,6 +22,7 @@ import httpx
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from iiot.metering.meter import usage_meter
 from iiot.models.rules import WebhookDelivery
 from iiot.notifications.destinations import DestinationRefused, check_destination
 from iiot.notifications.repository import DueWebhooks, WebhookRepository
@@ -142,6 +143,7 @@ async def deliver_one(
             return
         if error is None:
             row.status = "delivered"
+            usage_meter(rt).add(tenant_id, "webhooks_sent")
             row.delivered_at = datetime.now(UTC)
             row.last_error = None
             if report:

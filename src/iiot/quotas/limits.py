@@ -12,7 +12,12 @@ LIMIT_FIELDS = (
     "max_users",
     "max_telemetry_points_per_day",
     "max_retention_days",
+    "api_requests_per_minute",
+    "max_device_messages_per_minute",
+    "max_points_per_second",
 )
+# The rate limits among them (enforced per request or message, not per day or seat).
+RATE_FIELDS = ("api_requests_per_minute", "max_device_messages_per_minute", "max_points_per_second")
 
 
 @dataclass(frozen=True)
@@ -22,6 +27,8 @@ class EffectiveLimits:
     max_telemetry_points_per_day: int | None
     max_retention_days: int | None
     api_requests_per_minute: int | None
+    max_device_messages_per_minute: int | None
+    max_points_per_second: int | None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -35,13 +42,7 @@ def effective_limits(tenant: Tenant, tier: Tier | None) -> EffectiveLimits:
         inherited = getattr(tier, name, None) if tier is not None else None
         return int(inherited) if inherited is not None else None
 
-    return EffectiveLimits(
-        max_devices=pick("max_devices"),
-        max_users=pick("max_users"),
-        max_telemetry_points_per_day=pick("max_telemetry_points_per_day"),
-        max_retention_days=pick("max_retention_days"),
-        api_requests_per_minute=pick("api_requests_per_minute"),
-    )
+    return EffectiveLimits(**{name: pick(name) for name in LIMIT_FIELDS})
 
 
 def percentage(used: int, limit: int | None) -> float | None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
+import uuid
 
-from iiot.db.repository import TenantRepository
+from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from iiot.db.repository import SystemRepository, TenantRepository
 from iiot.models.quotas import TenantQuotaLock
 from iiot.models.tenancy import Tenant, Tier
 from iiot.quotas.limits import EffectiveLimits, effective_limits
@@ -36,3 +39,33 @@ class QuotaRepository(TenantRepository[TenantQuotaLock]):
             )
         ).one()
         return effective_limits(row[0], row[1])
+
+
+class TenantLimitsRepository(SystemRepository):
+    """A tenant's effective limits by id (platform tables, no tenant context needed)."""
+
+    async def limits_of(self, tenant_id: uuid.UUID) -> EffectiveLimits | None:
+        row = (
+            await self.session.execute(
+                select(Tenant, Tier)
+                .join(Tier, Tier.name == Tenant.tier)
+                .where(Tenant.id == tenant_id)
+            )
+        ).one_or_none()
+        return None if row is None else effective_limits(row[0], row[1])
+
+
+# Held for its whole life by a process that counts rate limits in memory (no Redis).
+MEMORY_LIMITS_LOCK = 0x11077_0001
+
+
+async def take_memory_limits_lock(conn: AsyncConnection) -> bool:
+    """Take the session advisory lock that marks one in-memory limiter on this database."""
+    got = await conn.scalar(text("select pg_try_advisory_lock(:k)"), {"k": MEMORY_LIMITS_LOCK})
+    await conn.commit()
+    return bool(got)
+
+
+async def release_memory_limits_lock(conn: AsyncConnection) -> None:
+    await conn.execute(text("select pg_advisory_unlock(:k)"), {"k": MEMORY_LIMITS_LOCK})
+    await conn.commit()

@@ -47,7 +47,7 @@ class RuleCache:
                 if self._conn is None or self._conn.closed:
                     self._rules.clear()
                     conn = await psycopg.AsyncConnection.connect(
-                        plain_url(self._rt.db.engine.url.render_as_string(hide_password=False)),
+                        plain_url(self._rt.db.session_url),
                         autocommit=True,
                     )
                     conn.add_notify_handler(self._on_notify)

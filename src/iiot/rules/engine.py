@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from iiot import events, mail
 from iiot.auth.principals import SystemPrincipal
+from iiot.metering.meter import usage_meter
 from iiot.notifications import webhooks
 from iiot.rules import metrics
 from iiot.rules.cache import RuleCache
@@ -109,6 +110,7 @@ class RulesEngine:
             readings = ReadingRepository(session, ctx)
             # Verdicts per (rule, device), appended batch after batch.
             judged: dict[tuple[uuid.UUID, uuid.UUID], Judged] = {}
+            evaluations = 0
             for per_device in values:
                 for device_id, readings_of_device in per_device.items():
                     device = devices.get(device_id)
@@ -117,12 +119,14 @@ class RulesEngine:
                     keys = set(readings_of_device)
                     for spec in specs:
                         if spec.applies_to(device.id, device.type) and spec.keys & keys:
+                            evaluations += 1
                             verdicts = await judge(readings, spec, device, readings_of_device, now)
                             entry = judged.setdefault((spec.id, device.id), (spec, device, []))
                             entry[2].extend(verdicts)
             outcome = await apply(
                 session, ctx, list(judged.values()), now, resolve=device_repo.by_ids
             )
+        usage_meter(self.rt).add(tenant_id, "rule_evaluations", evaluations)
         after_commit(self.rt, tenant_id, outcome)
         return outcome
 

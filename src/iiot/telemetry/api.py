@@ -13,6 +13,7 @@ from iiot.errors import (
     NotFound,
     PayloadTooLarge,
     QuotaExceeded,
+    RateLimited,
     TenantSuspended,
     Unauthorized,
     ValidationFailed,
@@ -130,6 +131,7 @@ async def _read_body(request: Request) -> bytes:
         PayloadTooLarge,
         ValidationFailed,
         QuotaExceeded,
+        RateLimited,
     ),
     openapi_extra={
         "requestBody": {
@@ -144,6 +146,7 @@ async def ingest_telemetry(request: Request, ctx: Writer) -> IngestAccepted:
     body = await _read_body(request)
     token_digest = getattr(request.state, "device_token_digest", None)
     prepared = await ingest.prepare(rt, ctx, body, token_digest)
+    await ingest.admit(rt, ctx, prepared)
     # The hot path owns its transaction (see TelemetryWriter): committed when this returns.
     accepted = await ingest.write(rt, ctx, prepared)
     await ingest.after_commit(rt, ctx, prepared, accepted)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,8 @@ from iiot import events
 from iiot.auth.principals import DevicePrincipal
 from iiot.devices.presence import presence
 from iiot.errors import BadRequest, NotFound, QuotaExceeded, Unauthorized, ValidationFailed
+from iiot.metering.meter import usage_meter
+from iiot.quotas import rates
 from iiot.quotas.repository import QuotaRepository
 from iiot.telemetry.ingest_group import GROUP_MAX_ROWS, group_committer
 from iiot.telemetry.partitions import keeper
@@ -35,6 +38,7 @@ from iiot.telemetry.schemas import (
     IngestAccepted,
     ParsedIngest,
     PointIn,
+    Rows,
     parse_ingest,
 )
 from iiot.tenancy.context import TenantContext
@@ -168,11 +172,32 @@ async def write(rt: Runtime, ctx: TenantContext, prepared: PreparedIngest) -> In
     return IngestAccepted(points=outcome.inserted, duplicates=len(rows) - outcome.inserted)
 
 
+async def admit(rt: Runtime, ctx: TenantContext, prepared: PreparedIngest) -> None:
+    """Apply the rate limits to a validated message before it is written: one message per
+    device it carries (a gateway's sub-devices count each) and its points against the
+    tenant's ingest rate. Raises `RateLimited` (429) when one refuses."""
+    limits = await rates.tenant_limits(rt, ctx.tenant_id)
+    for device_id in dict.fromkeys(prepared.parsed.rows.device_ids):
+        await rates.check_device_message(rt, ctx.tenant_id, device_id, limits)
+    await rates.check_points(rt, ctx.tenant_id, len(prepared.parsed.rows), limits)
+
+
+def _meter(rt: Runtime, ctx: TenantContext, rows: Rows, stored: int) -> None:
+    per_device = Counter(rows.device_ids)
+    meter = usage_meter(rt)
+    meter.add(ctx.tenant_id, "device_messages", len(per_device))
+    meter.add(ctx.tenant_id, "telemetry_points", len(rows))
+    meter.add(ctx.tenant_id, "stored_points", stored)
+    meter.add_device_points(ctx.tenant_id, per_device)
+
+
 async def after_commit(
     rt: Runtime, ctx: TenantContext, prepared: PreparedIngest, accepted: IngestAccepted
 ) -> None:
-    """Record the devices as seen and hand the stored points to the rules engine."""
+    """Meter the message, record the devices as seen and hand the stored points to the rules
+    engine."""
     rows = prepared.parsed.rows
+    _meter(rt, ctx, rows, accepted.points)
     state = presence(rt)
     for device_id in set(rows.device_ids):
         state.seen(ctx.tenant_id, device_id, prepared.now)

@@ -8,6 +8,9 @@ An API key (`ik_...` in `X-API-Key` or `Authorization: Bearer`) is looked up by 
 every request too, so a revoked key is refused at once. It yields a context of the key's
 tenant whose principal is an `ApiKeyPrincipal`; which routes accept it is decided by the
 route's access policy from the key's scopes.
+
+Every resolved request of a tenant's member or API key counts against the tenant's
+`api_requests_per_minute` (`charge_api_request`); system admins are exempt.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from iiot.apikeys.repository import ApiKeyLookup, ApiKeyRepository
 from iiot.auth.principals import ApiKeyPrincipal, UserPrincipal
 from iiot.auth.tokens import AccessClaims, digest
 from iiot.errors import NotFound, TenantSuspended, Unauthorized
+from iiot.quotas.rates import check_api_request
 from iiot.runtime import client_ip, get_runtime
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.roles import Role
@@ -78,14 +82,27 @@ async def _load_user(
     return principal
 
 
+async def charge_api_request(request: Request, tenant_id: uuid.UUID) -> None:
+    """Count the request against the tenant's `api_requests_per_minute` (once per request),
+    or refuse it with 429. System admins are not charged."""
+    if getattr(request.state, "api_request_charged", False):
+        return
+    request.state.api_request_charged = True
+    await check_api_request(get_runtime(request), tenant_id)
+
+
 async def resolve_user(request: Request) -> UserPrincipal:
-    """The signed-in user from the access token; 401 when absent or invalid."""
+    """The signed-in user from the access token; 401 when absent or invalid. The request
+    counts against the rate limit of the token's active tenant."""
     cached = getattr(request.state, "user_principal", None)
     if cached is not None:
         return cached  # type: ignore[no-any-return]
     claims = _access_claims(request)
     async with get_runtime(request).db.system() as session:
-        return await _load_user(session, request, claims)
+        principal = await _load_user(session, request, claims)
+    if not principal.is_system_admin and principal.token_tenant_id is not None:
+        await charge_api_request(request, principal.token_tenant_id)
+    return principal
 
 
 async def tenant_context_for(request: Request, tenant_id: uuid.UUID | None) -> TenantContext:
@@ -107,6 +124,8 @@ async def tenant_context_for(request: Request, tenant_id: uuid.UUID | None) -> T
     if membership is not None and membership.status == "active":
         if membership.tenant_status == "suspended" and not principal.is_system_admin:
             raise TenantSuspended("this tenant is suspended")
+        if not principal.is_system_admin:
+            await charge_api_request(request, tenant_id)
         return TenantContext(
             tenant_id=tenant_id,
             principal=principal,
@@ -148,6 +167,7 @@ async def api_key_context(request: Request, token: str) -> TenantContext:
         raise Unauthorized("invalid API key")
     if key.tenant_status == "suspended":
         raise TenantSuspended("this tenant is suspended")
+    await charge_api_request(request, key.tenant_id)
     role = next((r for scope, r in _SCOPE_ROLES if scope in key.scopes), None)
     ctx = TenantContext(
         tenant_id=key.tenant_id,

@@ -52,6 +52,9 @@ class TenantCreate(StrictModel):
     max_users: Limit | None = None
     max_telemetry_points_per_day: Limit | None = None
     max_retention_days: Limit | None = None
+    api_requests_per_minute: Limit | None = None
+    max_device_messages_per_minute: Limit | None = None
+    max_points_per_second: Limit | None = None
     enabled_features: list[Feature] = Field(default_factory=list, max_length=50)
     branding: Branding = Field(default_factory=Branding)
     settings: dict[str, Any] = Field(default_factory=dict)
@@ -72,6 +75,9 @@ class TenantUpdate(StrictModel):
     max_users: Limit | None = None
     max_telemetry_points_per_day: Limit | None = None
     max_retention_days: Limit | None = None
+    api_requests_per_minute: Limit | None = None
+    max_device_messages_per_minute: Limit | None = None
+    max_points_per_second: Limit | None = None
     enabled_features: list[Feature] | None = Field(default=None, max_length=50)
     branding: Branding | None = None
     settings: dict[str, Any] | None = None
@@ -81,7 +87,15 @@ class TenantUpdate(StrictModel):
 
 TENANT_ADMIN_FIELDS = frozenset({"name", "branding", "settings"})
 NULLABLE_FIELDS = frozenset(
-    {"max_devices", "max_users", "max_telemetry_points_per_day", "max_retention_days"}
+    {
+        "max_devices",
+        "max_users",
+        "max_telemetry_points_per_day",
+        "max_retention_days",
+        "api_requests_per_minute",
+        "max_device_messages_per_minute",
+        "max_points_per_second",
+    }
 )
 
 
@@ -97,6 +111,8 @@ class EffectiveLimitsOut(BaseModel):
     max_telemetry_points_per_day: int | None
     max_retention_days: int | None
     api_requests_per_minute: int | None
+    max_device_messages_per_minute: int | None
+    max_points_per_second: int | None
 
 
 class TenantOut(BaseModel):
@@ -109,6 +125,9 @@ class TenantOut(BaseModel):
     max_users: int | None
     max_telemetry_points_per_day: int | None
     max_retention_days: int | None
+    api_requests_per_minute: int | None
+    max_device_messages_per_minute: int | None
+    max_points_per_second: int | None
     effective_limits: EffectiveLimitsOut
     enabled_features: list[str]
     branding: BrandingOut
@@ -156,11 +175,25 @@ class RetentionUsage(BaseModel):
     oldest_data_age_days: int | None
 
 
+class RateLimitOut(BaseModel):
+    """A rate limit as enforced: at most `limit` per `window_seconds` (None: unlimited)."""
+
+    limit: int | None
+    window_seconds: int
+
+
+class RateLimits(BaseModel):
+    api_requests_per_minute: RateLimitOut
+    max_device_messages_per_minute: RateLimitOut
+    max_points_per_second: RateLimitOut
+
+
 class TenantQuotas(BaseModel):
     devices: SeatUsage
     users: SeatUsage
     telemetry_points: TelemetryUsage
     data_retention: RetentionUsage
+    rate_limits: RateLimits
 
 
 class TierOut(BaseModel):
@@ -171,6 +204,8 @@ class TierOut(BaseModel):
     max_telemetry_points_per_day: int | None
     max_retention_days: int | None
     api_requests_per_minute: int | None
+    max_device_messages_per_minute: int | None
+    max_points_per_second: int | None
     features: list[str]
 
 
@@ -183,4 +218,6 @@ class TierUpdate(StrictModel):
     max_telemetry_points_per_day: Limit | None = None
     max_retention_days: Limit | None = None
     api_requests_per_minute: Limit | None = None
+    max_device_messages_per_minute: Limit | None = None
+    max_points_per_second: Limit | None = None
     features: list[Feature] | None = Field(default=None, max_length=50)

@@ -21,6 +21,7 @@ from iiot.models.tenancy import Tenant, Tier
 from iiot.modules import UsageProvider
 from iiot.quotas import usage
 from iiot.quotas.limits import effective_limits, percentage
+from iiot.quotas.ratelimit import RATE_WINDOWS
 from iiot.quotas.repository import QuotaRepository
 from iiot.tenancy.context import TenantContext
 from iiot.tenants.repository import TenantRepository, TierRepository
@@ -29,6 +30,8 @@ from iiot.tenants.schemas import (
     TENANT_ADMIN_FIELDS,
     BrandingOut,
     EffectiveLimitsOut,
+    RateLimitOut,
+    RateLimits,
     RetentionUsage,
     SeatUsage,
     TelemetryUsage,
@@ -59,6 +62,9 @@ _AUDITED_FIELDS = (
     "max_users",
     "max_telemetry_points_per_day",
     "max_retention_days",
+    "api_requests_per_minute",
+    "max_device_messages_per_minute",
+    "max_points_per_second",
     "enabled_features",
     "branding",
     "settings",
@@ -82,6 +88,9 @@ def tenant_out(tenant: Tenant, tier: Tier | None) -> TenantOut:
         max_users=tenant.max_users,
         max_telemetry_points_per_day=tenant.max_telemetry_points_per_day,
         max_retention_days=tenant.max_retention_days,
+        api_requests_per_minute=tenant.api_requests_per_minute,
+        max_device_messages_per_minute=tenant.max_device_messages_per_minute,
+        max_points_per_second=tenant.max_points_per_second,
         effective_limits=EffectiveLimitsOut(**effective_limits(tenant, tier).as_dict()),
         enabled_features=list(tenant.enabled_features or []),
         branding=BrandingOut(**{k: v for k, v in (tenant.branding or {}).items()}),
@@ -150,6 +159,9 @@ async def create_tenant(session: AsyncSession, ctx: TenantContext, body: TenantC
             max_users=body.max_users,
             max_telemetry_points_per_day=body.max_telemetry_points_per_day,
             max_retention_days=body.max_retention_days,
+            api_requests_per_minute=body.api_requests_per_minute,
+            max_device_messages_per_minute=body.max_device_messages_per_minute,
+            max_points_per_second=body.max_points_per_second,
             enabled_features=list(body.enabled_features),
             branding=body.branding.model_dump(exclude_none=True),
             settings=dict(body.settings),
@@ -351,6 +363,12 @@ async def tenant_quotas(
             current_days=limits.max_retention_days,
             oldest_data_age_days=int(oldest) if oldest is not None else None,
         ),
+        rate_limits=RateLimits(
+            **{
+                name: RateLimitOut(limit=getattr(limits, name), window_seconds=window)
+                for name, window in RATE_WINDOWS.items()
+            }
+        ),
     )
 
 
@@ -366,6 +384,8 @@ def tier_out(tier: Tier) -> TierOut:
         max_telemetry_points_per_day=tier.max_telemetry_points_per_day,
         max_retention_days=tier.max_retention_days,
         api_requests_per_minute=tier.api_requests_per_minute,
+        max_device_messages_per_minute=tier.max_device_messages_per_minute,
+        max_points_per_second=tier.max_points_per_second,
         features=list(tier.features or []),
     )
 
