@@ -162,7 +162,6 @@ DB_SYSTEM_ALLOWED = {
     "rules/offline.py": "offline-rule job (tenants to visit)",
     "telemetry/retention.py": "retention job (tenants to visit)",
     "telemetry/partitions.py": "partition maintenance",
-    "telemetry/ingest.py": "ingest quota look-up",
 }
 
 

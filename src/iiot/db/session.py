@@ -28,6 +28,13 @@ if TYPE_CHECKING:
 _SET_TENANT = text("select set_config('app.tenant_id', :tenant_id, true)")
 
 
+class TenantSession(AsyncSession):
+    """A session opened by `Database.tenant(ctx)`, carrying that context: only `ctx`'s tenant
+    rows are visible or writable in it. Tenant repositories accept nothing else."""
+
+    ctx: TenantContext
+
+
 class Database:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
@@ -38,11 +45,15 @@ class Database:
             pool_recycle=1800,
         )
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
+        self._tenant_sessions = async_sessionmaker(
+            self.engine, class_=TenantSession, expire_on_commit=False, autoflush=True
+        )
 
     @asynccontextmanager
-    async def tenant(self, ctx: TenantContext) -> AsyncIterator[AsyncSession]:
+    async def tenant(self, ctx: TenantContext) -> AsyncIterator[TenantSession]:
         """A transaction in which only `ctx`'s tenant rows are visible or writable."""
-        async with self._sessions() as session, session.begin():
+        async with self._tenant_sessions() as session, session.begin():
+            session.ctx = ctx
             await session.execute(_SET_TENANT, {"tenant_id": str(ctx.tenant_id)})
             yield session
 

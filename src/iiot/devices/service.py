@@ -6,10 +6,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from iiot.audit.service import changes, record
 from iiot.auth.tokens import digest, new_secret
+from iiot.db.session import TenantSession
 from iiot.devices.access import DEVICE_TOKEN_PREFIX
 from iiot.devices.presence import OFFLINE_AFTER, Presence, effective_status
 from iiot.devices.repository import (
@@ -59,7 +58,7 @@ def device_out(device: Device, presence: Presence, now: datetime) -> DeviceOut:
 
 
 async def _issue_token(
-    session: AsyncSession, ctx: TenantContext, device_id: uuid.UUID
+    session: TenantSession, ctx: TenantContext, device_id: uuid.UUID
 ) -> tuple[DeviceCredential, str]:
     token = new_secret(DEVICE_TOKEN_PREFIX)
     credential = await CredentialRepository(session, ctx).add(
@@ -68,7 +67,7 @@ async def _issue_token(
     return credential, token
 
 
-async def _get(session: AsyncSession, ctx: TenantContext, device_id: uuid.UUID) -> Device:
+async def _get(session: TenantSession, ctx: TenantContext, device_id: uuid.UUID) -> Device:
     device = await DeviceRepository(session, ctx).get(device_id, for_update=True)
     if device is None:
         raise NotFound("device not found")
@@ -76,7 +75,7 @@ async def _get(session: AsyncSession, ctx: TenantContext, device_id: uuid.UUID) 
 
 
 async def list_devices(
-    session: AsyncSession,
+    session: TenantSession,
     ctx: TenantContext,
     filters: DeviceFilters,
     *,
@@ -102,7 +101,7 @@ async def list_devices(
 
 
 async def create_device(
-    session: AsyncSession, ctx: TenantContext, body: DeviceIn, *, presence: Presence
+    session: TenantSession, ctx: TenantContext, body: DeviceIn, *, presence: Presence
 ) -> DeviceCreated:
     repo = DeviceRepository(session, ctx)
     await take_seat(session, ctx, "devices", repo.count)
@@ -142,7 +141,7 @@ async def create_device(
 
 
 async def get_device(
-    session: AsyncSession, ctx: TenantContext, device_id: uuid.UUID, *, presence: Presence
+    session: TenantSession, ctx: TenantContext, device_id: uuid.UUID, *, presence: Presence
 ) -> DeviceDetail:
     device = await DeviceRepository(session, ctx).get(device_id)
     if device is None:
@@ -159,7 +158,7 @@ async def get_device(
 
 
 async def update_device(
-    session: AsyncSession,
+    session: TenantSession,
     ctx: TenantContext,
     device_id: uuid.UUID,
     body: DeviceIn | DevicePatch,
@@ -205,7 +204,7 @@ async def update_device(
 
 
 async def delete_device(
-    session: AsyncSession, ctx: TenantContext, device_id: uuid.UUID, *, presence: Presence
+    session: TenantSession, ctx: TenantContext, device_id: uuid.UUID, *, presence: Presence
 ) -> None:
     """Delete a device; its credentials and telemetry go with it (foreign-key cascade)."""
     repo = DeviceRepository(session, ctx)
@@ -220,7 +219,7 @@ async def delete_device(
 
 
 async def rotate_credentials(
-    session: AsyncSession, ctx: TenantContext, device_id: uuid.UUID
+    session: TenantSession, ctx: TenantContext, device_id: uuid.UUID
 ) -> CredentialOut:
     """Issue a new token for the device and revoke every earlier one."""
     device = await _get(session, ctx, device_id)
@@ -246,5 +245,5 @@ async def rotate_credentials(
     )
 
 
-async def device_usage(session: AsyncSession, ctx: TenantContext) -> dict[str, Any]:
+async def device_usage(session: TenantSession, ctx: TenantContext) -> dict[str, Any]:
     return {"device_count": await DeviceRepository(session, ctx).count()}

@@ -15,8 +15,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from iiot.db.session import TenantSession
 from iiot.errors import BadRequest, NotFound, ValidationFailed
 from iiot.telemetry.query_repository import PointRow, TelemetryQueryRepository
 from iiot.telemetry.query_schemas import (
@@ -112,7 +111,7 @@ async def _require_device(repo: TelemetryQueryRepository, device_id: uuid.UUID) 
 
 
 async def raw_points(
-    session: AsyncSession,
+    session: TenantSession,
     ctx: TenantContext,
     *,
     device_id: uuid.UUID,
@@ -139,7 +138,7 @@ async def raw_points(
 
 
 async def latest_values(
-    session: AsyncSession, ctx: TenantContext, *, device_id: uuid.UUID | None, limit: int
+    session: TenantSession, ctx: TenantContext, *, device_id: uuid.UUID | None, limit: int
 ) -> LatestTelemetry:
     repo = TelemetryQueryRepository(session, ctx)
     if device_id is not None:
@@ -155,7 +154,7 @@ async def latest_values(
 
 
 async def aggregate(
-    session: AsyncSession,
+    session: TenantSession,
     ctx: TenantContext,
     *,
     device_id: uuid.UUID,
@@ -189,7 +188,7 @@ async def aggregate(
 
 
 async def statistics(
-    session: AsyncSession,
+    session: TenantSession,
     ctx: TenantContext,
     *,
     device_id: uuid.UUID,
