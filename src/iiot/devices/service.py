@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from iiot.audit.service import changes, record
+from iiot.auth.credentials import DEVICE_TOKEN_PREFIX
 from iiot.auth.tokens import digest, new_secret
 from iiot.db.session import TenantSession
-from iiot.devices.access import DEVICE_TOKEN_PREFIX
 from iiot.devices.presence import OFFLINE_AFTER, Presence, effective_status
 from iiot.devices.repository import (
     CredentialRepository,
