@@ -323,3 +323,63 @@ def test_nothing_registers_at_import(path: Path) -> None:
 )
 def test_registration_checker_flags(source: str, expected: int) -> None:
     assert len(registration_violations("x.py", source)) == expected
+
+
+# --- 4. domains read each other through services, not repositories -----------------------------
+
+# Cross-domain repository imports that exist today, each a known debt to remove (narrow lookup
+# interfaces for the resolver; identity primitives apart from the login feature). A new one
+# fails; a removed one must leave this list.
+CROSS_REPOSITORY_ALLOWED = {
+    ("auth/service.py", "iiot.users.repository"),
+    ("bootstrap.py", "iiot.users.repository"),
+    ("telemetry/ingest.py", "iiot.quotas.repository"),
+    ("tenancy/resolver.py", "iiot.apikeys.repository"),
+    ("tenancy/resolver.py", "iiot.tenants.repository"),
+    ("tenancy/resolver.py", "iiot.users.repository"),
+    ("tenants/service.py", "iiot.quotas.repository"),
+    ("users/admin.py", "iiot.tenants.repository"),
+    ("users/service.py", "iiot.auth.repository"),
+    ("users/service.py", "iiot.quotas.repository"),
+    ("users/service.py", "iiot.tenants.repository"),
+}
+
+
+def cross_repository_imports(rel: str, source: str) -> set[tuple[str, str]]:
+    """Imports of another domain's repository module (the `db` base classes excepted)."""
+    domain = rel.split("/")[0] if "/" in rel else None
+    found: set[tuple[str, str]] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("iiot."):
+            parts = (node.module or "").split(".")
+            if (
+                len(parts) >= 3
+                and parts[1] not in (domain, "db")
+                and (parts[2] == "repository" or parts[2].endswith("_repository"))
+            ):
+                found.add((rel, node.module or ""))
+    return found
+
+
+def test_no_new_cross_domain_repository_reads() -> None:
+    found: set[tuple[str, str]] = set()
+    for path in ALL_MODULES:
+        found |= cross_repository_imports(_rel(path), path.read_text())
+    assert found - CROSS_REPOSITORY_ALLOWED == set(), (
+        "read another domain's data through its service, not its repository"
+    )
+    assert CROSS_REPOSITORY_ALLOWED - found == set(), "stale entry: remove it from the list"
+
+
+@pytest.mark.parametrize(
+    ("rel", "source", "expected"),
+    [
+        ("devices/service.py", "from iiot.telemetry.repository import X\n", 1),
+        ("devices/service.py", "from iiot.telemetry.query_repository import X\n", 1),
+        ("devices/service.py", "from iiot.devices.repository import X\n", 0),
+        ("devices/repository.py", "from iiot.db.repository import TenantRepository\n", 0),
+        ("devices/service.py", "from iiot.telemetry.query_service import latest\n", 0),
+    ],
+)
+def test_cross_repository_checker_flags(rel: str, source: str, expected: int) -> None:
+    assert len(cross_repository_imports(rel, source)) == expected

@@ -30,7 +30,7 @@ from iiot.devices.schemas import (
 from iiot.errors import NotFound
 from iiot.models.devices import Device, DeviceCredential
 from iiot.quotas.seats import take_seat
-from iiot.telemetry.repository import LatestTelemetryRepository
+from iiot.telemetry.query_service import latest_for_device
 from iiot.tenancy.context import TenantContext
 
 
@@ -146,7 +146,7 @@ async def get_device(
     device = await DeviceRepository(session, ctx).get(device_id)
     if device is None:
         raise NotFound("device not found")
-    latest = await LatestTelemetryRepository(session, ctx).for_device(device_id)
+    latest = await latest_for_device(session, ctx, device_id)
     out = device_out(device, presence, datetime.now(UTC))
     return DeviceDetail(
         **out.model_dump(),

@@ -27,6 +27,7 @@ from iiot.telemetry.query_schemas import (
     TelemetryPointOut,
     TelemetryStatistics,
 )
+from iiot.telemetry.repository import LatestPoint, LatestTelemetryRepository
 from iiot.tenancy.context import TenantContext
 
 MAX_LIMIT = 10_000
@@ -216,3 +217,10 @@ async def statistics(
         p95=p95,
         p99=p99,
     )
+
+
+async def latest_for_device(
+    session: TenantSession, ctx: TenantContext, device_id: uuid.UUID
+) -> list[LatestPoint]:
+    """The latest value of each key of one device (for the device detail)."""
+    return await LatestTelemetryRepository(session, ctx).for_device(device_id)
