@@ -383,3 +383,13 @@ def test_no_new_cross_domain_repository_reads() -> None:
 )
 def test_cross_repository_checker_flags(rel: str, source: str, expected: int) -> None:
     assert len(cross_repository_imports(rel, source)) == expected
+
+
+def test_the_tenant_setting_is_applied_in_one_place() -> None:
+    """Only `iiot.db.session.set_tenant_sql` writes `app.tenant_id` (migrations read it)."""
+    writers = [
+        _rel(p)
+        for p in ALL_MODULES
+        if "set_config(" in p.read_text() and not _rel(p).startswith("migrations/")
+    ]
+    assert writers == ["db/session.py"]

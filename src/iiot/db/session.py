@@ -10,6 +10,7 @@ its data is committed.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -25,7 +26,18 @@ from sqlalchemy.ext.asyncio import (
 if TYPE_CHECKING:
     from iiot.tenancy.context import TenantContext
 
-_SET_TENANT = text("select set_config('app.tenant_id', :tenant_id, true)")
+# The transaction-local setting the row-level security policies read (iiot.migrations.rls).
+TENANT_SETTING = "app.tenant_id"
+
+
+def set_tenant_sql(tenant_id: uuid.UUID) -> str:
+    """The one statement that scopes the current transaction to a tenant.
+
+    Used by tenant sessions and by the telemetry writer's raw connections alike. The id is
+    rendered from a `uuid.UUID` (hex digits and hyphens only), so it is safe as a literal and
+    the statement can travel in one simple query with BEGIN."""
+    value = uuid.UUID(str(tenant_id))
+    return f"select set_config('{TENANT_SETTING}', '{value}', true)"
 
 
 class TenantSession(AsyncSession):
@@ -54,7 +66,7 @@ class Database:
         """A transaction in which only `ctx`'s tenant rows are visible or writable."""
         async with self._tenant_sessions() as session, session.begin():
             session.ctx = ctx
-            await session.execute(_SET_TENANT, {"tenant_id": str(ctx.tenant_id)})
+            await session.execute(text(set_tenant_sql(ctx.tenant_id)))
             yield session
 
     @asynccontextmanager
