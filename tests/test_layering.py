@@ -143,7 +143,6 @@ SYSTEM_CONTEXT_ALLOWED = {
     "rules/engine.py": "rule evaluation worker",
     "rules/cache.py": "rule cache loader",
     "rules/offline.py": "offline-rule job",
-    "tenants/api.py": "tenant creation by a system admin (the tenant does not exist yet)",
     "devices/presence.py": "presence flush job",
 }
 # `<...>.db.system()` / `db.system()`: platform tables (tenants, users, tokens, tiers).

@@ -22,7 +22,7 @@ from iiot.apikeys.repository import ApiKeyLookup, ApiKeyRepository
 from iiot.auth.credentials import API_KEY_PREFIX, MalformedAuthorization, bearer, presented
 from iiot.auth.principals import ApiKeyPrincipal, UserPrincipal
 from iiot.auth.tokens import AccessClaims, digest
-from iiot.errors import NotFound, TenantSuspended, Unauthorized
+from iiot.errors import Forbidden, NotFound, TenantSuspended, Unauthorized
 from iiot.runtime import client_ip, get_runtime
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.roles import Role
@@ -116,6 +116,19 @@ async def tenant_context_for(request: Request, tenant_id: uuid.UUID | None) -> T
             tenant_id=tenant_id, principal=principal, role=None, is_system_admin=True, client_ip=ip
         )
     raise NotFound("tenant not found")
+
+
+def new_tenant_context(request: Request, admin: UserPrincipal) -> TenantContext:
+    """The context in which a system admin creates a tenant: a fresh tenant id, no member yet."""
+    if not admin.is_system_admin:
+        raise Forbidden("only a system admin creates tenants")
+    return TenantContext(
+        tenant_id=uuid.uuid4(),
+        principal=admin,
+        role=None,
+        is_system_admin=True,
+        client_ip=client_ip(request),
+    )
 
 
 def presented_api_key(request: Request) -> str | None:
