@@ -210,7 +210,7 @@ async def raise_alert(
 
 
 async def record_escalation(
-    session: AsyncSession, ctx: TenantContext, alert_id: uuid.UUID, notes: str, now: datetime
+    session: TenantSession, ctx: TenantContext, alert_id: uuid.UUID, notes: str, now: datetime
 ) -> None:
     """Note in the alert's history that an escalation tier fired (its state is unchanged)."""
     await AlertRepository(session, ctx).add_history(
