@@ -1,4 +1,5 @@
-# The two commands: `make run` (serve on the embedded PostgreSQL) and `make test` (whole suite).
+# The two commands: `make run` (serve on the embedded PostgreSQL) and `make test` (whole suite,
+# two pytest-xdist workers, each with its own database).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -11,7 +12,7 @@ run: $(RUN_STAMP)
 	$(BIN)/iiot serve
 
 test: $(DEV_STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff format --check src tests

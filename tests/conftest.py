@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from iiot.app import MODULES, create_app
@@ -14,11 +13,11 @@ from iiot.config import Settings
 from iiot.metering.meter import usage_meter
 from iiot.quotas.ratelimit import make_rate_limiter
 from iiot.runtime import Runtime
-from tests.fixtures.database import TestDatabase, test_database
+from tests.fixtures.database import Cleaner, TestDatabase, test_database
 from tests.fixtures.factories import Factory, World, build_world
 
-# Platform seed rows that survive between tests.
-KEEP_TABLES = {"alembic_version", "tiers"}
+# Platform seed rows that survive between tests (tiers are restored to their seed instead).
+KEEP_TABLES = frozenset({"alembic_version"})
 
 
 @pytest.fixture(scope="session")
@@ -59,34 +58,34 @@ def app(runtime: Runtime):  # type: ignore[no-untyped-def]
     return create_app(runtime=runtime)
 
 
-@pytest.fixture(autouse=True)
-async def _clean_database(
-    owner_engine: AsyncEngine, runtime: Runtime, _tier_seed: list[dict[str, object]]
-) -> AsyncIterator[None]:
-    """Every test starts from the migrated state: tables emptied, tiers as seeded."""
-    yield
-    runtime.rate = make_rate_limiter(None)
-    usage_meter(runtime).discard()
-    async with owner_engine.begin() as conn:
-        tables = (
-            await conn.execute(text("select tablename from pg_tables where schemaname = 'public'"))
-        ).scalars()
-        names = [t for t in tables if t not in KEEP_TABLES]
-        if names:
-            await conn.execute(text(f"truncate {', '.join(names)} restart identity cascade"))
-        await conn.execute(text("delete from tiers"))
-        for row in _tier_seed:
-            columns = ", ".join(row)
-            values = ", ".join(":" + k for k in row)
-            await conn.execute(text(f"insert into tiers ({columns}) values ({values})"), row)
-
-
 @pytest.fixture(scope="session")
-async def _tier_seed(owner_engine: AsyncEngine) -> list[dict[str, object]]:
-    """The tiers as migrated, restored after each test (tests may change them)."""
-    async with owner_engine.connect() as conn:
-        rows = await conn.execute(text("select * from tiers"))
-        return [dict(r._mapping) for r in rows]
+async def database_cleaner(db_urls: TestDatabase) -> AsyncIterator[Cleaner]:
+    cleaner = Cleaner(db_urls.admin_url, keep=KEEP_TABLES)
+    yield cleaner
+    await cleaner.close()
+
+
+@pytest.fixture(autouse=True)
+def _clean_database(request: pytest.FixtureRequest) -> None:
+    """Every test that reaches the database leaves it as migrated. Every database fixture
+    depends on `db_urls`; a test whose fixtures do not include it never touched the database,
+    so it gets no cleanup at all. (Requested dynamically from a plain fixture so the async
+    cleanup runs in the test's event loop, after the test's own fixtures are torn down.)"""
+    if "db_urls" in request.fixturenames:
+        request.getfixturevalue("_database_cleanup")
+
+
+@pytest.fixture
+async def _database_cleanup(
+    request: pytest.FixtureRequest, database_cleaner: Cleaner
+) -> AsyncIterator[None]:
+    """Removes the rows the test wrote, restores the tiers and the rate counters."""
+    yield
+    if "runtime" in request.fixturenames:
+        runtime: Runtime = request.getfixturevalue("runtime")
+        runtime.rate = make_rate_limiter(None)
+        usage_meter(runtime).discard()
+    await database_cleaner.clean()
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -170,6 +171,19 @@ async def test_login_and_failed_login_are_audited(
 # --- throttling ----------------------------------------------------------------------------------
 
 
+@pytest.fixture
+def one_throttle_window(runtime: Runtime) -> Iterator[None]:
+    """Login counters count per clock-aligned window: with a window of about 31 years, a slow
+    run (a loaded machine, parallel workers) cannot cross a boundary mid-test and reset them."""
+    original = runtime.settings
+    runtime.settings = original.model_copy(update={"login_failure_window_seconds": 10**9})
+    try:
+        yield
+    finally:
+        runtime.settings = original
+
+
+@pytest.mark.usefixtures("one_throttle_window")
 async def test_login_is_throttled_per_account_and_address(
     world: World, factory: Factory, runtime: Runtime
 ) -> None:
@@ -264,6 +278,7 @@ async def test_forwarded_for_is_believed_only_from_trusted_proxies(
     assert other.status_code == 200, other.text
 
 
+@pytest.mark.usefixtures("one_throttle_window")
 async def test_login_is_throttled_per_address(
     world: World, factory: Factory, runtime: Runtime
 ) -> None:
@@ -280,6 +295,7 @@ async def test_login_is_throttled_per_address(
     assert (await _login(factory.client(), world.a["admin"].email)).status_code == 200
 
 
+@pytest.mark.usefixtures("one_throttle_window")
 async def test_a_successful_login_clears_the_account_counter(
     world: World, factory: Factory, runtime: Runtime
 ) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +26,7 @@ from fastapi import FastAPI
 from fastapi.routing import Mount
 
 from iiot.app import create_app
+from iiot.devices.access import DeviceOrMember
 from iiot.tenancy.access import AnyUser, PathTenant, Public, SystemAdmin, TokenTenant
 from iiot.tenancy.roles import Role
 from tests.fixtures.factories import ROLES, Factory, World
@@ -205,6 +207,9 @@ async def _expect_not_found(
     ]
     if _takes_api_keys(route):
         callers.append(("tenant A's API key", await _api_key_client(factory, world), 404))
+    device = await _device_client(factory, world)
+    if isinstance(route.access, DeviceOrMember):
+        callers.append(("tenant A's device token", device, 404))
     for who, client, expected in callers:
         r = await _call(client, route.method, url, {})
         if r.status_code == 422 and route.method in WRITE_METHODS and expected == 404:
@@ -222,6 +227,18 @@ async def _expect_not_found(
         assert r.json()["code"] == ("not_found" if expected == 404 else "forbidden")
         leaked = _leaks(r.text, world.b_markers, sent)
         assert leaked == [], f"{route.id} as {who} leaked tenant B's {leaked}"
+    if not isinstance(route.access, DeviceOrMember):
+        # A device token is no member: refused before anything is looked up.
+        r = await _call(device, route.method, url, {})
+        assert r.status_code in (401, 403), f"{route.id} as a device: {r.status_code}"
+        assert _leaks(r.text, world.b_markers, url) == []
+
+
+async def _device_client(factory: Factory, world: World) -> httpx.AsyncClient:
+    """A client holding the token of a device of tenant A."""
+    r = await world.a["admin"].client.post("/api/v1/devices", json={"name": "alpha-walker"})
+    assert r.status_code == 201, r.text
+    return factory.client({"X-API-Key": r.json()["token"]})
 
 
 def _takes_api_keys(route: WalkedRoute) -> bool:
@@ -242,30 +259,260 @@ async def _api_key_client(factory: Factory, world: World) -> httpx.AsyncClient:
 # --- 3. lists show none of tenant B's values ---------------------------------------------------
 
 
-async def _populate_tenant_b(factory: Factory, world: World) -> None:
-    """Give tenant B one object of every kind the providers know how to make."""
-    for fn in {id(f): f for f in PROVIDERS.values()}.values():
-        await fn(factory, world)
+async def _populate_tenant_b(factory: Factory, world: World) -> dict[str, str]:
+    """Give tenant B one object of every kind the providers know how to make; B's ids by the
+    name a query parameter or body field gives them (`device_id`, `rule_id`, `tenant_id`...)."""
+    ids = {"tenant_id": str(world.tenant_b.id), "user_id": str(world.b_admin.user_id)}
+    done: set[int] = set()
+    for path, fn in PROVIDERS.items():
+        if id(fn) in done:
+            continue
+        done.add(id(fn))
+        made = await fn(factory, world)
+        for param, value in made.items():
+            ids.setdefault(_id_name(path, param), value)
+    return ids
+
+
+def _id_name(path: str, param: str) -> str:
+    """`/api/v1/devices/{id}` -> `device_id`; `{user_id}` stays `user_id`."""
+    if param != "id":
+        return param
+    collection = path.split("/{id}")[0].rsplit("/", 1)[-1].replace("-", "_")
+    return collection.removesuffix("s") + "_id"
+
+
+@dataclass
+class Own:
+    """Tenant A's own objects, to call list routes with valid parameters."""
+
+    ids: dict[str, str]
+    markers: list[str]
+    device_token: str
+
+
+async def _populate_tenant_a(factory: Factory, world: World) -> Own:
+    admin = world.a["admin"].client
+    r = await admin.post("/api/v1/devices", json={"name": "alpha-press-1"})
+    assert r.status_code == 201, r.text
+    device = r.json()
+    sent = await factory.client({"X-API-Key": device["token"]}).post(
+        "/api/v1/telemetry", json={"telemetry": {"alpha_temp": 21.5}}
+    )
+    assert sent.status_code == 201, sent.text
+    r = await admin.post(
+        "/api/v1/rules",
+        json={
+            "name": "alpha-rule",
+            "rule_type": "threshold",
+            "device_id": device["id"],
+            "condition": {"key": "alpha_temp", "operator": ">", "value": 1000},
+            "severity": "low",
+            "actions": [{"type": "alert", "message": "alpha"}],
+        },
+    )
+    assert r.status_code == 201, r.text
+    ids = {
+        "tenant_id": str(world.tenant_a.id),
+        "user_id": str(world.a["admin"].user_id),
+        "device_id": device["id"],
+        "rule_id": r.json()["id"],
+    }
+    return Own(ids=ids, markers=["alpha-press-1", "alpha_temp"], device_token=device["token"])
+
+
+# Valid values of required query parameters that are not ids, by name.
+QUERY_VALUES = {"key": "alpha_temp", "interval": "1h"}
+
+
+def _query(route: WalkedRoute, app: FastAPI, ids: dict[str, str]) -> dict[str, str]:
+    """Query parameters for `route`: every id parameter set from `ids` (filters included),
+    every other required parameter a valid value."""
+    schema = app.openapi()
+    op = schema["paths"][route.path][route.method.lower()]
+    params: dict[str, str] = {}
+    for p in op.get("parameters", []):
+        if p["in"] != "query":
+            continue
+        if _is_uuid(p["schema"]):
+            assert p["name"] in ids, f"{route.id}: no value for id parameter {p['name']}"
+            params[p["name"]] = ids[p["name"]]
+        elif p.get("required"):
+            value = QUERY_VALUES.get(p["name"])
+            if value is None:
+                value = _example(p["schema"], schema.get("components", {}).get("schemas", {}))
+            params[p["name"]] = str(value)
+    return params
+
+
+def _is_uuid(schema: dict[str, Any]) -> bool:
+    options = schema.get("anyOf", schema.get("oneOf", [schema]))
+    return any(o.get("format") == "uuid" for o in options)
+
+
+def _with_ids(
+    value: Any, schema: dict[str, Any], components: dict[str, Any], ids: dict[str, str]
+) -> Any:
+    """`value` (an instance of `schema`) with every id property it may carry, required or not,
+    set from `ids`."""
+    if "$ref" in schema:
+        return _with_ids(value, components[schema["$ref"].rsplit("/", 1)[-1]], components, ids)
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            options = [o for o in schema[key] if o.get("type") != "null"]
+            return _with_ids(value, options[0], components, ids) if options else value
+    if not isinstance(value, dict):
+        return value
+    out = dict(value)
+    for name, prop in schema.get("properties", {}).items():
+        if _is_uuid(prop) and name in ids:
+            out[name] = ids[name]
+        elif name in out:
+            out[name] = _with_ids(out[name], prop, components, ids)
+    return out
+
+
+async def _list_callers(
+    route: WalkedRoute, factory: Factory, world: World, own: Own
+) -> list[tuple[str, httpx.AsyncClient, set[int]]]:
+    """Every kind of tenant-A caller, with the statuses a valid request may get."""
+    minimum = getattr(route.access, "minimum", None)
+    ok = set(range(200, 300))
+    callers = []
+    for role in ROLES:
+        allowed = not isinstance(minimum, Role) or Role(role).at_least(minimum)
+        if isinstance(route.access, AnyUser):
+            allowed = True
+        callers.append((f"tenant A's {role}", world.a[role].client, ok if allowed else {403}))
+    if _takes_api_keys(route):
+        callers.append(("tenant A's API key", await _api_key_client(factory, world), ok))
+    device = factory.client({"X-API-Key": own.device_token})
+    callers.append(
+        (
+            "tenant A's device token",
+            device,
+            ok if isinstance(route.access, DeviceOrMember) else {401, 403},
+        )
+    )
+    return callers
+
+
+async def _send(
+    client: httpx.AsyncClient,
+    route: WalkedRoute,
+    app: FastAPI,
+    body: dict[str, Any] | None,
+    query: dict[str, str],
+) -> httpx.Response:
+    if route.method in WRITE_METHODS:
+        return await client.request(route.method, route.path, params=query, json=body or {})
+    return await client.request(route.method, route.path, params=query)
+
+
+async def _body(
+    route: WalkedRoute, factory: Factory, world: World, app: FastAPI, ids: dict[str, str]
+) -> dict[str, Any] | None:
+    if route.method not in WRITE_METHODS:
+        return None
+    schema = app.openapi()
+    builder = body_for(route.method, route.path)
+    body = (
+        dict(await builder(factory, world, ids))
+        if builder is not None
+        else await _valid_body(route, factory, world, {}, app)
+    )
+    op = schema["paths"][route.path][route.method.lower()]
+    body_schema = op.get("requestBody", {}).get("content", {}).get("application/json", {})
+    components = schema.get("components", {}).get("schemas", {})
+    return dict(_with_ids(body, body_schema.get("schema", {}), components, ids))
 
 
 @pytest.mark.parametrize("route", WITHOUT_PARAMS, ids=_ids(WITHOUT_PARAMS))
 async def test_lists_show_nothing_of_the_other_tenant(
-    route: WalkedRoute, factory: Factory, world: World
+    route: WalkedRoute, factory: Factory, world: World, app: FastAPI
 ) -> None:
+    """Called with valid parameters naming tenant A's own objects, every caller of tenant A
+    allowed by the policy gets a 2xx answer, and it contains nothing of tenant B."""
     await _populate_tenant_b(factory, world)
-    callers = [(f"tenant A's {role}", world.a[role].client) for role in ROLES]
-    if _takes_api_keys(route):
-        callers.append(("tenant A's API key", await _api_key_client(factory, world)))
-    for who, client in callers:
-        r = await _call(client, route.method, route.path, {})
-        assert r.status_code < 500, f"{route.id} as {who}: {r.status_code} {r.text[:300]}"
+    own = await _populate_tenant_a(factory, world)
+    query = _query(route, app, own.ids)
+    for who, client, expected in await _list_callers(route, factory, world, own):
+        body = await _body(route, factory, world, app, own.ids)
+        r = await _send(client, route, app, body, query)
+        assert r.status_code in expected, (
+            f"{route.id} as {who} with {query} {body}: expected {sorted(expected)[:3]}..., "
+            f"got {r.status_code} {r.text[:300]}"
+        )
         leaked = _leaks(r.text, world.b_markers, route.path)
         assert leaked == [], f"{route.id} as {who} leaked tenant B's {leaked}"
 
 
-def test_every_tenant_route_is_walked() -> None:
-    """Nothing tenant-scoped slips between the two walks."""
-    assert {r.id for r in TENANT_SCOPED} <= {r.id for r in WITH_PARAMS + WITHOUT_PARAMS}
+def _names_ids(route: WalkedRoute) -> bool:
+    """Whether the route takes an id in its query string or JSON body."""
+    schema = _APP.openapi()
+    op = schema["paths"].get(route.path, {}).get(route.method.lower(), {})
+    if any(p["in"] == "query" and _is_uuid(p["schema"]) for p in op.get("parameters", [])):
+        return True
+    body = op.get("requestBody", {}).get("content", {}).get("application/json", {})
+    components = schema.get("components", {}).get("schemas", {})
+    marked = _with_ids({}, body.get("schema", {}), components, _AnyId())
+    return bool(marked)
+
+
+class _AnyId(dict[str, str]):
+    """Answers every id name: finds which id properties a schema has."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __getitem__(self, key: str) -> str:
+        return key
+
+
+NAMING_IDS = [r for r in WITHOUT_PARAMS if _names_ids(r)]
+
+
+@pytest.mark.parametrize("route", NAMING_IDS, ids=_ids(NAMING_IDS))
+async def test_other_tenants_ids_in_query_and_body(
+    route: WalkedRoute, factory: Factory, world: World, app: FastAPI
+) -> None:
+    """Tenant B's ids in the query string or JSON body (everything else valid): tenant A's
+    callers get 404, or a 2xx answer with nothing of B in it (a filter that matches nothing);
+    a write that names B's objects never succeeds."""
+    b_ids = await _populate_tenant_b(factory, world)
+    own = await _populate_tenant_a(factory, world)
+    unknown = {name: str(uuid.uuid4()) for name in b_ids}
+    for who, client, allowed in await _list_callers(route, factory, world, own):
+        query = _query(route, app, b_ids)
+        body = await _body(route, factory, world, app, b_ids)
+        r = await _send(client, route, app, body, query)
+        sent = json.dumps([query, body], default=str)
+        if allowed.isdisjoint(range(200, 300)):
+            assert r.status_code in allowed, f"{route.id} as {who}: {r.status_code} {r.text[:300]}"
+        elif route.method in WRITE_METHODS:
+            # B's object is answered exactly like an id that exists nowhere.
+            assert r.status_code in (404, 422), (
+                f"{route.id} as {who} with tenant B's ids {sent}: got {r.status_code} "
+                f"{r.text[:300]}"
+            )
+            again = await _send(
+                client,
+                route,
+                app,
+                await _body(route, factory, world, app, unknown),
+                _query(route, app, unknown),
+            )
+            assert (again.status_code, again.json().get("code")) == (
+                r.status_code,
+                r.json().get("code"),
+            ), f"{route.id} as {who}: B's ids answer {r.text[:200]}, unknown ids {again.text[:200]}"
+        else:
+            assert r.status_code == 404 or 200 <= r.status_code < 300, (
+                f"{route.id} as {who} with tenant B's ids {sent}: got {r.status_code} "
+                f"{r.text[:300]}"
+            )
+        leaked = _leaks(r.text, world.b_markers, sent)
+        assert leaked == [], f"{route.id} as {who} leaked tenant B's {leaked}"
 
 
 # --- valid request bodies, for write routes whose `{}` fails validation -------------------------

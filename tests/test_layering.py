@@ -1,8 +1,13 @@
-"""Layering: routes and services never build SQL; all of it lives in repositories.
+"""Layering rules, checked on the source of every module of src/iiot with `ast`:
 
-Parses every `api.py` / `service.py` (and `*_api.py` / `*_service.py`) module of src/iiot with
-`ast` and fails on imports of SQL builders from SQLAlchemy or on statements run directly on a
-session or connection.
+1. No SQL outside repositories: no SQL builders imported from SQLAlchemy, no statement run
+   directly on a session or connection, except in repositories, the schema (`models/`,
+   `migrations/`), the database layer (`db/`) and the few listed infrastructure modules.
+2. Tenant contexts come from the resolvers: `TenantContext(` only where a verified credential
+   is turned into a context; `system_context(` and `db.system(` only in the listed modules.
+3. Nothing registers itself at import: no call statement at module level, no module-level
+   decorator other than route/command/dataclass declarations, no module-level use of the
+   scheduler, the event bus or the usage collector. Modules are wired by `iiot.app.MODULES`.
 """
 
 from __future__ import annotations
@@ -23,14 +28,33 @@ SQLALCHEMY_MODULES = (
 RUNNERS = {"execute", "scalars", "scalar", "stream", "stream_scalars", "exec_driver_sql"}
 
 
-def _is_upper_layer(path: Path) -> bool:
-    if "migrations" in path.relative_to(SRC).parts:
-        return False  # revisions are DDL by nature, whatever their name
-    stem = path.stem
-    return stem in ("api", "service") or stem.endswith(("_api", "_service"))
+ALL_MODULES = sorted(SRC.rglob("*.py"))
 
 
-UPPER_LAYER = sorted(p for p in SRC.rglob("*.py") if _is_upper_layer(p))
+def _rel(path: Path) -> str:
+    return str(path.relative_to(SRC))
+
+
+# Modules that may hold SQL besides repositories, and why.
+SQL_ALLOWED = {
+    "devices/token_cache.py": "LISTEN connection of the token cache",
+    "rules/cache.py": "LISTEN connection of the rule cache",
+    "jobs/scheduler.py": "advisory lock that makes a job run in one process",
+    "connectivity/hub.py": "LISTEN connection of the live device-session hub",
+}
+
+
+def _may_hold_sql(path: Path) -> bool:
+    rel = _rel(path)
+    return (
+        path.stem == "repository"
+        or path.stem.endswith("_repository")
+        or rel.startswith(("db/", "models/", "migrations/"))
+        or rel in SQL_ALLOWED
+    )
+
+
+UPPER_LAYER = [p for p in ALL_MODULES if not _may_hold_sql(p)]
 
 
 def _holder_name(node: ast.expr) -> str:
@@ -78,7 +102,9 @@ def test_no_sql_outside_repositories(path: Path) -> None:
 
 def test_the_walk_sees_the_upper_layer() -> None:
     names = {str(p.relative_to(SRC)) for p in UPPER_LAYER}
-    assert {"auth/api.py", "auth/service.py", "platform/api.py"} <= names
+    assert {"auth/api.py", "auth/service.py", "platform/api.py", "rules/engine.py"} <= names
+    assert "devices/repository.py" not in names
+    assert set(SQL_ALLOWED) <= {_rel(p) for p in ALL_MODULES}, "stale SQL_ALLOWED entry"
 
 
 @pytest.mark.parametrize(
@@ -98,3 +124,298 @@ def test_the_walk_sees_the_upper_layer() -> None:
 )
 def test_checker_flags_sql(source: str, expected: int) -> None:
     assert len(violations(source)) == expected, violations(source)
+
+
+# --- 2. where tenant contexts and system sessions come from ----------------------------------
+
+# `TenantContext(...)`: only where a verified credential becomes a context.
+CONTEXT_BUILDERS = {
+    "tenancy/resolver.py": "users and API keys",
+    "devices/access.py": "device tokens",
+    "tenancy/context.py": "system_context itself",
+}
+# `system_context(...)`: platform work on a named tenant (jobs, workers, platform admin).
+SYSTEM_CONTEXT_ALLOWED = {
+    "telemetry/retention.py": "retention job",
+    "users/service.py": "invitation acceptance (the invitee is no member yet)",
+    "users/api.py": "invitation acceptance by token (no member yet)",
+    "users/admin.py": "bootstrap of the first admin",
+    "notifications/webhooks.py": "webhook delivery worker",
+    "rules/engine.py": "rule evaluation worker",
+    "rules/cache.py": "rule cache loader",
+    "rules/offline.py": "offline-rule job",
+    "devices/presence.py": "presence flush job",
+    "escalation/job.py": "escalation job",
+    "connectivity/hub.py": "live device sessions: re-checking credentials and tenants on notice",
+    "connectivity/rpc_service.py": "RPC expiry job",
+    "metering/meter.py": "usage meter flush (per-process counts of many tenants)",
+}
+# `<...>.db.system()` / `db.system()`: platform tables (tenants, users, tokens, tiers).
+DB_SYSTEM_ALLOWED = {
+    "tenancy/resolver.py": "resolving a credential before any tenant is known",
+    "devices/token_cache.py": "device-token look-up before any tenant is known",
+    "auth/api.py": "login and refresh (no tenant yet)",
+    "platform/api.py": "platform routes",
+    "bootstrap.py": "first start",
+    "tenants/api.py": "tenant management",
+    "tenants/service.py": "tenant management",
+    "users/api.py": "accounts",
+    "users/admin.py": "bootstrap of the first admin",
+    "mail/outbox.py": "mail outbox worker",
+    "notifications/webhooks.py": "webhook delivery worker",
+    "rules/offline.py": "offline-rule job (tenants to visit)",
+    "telemetry/retention.py": "retention job (tenants to visit)",
+    "telemetry/partitions.py": "partition maintenance",
+    "escalation/job.py": "escalation job (tenants to visit)",
+    "connectivity/hub.py": "device identities and tenant status, before any tenant is known",
+    "connectivity/rpc_service.py": "RPC expiry job (tenants to visit)",
+    "quotas/rates.py": "a tenant's effective limits, read before its context exists",
+}
+
+
+def _calls(tree: ast.AST, name: str) -> list[int]:
+    """Lines calling `name(...)` or `<anything>.name(...)`."""
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and (
+            (isinstance(node.func, ast.Name) and node.func.id == name)
+            or (isinstance(node.func, ast.Attribute) and node.func.attr == name)
+        )
+    ]
+
+
+def _db_system_calls(tree: ast.AST) -> list[int]:
+    """Lines calling `db.system()` / `rt.db.system()` / `self.db.system()`."""
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "system"
+        and _holder_name(node.func.value) == "db"
+    ]
+
+
+def context_violations(rel: str, source: str) -> list[str]:
+    tree = ast.parse(source)
+    found: list[str] = []
+    if rel not in CONTEXT_BUILDERS:
+        found += [f"line {n}: builds a TenantContext" for n in _calls(tree, "TenantContext")]
+    if rel not in SYSTEM_CONTEXT_ALLOWED:
+        found += [f"line {n}: calls system_context" for n in _calls(tree, "system_context")]
+    if rel not in DB_SYSTEM_ALLOWED:
+        found += [f"line {n}: opens db.system()" for n in _db_system_calls(tree)]
+    return found
+
+
+@pytest.mark.parametrize("path", ALL_MODULES, ids=[_rel(p) for p in ALL_MODULES])
+def test_contexts_and_system_sessions_only_where_allowed(path: Path) -> None:
+    found = context_violations(_rel(path), path.read_text())
+    assert found == [], (
+        f"{_rel(path)}: {found}. Tenant data is reached through a context made by a resolver "
+        "(iiot.tenancy.resolver, devices/access.py); platform work that needs system_context "
+        "or db.system() is listed, with its reason, in tests/test_layering.py"
+    )
+
+
+def test_allow_lists_name_real_uses() -> None:
+    """An allow-list entry whose module no longer does the thing is removed, not kept."""
+    sources = {_rel(p): ast.parse(p.read_text()) for p in ALL_MODULES}
+    stale = [rel for rel in SYSTEM_CONTEXT_ALLOWED if not _calls(sources[rel], "system_context")]
+    stale += [rel for rel in DB_SYSTEM_ALLOWED if not _db_system_calls(sources[rel])]
+    stale += [rel for rel in CONTEXT_BUILDERS if not _calls(sources[rel], "TenantContext")]
+    assert stale == []
+
+
+@pytest.mark.parametrize(
+    ("rel", "source", "expected"),
+    [
+        ("alerts/api.py", "ctx = TenantContext(tenant_id=t, principal=p, role=None)\n", 1),
+        ("alerts/api.py", "from x import system_context\nctx = system_context(t)\n", 1),
+        ("alerts/api.py", "async def f(rt):\n    async with rt.db.system() as s: ...\n", 1),
+        ("alerts/api.py", "async def f(self):\n    async with self.db.system() as s: ...\n", 1),
+        ("alerts/api.py", "async def f(rt, ctx):\n    async with rt.db.tenant(ctx) as s: ...\n", 0),
+        ("alerts/api.py", "isinstance(ctx, TenantContext)\n", 0),
+        ("tenancy/resolver.py", "ctx = TenantContext(tenant_id=t, principal=p, role=None)\n", 0),
+    ],
+)
+def test_context_checker_flags(rel: str, source: str, expected: int) -> None:
+    assert len(context_violations(rel, source)) == expected
+
+
+# --- 3. no registration at import -------------------------------------------------------------
+
+# Module-level decorators that declare (routes, commands, data classes), not register.
+DECLARING_DECORATORS = (
+    "router.",
+    "runtime_checkable",
+    "dataclass",
+    "app.command",
+    "db_app.command",
+    "cache",
+    "lru_cache",
+)
+# Module-level call statements that are not registrations.
+MODULE_CALLS_ALLOWED = {
+    ("cli.py", "app.add_typer"),
+    ("mail/outbox.py", "dev_log.setLevel"),
+}
+# Modules whose use at import time would register something.
+REGISTRIES = ("iiot.jobs", "iiot.events", "iiot.quotas.usage", "iiot.modules")
+
+
+def _dotted(node: ast.expr) -> str:
+    if isinstance(node, ast.Call):
+        return _dotted(node.func)
+    try:
+        return ast.unparse(node)
+    except Exception:  # pragma: no cover - ast.unparse handles every expression
+        return ""
+
+
+ROUTE_VERBS = {"get", "post", "put", "patch", "delete", "head", "options", "api_route", "websocket"}
+
+
+def _declares(deco: ast.expr) -> bool:
+    """`@<router>.get(...)` and the like declare a route on a router object."""
+    func = deco.func if isinstance(deco, ast.Call) else deco
+    if isinstance(func, ast.Attribute) and func.attr in ROUTE_VERBS:
+        return True
+    return _dotted(deco).startswith(DECLARING_DECORATORS)
+
+
+def registration_violations(rel: str, source: str) -> list[str]:
+    tree = ast.parse(source)
+    registry_names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(REGISTRIES):
+            registry_names |= {
+                a.asname or a.name
+                for a in node.names
+                if not a.name[:1].isupper()  # classes (Module, Job, Hook...) describe
+            }
+        elif isinstance(node, ast.Import):
+            registry_names |= {
+                a.asname or a.name for a in node.names if a.name.startswith(REGISTRIES)
+            }
+    found: list[str] = []
+    for node in tree.body:
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+            called = _dotted(node.value)
+            if (rel, called) not in MODULE_CALLS_ALLOWED:
+                found.append(f"line {node.lineno}: calls {called}() at import")
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            for deco in node.decorator_list:
+                if not _declares(deco):
+                    found.append(f"line {node.lineno}: decorator @{_dotted(deco)} at import")
+        if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+            for sub in ast.walk(node.value):
+                if isinstance(sub, ast.Call) and _dotted(sub).split(".")[0] in registry_names:
+                    found.append(f"line {node.lineno}: calls {_dotted(sub)}() at import")
+    return found
+
+
+@pytest.mark.parametrize("path", ALL_MODULES, ids=[_rel(p) for p in ALL_MODULES])
+def test_nothing_registers_at_import(path: Path) -> None:
+    if _rel(path).startswith("migrations/"):
+        return  # revisions are run by Alembic, never imported by the application
+    found = registration_violations(_rel(path), path.read_text())
+    assert found == [], (
+        f"{_rel(path)} does work at import: {found}. Describe jobs, hooks, listeners and "
+        "usage providers in the domain's module.py and list the module in iiot.app.MODULES"
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("from iiot.jobs import scheduler\nscheduler.register('x', 60, f)\n", 1),
+        ("from iiot import events\nevents.subscribe(f)\n", 1),
+        ("from iiot.events import subscribe\nTOKEN = subscribe(f)\n", 1),
+        ("@on_telemetry\nasync def f(rt, e): ...\n", 1),
+        ("@router.get('/x')\nasync def f(): ...\n", 0),
+        ("@schedules.delete('/x')\nasync def f(): ...\n", 0),
+        ("from iiot.modules import Job, Module\nMODULE = Module('x', jobs=(Job('j', 1, f),))\n", 0),
+        ("log = logging.getLogger(__name__)\n", 0),
+    ],
+)
+def test_registration_checker_flags(source: str, expected: int) -> None:
+    assert len(registration_violations("x.py", source)) == expected
+
+
+# --- 4. domains read each other through services, not repositories -----------------------------
+
+# Cross-domain repository imports that exist today, each a known debt to remove (narrow lookup
+# interfaces for the resolver; identity primitives apart from the login feature). A new one
+# fails; a removed one must leave this list.
+CROSS_REPOSITORY_ALLOWED = {
+    ("analytics/service.py", "iiot.telemetry.query_repository"),
+    ("auth/service.py", "iiot.users.repository"),
+    ("bootstrap.py", "iiot.users.repository"),
+    ("connectivity/attributes_service.py", "iiot.devices.repository"),
+    ("connectivity/hub.py", "iiot.devices.repository"),
+    ("connectivity/hub.py", "iiot.tenants.repository"),
+    ("connectivity/rpc_service.py", "iiot.devices.repository"),
+    ("connectivity/service.py", "iiot.devices.repository"),
+    ("telemetry/ingest.py", "iiot.quotas.repository"),
+    ("tenancy/resolver.py", "iiot.apikeys.repository"),
+    ("tenancy/resolver.py", "iiot.tenants.repository"),
+    ("tenancy/resolver.py", "iiot.users.repository"),
+    ("tenants/service.py", "iiot.quotas.repository"),
+    ("users/admin.py", "iiot.tenants.repository"),
+    ("users/service.py", "iiot.auth.repository"),
+    ("users/service.py", "iiot.quotas.repository"),
+    ("users/service.py", "iiot.tenants.repository"),
+}
+
+
+def cross_repository_imports(rel: str, source: str) -> set[tuple[str, str]]:
+    """Imports of another domain's repository module (the `db` base classes excepted)."""
+    domain = rel.split("/")[0] if "/" in rel else None
+    found: set[tuple[str, str]] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("iiot."):
+            parts = (node.module or "").split(".")
+            if (
+                len(parts) >= 3
+                and parts[1] not in (domain, "db")
+                and (parts[2] == "repository" or parts[2].endswith("_repository"))
+            ):
+                found.add((rel, node.module or ""))
+    return found
+
+
+def test_no_new_cross_domain_repository_reads() -> None:
+    found: set[tuple[str, str]] = set()
+    for path in ALL_MODULES:
+        found |= cross_repository_imports(_rel(path), path.read_text())
+    assert found - CROSS_REPOSITORY_ALLOWED == set(), (
+        "read another domain's data through its service, not its repository"
+    )
+    assert CROSS_REPOSITORY_ALLOWED - found == set(), "stale entry: remove it from the list"
+
+
+@pytest.mark.parametrize(
+    ("rel", "source", "expected"),
+    [
+        ("devices/service.py", "from iiot.telemetry.repository import X\n", 1),
+        ("devices/service.py", "from iiot.telemetry.query_repository import X\n", 1),
+        ("devices/service.py", "from iiot.devices.repository import X\n", 0),
+        ("devices/repository.py", "from iiot.db.repository import TenantRepository\n", 0),
+        ("devices/service.py", "from iiot.telemetry.query_service import latest\n", 0),
+    ],
+)
+def test_cross_repository_checker_flags(rel: str, source: str, expected: int) -> None:
+    assert len(cross_repository_imports(rel, source)) == expected
+
+
+def test_the_tenant_setting_is_applied_in_one_place() -> None:
+    """Only `iiot.db.session.set_tenant_sql` writes `app.tenant_id` (migrations read it)."""
+    writers = [
+        _rel(p)
+        for p in ALL_MODULES
+        if "set_config(" in p.read_text() and not _rel(p).startswith("migrations/")
+    ]
+    assert writers == ["db/session.py"]

@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
-from sqlalchemy.ext.asyncio import AsyncSession
 
 if TYPE_CHECKING:
+    from iiot.db.session import TenantSession
     from iiot.events import TelemetryCommitted
     from iiot.runtime import Runtime
     from iiot.tenancy.context import TenantContext
 
 RuntimeFn = Callable[["Runtime"], Awaitable[object]]
-UsageProvider = Callable[[AsyncSession, "TenantContext"], Awaitable[dict[str, Any]]]
+UsageProvider = Callable[["TenantSession", "TenantContext"], Awaitable[dict[str, Any]]]
 TelemetryListener = Callable[["Runtime", "TelemetryCommitted"], Awaitable[None]]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from tests.fixtures.factories import Factory, World
@@ -86,3 +87,23 @@ async def schedule_body(factory: Factory, world: World, params: dict[str, str]) 
 @request_body("POST", "/api/v1/oncall-schedules/{id}/overrides")
 async def override_body(factory: Factory, world: World, params: dict[str, str]) -> dict[str, Any]:
     return {**_OVERRIDE, "email": "a@alpha.example"}
+
+
+@request_body("POST", "/api/v1/oncall-schedules")
+async def new_schedule_body(
+    factory: Factory, world: World, params: dict[str, str]
+) -> dict[str, Any]:
+    """A valid new schedule of tenant A (the list walk creates one per caller)."""
+    return {
+        "name": f"alpha-rota-{uuid.uuid4().hex[:8]}",
+        "time_zone": "Europe/Berlin",
+        "rotation_start": "2026-01-05T09:00:00",
+        "participants": [{"email": "alpha-oncall@alpha.example"}],
+    }
+
+
+@request_body("POST", "/api/v1/escalation-policies")
+async def new_policy_body(factory: Factory, world: World, params: dict[str, str]) -> dict[str, Any]:
+    """A valid new escalation policy of tenant A (the list walk creates one per caller)."""
+    tier = {"delay_minutes": 5, "channels": ["email"], "recipients": ["alpha@alpha.example"]}
+    return {"name": f"alpha-policy-{uuid.uuid4().hex[:8]}", "severities": ["low"], "tiers": [tier]}

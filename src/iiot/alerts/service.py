@@ -7,8 +7,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from iiot.alerts.repository import AlertFilter, AlertRepository
 from iiot.alerts.schemas import (
     AlertDetail,
@@ -20,6 +18,7 @@ from iiot.alerts.schemas import (
 from iiot.alerts.sla import sla_status
 from iiot.audit.service import record
 from iiot.auth.principals import principal_actor_id
+from iiot.db.session import TenantSession
 from iiot.errors import Conflict, NotFound
 from iiot.models.alerts import Alert, AlertHistory
 from iiot.tenancy.context import TenantContext
@@ -68,7 +67,7 @@ def to_out(alert: Alert, now: datetime) -> AlertOut:
 
 
 async def list_alerts(
-    session: AsyncSession, ctx: TenantContext, f: AlertFilter, *, limit: int, offset: int
+    session: TenantSession, ctx: TenantContext, f: AlertFilter, *, limit: int, offset: int
 ) -> AlertList:
     rows, total = await AlertRepository(session, ctx).page(f, limit=limit, offset=offset)
     now = datetime.now(UTC)
@@ -103,7 +102,7 @@ async def _detail(repo: AlertRepository, alert: Alert) -> AlertDetail:
     )
 
 
-async def get_alert(session: AsyncSession, ctx: TenantContext, alert_id: uuid.UUID) -> AlertDetail:
+async def get_alert(session: TenantSession, ctx: TenantContext, alert_id: uuid.UUID) -> AlertDetail:
     repo = AlertRepository(session, ctx)
     alert = await repo.get(alert_id)
     if alert is None:
@@ -136,7 +135,7 @@ async def _move(
 
 
 async def transition(
-    session: AsyncSession, ctx: TenantContext, alert_id: uuid.UUID, action: str, notes: str | None
+    session: TenantSession, ctx: TenantContext, alert_id: uuid.UUID, action: str, notes: str | None
 ) -> AlertDetail:
     allowed_from, to_state, _ = TRANSITIONS[action]
     repo = AlertRepository(session, ctx)
@@ -163,7 +162,7 @@ async def transition(
 
 
 async def raise_alert(
-    session: AsyncSession,
+    session: TenantSession,
     ctx: TenantContext,
     *,
     rule_id: uuid.UUID,
@@ -211,7 +210,7 @@ async def raise_alert(
 
 
 async def record_escalation(
-    session: AsyncSession, ctx: TenantContext, alert_id: uuid.UUID, notes: str, now: datetime
+    session: TenantSession, ctx: TenantContext, alert_id: uuid.UUID, notes: str, now: datetime
 ) -> None:
     """Note in the alert's history that an escalation tier fired (its state is unchanged)."""
     await AlertRepository(session, ctx).add_history(
@@ -229,7 +228,7 @@ async def record_escalation(
 
 
 async def resolve_cleared(
-    session: AsyncSession, ctx: TenantContext, rule_id: uuid.UUID, device_id: uuid.UUID
+    session: TenantSession, ctx: TenantContext, rule_id: uuid.UUID, device_id: uuid.UUID
 ) -> uuid.UUID | None:
     """Resolve the open alert of (rule, device) because its condition cleared (auto_resolve)."""
     repo = AlertRepository(session, ctx)
@@ -240,7 +239,7 @@ async def resolve_cleared(
     return alert.id
 
 
-async def alert_usage(session: AsyncSession, ctx: TenantContext) -> dict[str, Any]:
+async def alert_usage(session: TenantSession, ctx: TenantContext) -> dict[str, Any]:
     repo = AlertRepository(session, ctx)
     return {
         "alerts_24h": await repo.count(since=datetime.now(UTC) - timedelta(hours=24)),

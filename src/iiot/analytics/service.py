@@ -12,8 +12,6 @@ import math
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from iiot.analytics.repository import AnalyticsRepository
 from iiot.analytics.schemas import (
     CentralTendency,
@@ -39,6 +37,7 @@ from iiot.analytics.schemas import (
     TrendStatistics,
 )
 from iiot.analytics.tdist import t_quantile
+from iiot.db.session import TenantSession
 from iiot.errors import NotFound, ValidationFailed
 from iiot.telemetry.query_repository import TelemetryQueryRepository
 from iiot.telemetry.query_schemas import rfc3339_utc
@@ -62,7 +61,7 @@ class InsufficientData(ValidationFailed):
 
 
 async def _prepare(
-    session: AsyncSession,
+    session: TenantSession,
     ctx: TenantContext,
     device_id: uuid.UUID,
     start: datetime | None,
@@ -75,7 +74,7 @@ async def _prepare(
 
 
 async def timeseries(
-    session: AsyncSession,
+    session: TenantSession,
     ctx: TenantContext,
     *,
     device_id: uuid.UUID,
@@ -112,7 +111,7 @@ def classify_trend(slope_per_minute: float, threshold: float) -> Trend:
 
 
 async def trends(
-    session: AsyncSession,
+    session: TenantSession,
     ctx: TenantContext,
     *,
     device_id: uuid.UUID,
@@ -145,7 +144,7 @@ async def trends(
 
 
 async def statistics(
-    session: AsyncSession,
+    session: TenantSession,
     ctx: TenantContext,
     *,
     device_id: uuid.UUID,
@@ -195,7 +194,7 @@ def strength_of(r: float) -> str:
 
 
 async def correlation(
-    session: AsyncSession,
+    session: TenantSession,
     ctx: TenantContext,
     *,
     device_id: uuid.UUID,
@@ -253,7 +252,7 @@ def _number(value: float) -> str:
 
 
 async def forecast(
-    session: AsyncSession,
+    session: TenantSession,
     ctx: TenantContext,
     *,
     device_id: uuid.UUID,

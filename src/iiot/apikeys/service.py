@@ -5,17 +5,16 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from iiot.apikeys.repository import ApiKeyRepository
 from iiot.apikeys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyList, ApiKeyOut
 from iiot.audit.service import record
+from iiot.auth.credentials import API_KEY_PREFIX
 from iiot.auth.tokens import digest, new_secret
+from iiot.db.session import TenantSession
 from iiot.errors import NotFound, ValidationFailed
 from iiot.models.apikeys import ApiKey
 from iiot.tenancy.context import TenantContext
 
-API_KEY_PREFIX = "ik_"
 # Characters of the secret kept in clear so people can tell their keys apart.
 _SHOWN_PREFIX_LENGTH = 10
 
@@ -35,14 +34,14 @@ def to_out(key: ApiKey) -> ApiKeyOut:
 
 
 async def list_keys(
-    session: AsyncSession, ctx: TenantContext, *, limit: int, offset: int
+    session: TenantSession, ctx: TenantContext, *, limit: int, offset: int
 ) -> ApiKeyList:
     rows, total = await ApiKeyRepository(session, ctx).list(limit=limit, offset=offset)
     return ApiKeyList(api_keys=[to_out(k) for k in rows], total=total)
 
 
 async def create_key(
-    session: AsyncSession, ctx: TenantContext, data: ApiKeyCreate
+    session: TenantSession, ctx: TenantContext, data: ApiKeyCreate
 ) -> ApiKeyCreated:
     if data.expires_at is not None:
         if data.expires_at.tzinfo is None:
@@ -72,7 +71,7 @@ async def create_key(
     return ApiKeyCreated(**to_out(key).model_dump(), key=secret)
 
 
-async def revoke_key(session: AsyncSession, ctx: TenantContext, key_id: uuid.UUID) -> None:
+async def revoke_key(session: TenantSession, ctx: TenantContext, key_id: uuid.UUID) -> None:
     repo = ApiKeyRepository(session, ctx)
     key = await repo.get(key_id, for_update=True)
     if key is None or key.revoked_at is not None:

@@ -12,13 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from iiot.audit.repository import AuditRepository, PlatformAuditRepository
 from iiot.audit.schemas import AuditEventOut, AuditPage
 from iiot.auth.principals import principal_actor_id
+from iiot.db.session import TenantSession
 from iiot.errors import ValidationFailed
 from iiot.models.audit import AuditEvent
 from iiot.tenancy.context import TenantContext
 
 
 async def record(
-    session: AsyncSession,
+    session: TenantSession,
     ctx: TenantContext,
     action: str,
     *,
@@ -78,7 +79,7 @@ def changes(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, An
 
 
 async def list_events(
-    session: AsyncSession,
+    session: TenantSession,
     ctx: TenantContext,
     *,
     action: str | None,

@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from iiot.audit.service import record
 from iiot.connectivity.repository import AttributeRepository, NotifyRepository
 from iiot.connectivity.schemas import AttributeValue, DeviceAttributes
+from iiot.db.session import TenantSession
 from iiot.devices.repository import DeviceRepository
 from iiot.errors import NotFound, ValidationFailed
 from iiot.tenancy.context import TenantContext
@@ -68,13 +68,13 @@ def validate_keys(keys: list[str]) -> list[str]:
     return keys
 
 
-async def _require_device(session: AsyncSession, ctx: TenantContext, device_id: uuid.UUID) -> None:
+async def _require_device(session: TenantSession, ctx: TenantContext, device_id: uuid.UUID) -> None:
     if await DeviceRepository(session, ctx).get(device_id) is None:
         raise NotFound("device not found")
 
 
 async def _notify_shared(
-    session: AsyncSession,
+    session: TenantSession,
     ctx: TenantContext,
     device_id: uuid.UUID,
     changed: list[str],
@@ -90,7 +90,7 @@ async def _notify_shared(
 
 
 async def save(
-    session: AsyncSession,
+    session: TenantSession,
     ctx: TenantContext,
     device_id: uuid.UUID,
     scope: Scope,
@@ -124,7 +124,7 @@ async def save(
 
 
 async def delete(
-    session: AsyncSession, ctx: TenantContext, device_id: uuid.UUID, scope: Scope, keys: list[str]
+    session: TenantSession, ctx: TenantContext, device_id: uuid.UUID, scope: Scope, keys: list[str]
 ) -> list[str]:
     """Delete keys of one scope; returns those that existed."""
     await _require_device(session, ctx, device_id)
@@ -145,7 +145,7 @@ async def delete(
 
 
 async def user_view(
-    session: AsyncSession, ctx: TenantContext, device_id: uuid.UUID
+    session: TenantSession, ctx: TenantContext, device_id: uuid.UUID
 ) -> DeviceAttributes:
     """Every attribute of the device, by scope, with its update time."""
     await _require_device(session, ctx, device_id)
@@ -156,7 +156,7 @@ async def user_view(
 
 
 async def device_view(
-    session: AsyncSession,
+    session: TenantSession,
     ctx: TenantContext,
     device_id: uuid.UUID,
     client_keys: list[str] | None,

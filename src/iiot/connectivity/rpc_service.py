@@ -13,13 +13,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from iiot.audit.service import record
 from iiot.connectivity.errors import DeviceOffline, RpcTimeout
 from iiot.connectivity.hub import hub
 from iiot.connectivity.repository import NotifyRepository, RpcRepository, StaleRpcRepository
 from iiot.connectivity.schemas import RpcIn, RpcList, RpcOut
+from iiot.db.session import TenantSession
 from iiot.devices.repository import DeviceRepository
 from iiot.errors import Conflict, NotFound
 from iiot.models.connectivity import DeviceRpc
@@ -51,7 +50,7 @@ def rpc_out(row: DeviceRpc) -> RpcOut:
 
 
 async def create(
-    session: AsyncSession, ctx: TenantContext, device_id: uuid.UUID, body: RpcIn
+    session: TenantSession, ctx: TenantContext, device_id: uuid.UUID, body: RpcIn
 ) -> DeviceRpc:
     if await DeviceRepository(session, ctx).get(device_id) is None:
         raise NotFound("device not found")
@@ -133,7 +132,7 @@ async def call(rt: Runtime, ctx: TenantContext, device_id: uuid.UUID, body: RpcI
 
 
 async def complete(
-    session: AsyncSession, ctx: TenantContext, device_id: uuid.UUID, rpc_id: int, response: Any
+    session: TenantSession, ctx: TenantContext, device_id: uuid.UUID, rpc_id: int, response: Any
 ) -> None:
     """Store the device's reply to a delivered two-way call and wake its caller."""
     repo = RpcRepository(session, ctx)
@@ -155,7 +154,7 @@ async def complete(
 
 
 async def page(
-    session: AsyncSession, ctx: TenantContext, device_id: uuid.UUID, *, limit: int, offset: int
+    session: TenantSession, ctx: TenantContext, device_id: uuid.UUID, *, limit: int, offset: int
 ) -> RpcList:
     if await DeviceRepository(session, ctx).get(device_id) is None:
         raise NotFound("device not found")
@@ -164,7 +163,7 @@ async def page(
 
 
 async def get(
-    session: AsyncSession, ctx: TenantContext, device_id: uuid.UUID, rpc_id: int
+    session: TenantSession, ctx: TenantContext, device_id: uuid.UUID, rpc_id: int
 ) -> RpcOut:
     row = await RpcRepository(session, ctx).get(rpc_id, device_id)
     if row is None:

@@ -1,8 +1,9 @@
 """Repository base classes. All SQL lives in repositories.
 
-A `TenantRepository` is built from a session and a `TenantContext`; every statement it makes
-is filtered by `ctx.tenant_id` and every row it inserts is stamped with it. Row-level security
-in PostgreSQL enforces the same rule again underneath.
+A `TenantRepository` is built from a `TenantSession` (opened by `rt.db.tenant(ctx)`) and the
+same `TenantContext`; every statement it makes is filtered by `ctx.tenant_id` and every row it
+inserts is stamped with it. Row-level security in PostgreSQL enforces the same rule again
+underneath. A system session, or a context of another tenant than the session's, is refused.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from iiot.db.session import TenantSession
 from iiot.models.base import Base
 from iiot.tenancy.context import TenantContext
 
@@ -21,7 +23,14 @@ M = TypeVar("M", bound=Base)
 class TenantRepository(Generic[M]):
     model: ClassVar[type[Any]]
 
-    def __init__(self, session: AsyncSession, ctx: TenantContext) -> None:
+    def __init__(self, session: TenantSession, ctx: TenantContext) -> None:
+        if not isinstance(session, TenantSession):
+            raise TypeError(
+                f"{type(self).__name__} needs a tenant session (rt.db.tenant(ctx)), "
+                f"not {type(session).__name__}"
+            )
+        if session.ctx.tenant_id != ctx.tenant_id:
+            raise ValueError(f"{type(self).__name__}: the context is not the session's tenant")
         self.session = session
         self.ctx = ctx
 

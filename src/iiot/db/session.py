@@ -10,6 +10,7 @@ its data is committed.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -27,7 +28,25 @@ from iiot.db.setup import sqlalchemy_url
 if TYPE_CHECKING:
     from iiot.tenancy.context import TenantContext
 
-_SET_TENANT = text("select set_config('app.tenant_id', :tenant_id, true)")
+# The transaction-local setting the row-level security policies read (iiot.migrations.rls).
+TENANT_SETTING = "app.tenant_id"
+
+
+def set_tenant_sql(tenant_id: uuid.UUID) -> str:
+    """The one statement that scopes the current transaction to a tenant.
+
+    Used by tenant sessions and by the telemetry writer's raw connections alike. The id is
+    rendered from a `uuid.UUID` (hex digits and hyphens only), so it is safe as a literal and
+    the statement can travel in one simple query with BEGIN."""
+    value = uuid.UUID(str(tenant_id))
+    return f"select set_config('{TENANT_SETTING}', '{value}', true)"
+
+
+class TenantSession(AsyncSession):
+    """A session opened by `Database.tenant(ctx)`, carrying that context: only `ctx`'s tenant
+    rows are visible or writable in it. Tenant repositories accept nothing else."""
+
+    ctx: TenantContext
 
 
 class Database:
@@ -57,12 +76,16 @@ class Database:
         )
         self._session_engine: AsyncEngine | None = None
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
+        self._tenant_sessions = async_sessionmaker(
+            self.engine, class_=TenantSession, expire_on_commit=False, autoflush=True
+        )
 
     @asynccontextmanager
-    async def tenant(self, ctx: TenantContext) -> AsyncIterator[AsyncSession]:
+    async def tenant(self, ctx: TenantContext) -> AsyncIterator[TenantSession]:
         """A transaction in which only `ctx`'s tenant rows are visible or writable."""
-        async with self._sessions() as session, session.begin():
-            await session.execute(_SET_TENANT, {"tenant_id": str(ctx.tenant_id)})
+        async with self._tenant_sessions() as session, session.begin():
+            session.ctx = ctx
+            await session.execute(text(set_tenant_sql(ctx.tenant_id)))
             yield session
 
     @asynccontextmanager

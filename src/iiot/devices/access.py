@@ -15,6 +15,7 @@ import uuid
 
 from starlette.requests import Request
 
+from iiot.auth.credentials import DEVICE_TOKEN_PREFIX, presented
 from iiot.auth.principals import DevicePrincipal
 from iiot.auth.tokens import digest
 from iiot.devices.token_cache import token_cache
@@ -24,22 +25,12 @@ from iiot.tenancy.access import Access, TokenTenant
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.roles import Role
 
-DEVICE_TOKEN_PREFIX = "dt_"  # noqa: S105
 MAX_TOKEN_LENGTH = 256
 
 
 def presented_device_token(request: Request) -> str | None:
     """The device token the caller sent, if the credential it sent is one."""
-    key = request.headers.get("x-api-key")
-    if key is not None and key.startswith(DEVICE_TOKEN_PREFIX):
-        return key.strip()
-    header = request.headers.get("authorization")
-    if header:
-        scheme, _, value = header.partition(" ")
-        value = value.strip()
-        if scheme.lower() == "bearer" and value.startswith(DEVICE_TOKEN_PREFIX):
-            return value
-    return None
+    return presented(request, DEVICE_TOKEN_PREFIX)
 
 
 async def resolve_device(request: Request, token: str) -> TenantContext:

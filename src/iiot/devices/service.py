@@ -6,11 +6,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from iiot.audit.service import changes, record
+from iiot.auth.credentials import DEVICE_TOKEN_PREFIX
 from iiot.auth.tokens import digest, new_secret
-from iiot.devices.access import DEVICE_TOKEN_PREFIX
+from iiot.db.session import TenantSession
 from iiot.devices.presence import OFFLINE_AFTER, Presence, effective_status
 from iiot.devices.repository import (
     CredentialRepository,
@@ -31,7 +30,7 @@ from iiot.devices.schemas import (
 from iiot.errors import NotFound
 from iiot.models.devices import Device, DeviceCredential
 from iiot.quotas.seats import take_seat
-from iiot.telemetry.repository import LatestTelemetryRepository
+from iiot.telemetry.query_service import latest_for_device
 from iiot.tenancy.context import TenantContext
 
 
@@ -61,7 +60,7 @@ def device_out(device: Device, presence: Presence, now: datetime) -> DeviceOut:
 
 
 async def _issue_token(
-    session: AsyncSession, ctx: TenantContext, device_id: uuid.UUID
+    session: TenantSession, ctx: TenantContext, device_id: uuid.UUID
 ) -> tuple[DeviceCredential, str]:
     token = new_secret(DEVICE_TOKEN_PREFIX)
     credential = await CredentialRepository(session, ctx).add(
@@ -70,7 +69,7 @@ async def _issue_token(
     return credential, token
 
 
-async def _get(session: AsyncSession, ctx: TenantContext, device_id: uuid.UUID) -> Device:
+async def _get(session: TenantSession, ctx: TenantContext, device_id: uuid.UUID) -> Device:
     device = await DeviceRepository(session, ctx).get(device_id, for_update=True)
     if device is None:
         raise NotFound("device not found")
@@ -78,7 +77,7 @@ async def _get(session: AsyncSession, ctx: TenantContext, device_id: uuid.UUID) 
 
 
 async def list_devices(
-    session: AsyncSession,
+    session: TenantSession,
     ctx: TenantContext,
     filters: DeviceFilters,
     *,
@@ -104,7 +103,7 @@ async def list_devices(
 
 
 async def create_device(
-    session: AsyncSession, ctx: TenantContext, body: DeviceIn, *, presence: Presence
+    session: TenantSession, ctx: TenantContext, body: DeviceIn, *, presence: Presence
 ) -> DeviceCreated:
     repo = DeviceRepository(session, ctx)
     await take_seat(session, ctx, "devices", repo.count)
@@ -145,12 +144,12 @@ async def create_device(
 
 
 async def get_device(
-    session: AsyncSession, ctx: TenantContext, device_id: uuid.UUID, *, presence: Presence
+    session: TenantSession, ctx: TenantContext, device_id: uuid.UUID, *, presence: Presence
 ) -> DeviceDetail:
     device = await DeviceRepository(session, ctx).get(device_id)
     if device is None:
         raise NotFound("device not found")
-    latest = await LatestTelemetryRepository(session, ctx).for_device(device_id)
+    latest = await latest_for_device(session, ctx, device_id)
     out = device_out(device, presence, datetime.now(UTC))
     return DeviceDetail(
         **out.model_dump(),
@@ -162,7 +161,7 @@ async def get_device(
 
 
 async def update_device(
-    session: AsyncSession,
+    session: TenantSession,
     ctx: TenantContext,
     device_id: uuid.UUID,
     body: DeviceIn | DevicePatch,
@@ -212,7 +211,7 @@ async def update_device(
 
 
 async def delete_device(
-    session: AsyncSession, ctx: TenantContext, device_id: uuid.UUID, *, presence: Presence
+    session: TenantSession, ctx: TenantContext, device_id: uuid.UUID, *, presence: Presence
 ) -> None:
     """Delete a device; its credentials and telemetry go with it (foreign-key cascade)."""
     repo = DeviceRepository(session, ctx)
@@ -227,7 +226,7 @@ async def delete_device(
 
 
 async def rotate_credentials(
-    session: AsyncSession, ctx: TenantContext, device_id: uuid.UUID
+    session: TenantSession, ctx: TenantContext, device_id: uuid.UUID
 ) -> CredentialOut:
     """Issue a new token for the device and revoke every earlier one."""
     device = await _get(session, ctx, device_id)
@@ -253,5 +252,5 @@ async def rotate_credentials(
     )
 
 
-async def device_usage(session: AsyncSession, ctx: TenantContext) -> dict[str, Any]:
+async def device_usage(session: TenantSession, ctx: TenantContext) -> dict[str, Any]:
     return {"device_count": await DeviceRepository(session, ctx).count()}

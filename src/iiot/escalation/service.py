@@ -16,12 +16,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from iiot import mail
 from iiot.alerts import service as alerts
 from iiot.audit.service import changes, record
 from iiot.auth.tokens import new_secret
+from iiot.db.session import TenantSession
 from iiot.errors import Conflict, NotFound, ValidationFailed
 from iiot.escalation.oncall import OverridePeriod, Shift, on_call
 from iiot.escalation.repository import (
@@ -84,7 +83,7 @@ def _policy_audited(p: EscalationPolicy) -> dict[str, Any]:
 
 
 async def _check_policy(
-    session: AsyncSession, ctx: TenantContext, data: PolicyIn, *, allow_private: bool
+    session: TenantSession, ctx: TenantContext, data: PolicyIn, *, allow_private: bool
 ) -> None:
     recipients = [r for tier in data.tiers for r in tier.recipients]
     wanted = {schedule_id_of(r) for r in recipients if recipient_kind(r) == "schedule"}
@@ -119,13 +118,13 @@ def _fill_policy(p: EscalationPolicy, data: PolicyIn) -> bool:
 
 
 async def list_policies(
-    session: AsyncSession, ctx: TenantContext, *, limit: int, offset: int
+    session: TenantSession, ctx: TenantContext, *, limit: int, offset: int
 ) -> PolicyList:
     rows, total = await PolicyRepository(session, ctx).page(limit, offset)
     return PolicyList(policies=[policy_out(p) for p in rows], total=total)
 
 
-async def get_policy(session: AsyncSession, ctx: TenantContext, policy_id: uuid.UUID) -> PolicyOut:
+async def get_policy(session: TenantSession, ctx: TenantContext, policy_id: uuid.UUID) -> PolicyOut:
     p = await PolicyRepository(session, ctx).get(policy_id)
     if p is None:
         raise NotFound("escalation policy not found")
@@ -133,7 +132,7 @@ async def get_policy(session: AsyncSession, ctx: TenantContext, policy_id: uuid.
 
 
 async def create_policy(
-    session: AsyncSession, ctx: TenantContext, data: PolicyIn, *, allow_private: bool
+    session: TenantSession, ctx: TenantContext, data: PolicyIn, *, allow_private: bool
 ) -> PolicySaved:
     repo = PolicyRepository(session, ctx)
     await _name_free(repo, data.name, None)
@@ -156,7 +155,7 @@ async def create_policy(
 
 
 async def update_policy(
-    session: AsyncSession,
+    session: TenantSession,
     ctx: TenantContext,
     policy_id: uuid.UUID,
     data: PolicyIn,
@@ -188,7 +187,7 @@ async def update_policy(
     )
 
 
-async def delete_policy(session: AsyncSession, ctx: TenantContext, policy_id: uuid.UUID) -> None:
+async def delete_policy(session: TenantSession, ctx: TenantContext, policy_id: uuid.UUID) -> None:
     repo = PolicyRepository(session, ctx)
     p = await repo.get(policy_id, for_update=True)
     if p is None:
@@ -220,7 +219,7 @@ def _override_out(o: OnCallOverride) -> OverrideOut:
 
 
 async def _schedule_out(
-    session: AsyncSession, ctx: TenantContext, s: OnCallSchedule, now: datetime
+    session: TenantSession, ctx: TenantContext, s: OnCallSchedule, now: datetime
 ) -> ScheduleOut:
     overrides = await OverrideRepository(session, ctx).not_ended(s.id, now)
     return ScheduleOut(
@@ -261,7 +260,7 @@ async def _schedule_or_404(
 
 
 async def list_schedules(
-    session: AsyncSession, ctx: TenantContext, *, limit: int, offset: int
+    session: TenantSession, ctx: TenantContext, *, limit: int, offset: int
 ) -> ScheduleList:
     rows, total = await ScheduleRepository(session, ctx).page(limit, offset)
     now = datetime.now(UTC)
@@ -271,14 +270,14 @@ async def list_schedules(
 
 
 async def get_schedule(
-    session: AsyncSession, ctx: TenantContext, schedule_id: uuid.UUID
+    session: TenantSession, ctx: TenantContext, schedule_id: uuid.UUID
 ) -> ScheduleOut:
     s = await _schedule_or_404(ScheduleRepository(session, ctx), schedule_id)
     return await _schedule_out(session, ctx, s, datetime.now(UTC))
 
 
 async def create_schedule(
-    session: AsyncSession, ctx: TenantContext, data: ScheduleIn
+    session: TenantSession, ctx: TenantContext, data: ScheduleIn
 ) -> ScheduleOut:
     repo = ScheduleRepository(session, ctx)
     if await repo.name_taken(data.name):
@@ -299,7 +298,7 @@ async def create_schedule(
 
 
 async def update_schedule(
-    session: AsyncSession, ctx: TenantContext, schedule_id: uuid.UUID, data: ScheduleIn
+    session: TenantSession, ctx: TenantContext, schedule_id: uuid.UUID, data: ScheduleIn
 ) -> ScheduleOut:
     repo = ScheduleRepository(session, ctx)
     s = await _schedule_or_404(repo, schedule_id, for_update=True)
@@ -323,7 +322,7 @@ async def update_schedule(
 
 
 async def delete_schedule(
-    session: AsyncSession, ctx: TenantContext, schedule_id: uuid.UUID
+    session: TenantSession, ctx: TenantContext, schedule_id: uuid.UUID
 ) -> None:
     repo = ScheduleRepository(session, ctx)
     s = await _schedule_or_404(repo, schedule_id, for_update=True)
@@ -346,7 +345,7 @@ async def delete_schedule(
 
 
 async def add_override(
-    session: AsyncSession, ctx: TenantContext, schedule_id: uuid.UUID, data: OverrideIn
+    session: TenantSession, ctx: TenantContext, schedule_id: uuid.UUID, data: OverrideIn
 ) -> OverrideOut:
     await _schedule_or_404(ScheduleRepository(session, ctx), schedule_id, for_update=True)
     o = OnCallOverride(
@@ -371,7 +370,7 @@ async def add_override(
 
 
 async def delete_override(
-    session: AsyncSession, ctx: TenantContext, schedule_id: uuid.UUID, override_id: uuid.UUID
+    session: TenantSession, ctx: TenantContext, schedule_id: uuid.UUID, override_id: uuid.UUID
 ) -> None:
     await _schedule_or_404(ScheduleRepository(session, ctx), schedule_id, for_update=True)
     repo = OverrideRepository(session, ctx)
@@ -391,7 +390,7 @@ async def delete_override(
 
 
 async def _shift(
-    session: AsyncSession, ctx: TenantContext, s: OnCallSchedule, at: datetime
+    session: TenantSession, ctx: TenantContext, s: OnCallSchedule, at: datetime
 ) -> Shift:
     covering = await OverrideRepository(session, ctx).covering(s.id, at)
     periods = [
@@ -402,7 +401,7 @@ async def _shift(
 
 
 async def who_is_on_call(
-    session: AsyncSession, ctx: TenantContext, schedule_id: uuid.UUID, at: datetime | None
+    session: TenantSession, ctx: TenantContext, schedule_id: uuid.UUID, at: datetime | None
 ) -> OnCallOut:
     s = await _schedule_or_404(ScheduleRepository(session, ctx), schedule_id)
     moment = (at or datetime.now(UTC)).astimezone(UTC)
@@ -430,7 +429,7 @@ class EscalationOutcome:
 
 
 async def _fire(
-    session: AsyncSession,
+    session: TenantSession,
     ctx: TenantContext,
     alert: Alert,
     policy: EscalationPolicy,
@@ -514,7 +513,7 @@ async def _fire(
     return True
 
 
-async def escalate(session: AsyncSession, ctx: TenantContext, now: datetime) -> EscalationOutcome:
+async def escalate(session: TenantSession, ctx: TenantContext, now: datetime) -> EscalationOutcome:
     """Fire every tier due at `now` in the context's tenant (in the caller's transaction)."""
     outcome = EscalationOutcome()
     repo = EscalationRepository(session, ctx)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from iiot.db.session import TenantSession
 from iiot.errors import ValidationFailed
 from iiot.metering.repository import Granularity, UsageRepository
 from iiot.metering.schemas import DeviceUsage, UsageFigures, UsagePeriod, UsageReport
@@ -29,7 +28,7 @@ def _days(start: date, end: date) -> list[date]:
 
 
 async def usage_report(
-    session: AsyncSession,
+    session: TenantSession,
     ctx: TenantContext,
     *,
     start: date,

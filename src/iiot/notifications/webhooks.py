@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 from prometheus_client import Counter
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from iiot.db.session import TenantSession
 from iiot.metering.meter import usage_meter
 from iiot.models.rules import WebhookDelivery
 from iiot.notifications.destinations import DestinationRefused, check_destination
@@ -56,7 +56,7 @@ def retry_delay(attempts: int) -> timedelta:
 
 
 async def enqueue(
-    session: AsyncSession,
+    session: TenantSession,
     ctx: TenantContext,
     *,
     rule_id: uuid.UUID | None,

@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from iiot.db.session import TenantSession
 from iiot.errors import QuotaExceeded
 from iiot.quotas.repository import QuotaRepository
 from iiot.tenancy.context import TenantContext
@@ -16,7 +15,7 @@ SeatType = Literal["devices", "users"]
 
 
 async def take_seat(
-    session: AsyncSession,
+    session: TenantSession,
     ctx: TenantContext,
     quota_type: SeatType,
     count_used: Callable[[], Awaitable[int]],

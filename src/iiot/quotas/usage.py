@@ -13,14 +13,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from iiot.db.session import TenantSession
 from iiot.modules import UsageProvider
 from iiot.tenancy.context import TenantContext
 
 
 async def collect(
-    providers: Iterable[UsageProvider], session: AsyncSession, ctx: TenantContext
+    providers: Iterable[UsageProvider], session: TenantSession, ctx: TenantContext
 ) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     for provider in providers:

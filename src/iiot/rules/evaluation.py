@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from iiot import mail
 from iiot.alerts import service as alerts
+from iiot.db.session import TenantSession
 from iiot.events import CommittedPoint
 from iiot.notifications import webhooks
 from iiot.rules.conditions import comparator, compare, numeric, render_message
@@ -212,7 +211,7 @@ DeviceResolver = Callable[[set[uuid.UUID]], Awaitable[dict[uuid.UUID, DeviceInfo
 
 
 async def apply(
-    session: AsyncSession,
+    session: TenantSession,
     ctx: TenantContext,
     judged: list[Judged],
     now: datetime,
@@ -274,7 +273,7 @@ def _placeholders(spec: RuleSpec, device: DeviceInfo, verdict: Verdict) -> dict[
 
 
 async def _fire(
-    session: AsyncSession,
+    session: TenantSession,
     ctx: TenantContext,
     spec: RuleSpec,
     device: DeviceInfo,

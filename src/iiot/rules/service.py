@@ -12,10 +12,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from iiot.audit.service import changes, record
 from iiot.auth.tokens import new_secret
+from iiot.db.session import TenantSession
 from iiot.errors import NotFound, ValidationFailed
 from iiot.models.rules import Rule
 from iiot.notifications.destinations import check_destination
@@ -107,7 +106,7 @@ def _audited(rule: Rule) -> dict[str, Any]:
 
 
 async def list_rules(
-    session: AsyncSession,
+    session: TenantSession,
     ctx: TenantContext,
     *,
     enabled: bool | None,
@@ -122,7 +121,7 @@ async def list_rules(
     return RuleList(rules=[to_out(r) for r in rows], total=total)
 
 
-async def get_rule(session: AsyncSession, ctx: TenantContext, rule_id: uuid.UUID) -> RuleOut:
+async def get_rule(session: TenantSession, ctx: TenantContext, rule_id: uuid.UUID) -> RuleOut:
     rule = await RuleRepository(session, ctx).get(rule_id)
     if rule is None:
         raise NotFound("rule not found")
@@ -130,7 +129,7 @@ async def get_rule(session: AsyncSession, ctx: TenantContext, rule_id: uuid.UUID
 
 
 async def _check(
-    session: AsyncSession, ctx: TenantContext, data: RuleIn, *, allow_private: bool
+    session: TenantSession, ctx: TenantContext, data: RuleIn, *, allow_private: bool
 ) -> None:
     if data.device_id is not None and not await RuleDeviceRepository(session, ctx).exists(
         data.device_id
@@ -173,7 +172,7 @@ def _fill(rule: Rule, data: RuleIn) -> bool:
 
 
 async def create_rule(
-    session: AsyncSession, ctx: TenantContext, data: RuleIn, *, allow_private: bool
+    session: TenantSession, ctx: TenantContext, data: RuleIn, *, allow_private: bool
 ) -> RuleSaved:
     await _check(session, ctx, data, allow_private=allow_private)
     now = datetime.now(UTC)
@@ -191,7 +190,7 @@ async def create_rule(
 
 
 async def update_rule(
-    session: AsyncSession,
+    session: TenantSession,
     ctx: TenantContext,
     rule_id: uuid.UUID,
     data: RuleIn,
@@ -220,7 +219,7 @@ async def update_rule(
     )
 
 
-async def delete_rule(session: AsyncSession, ctx: TenantContext, rule_id: uuid.UUID) -> None:
+async def delete_rule(session: TenantSession, ctx: TenantContext, rule_id: uuid.UUID) -> None:
     repo = RuleRepository(session, ctx)
     rule = await repo.get(rule_id, for_update=True)
     if rule is None:
@@ -232,7 +231,7 @@ async def delete_rule(session: AsyncSession, ctx: TenantContext, rule_id: uuid.U
 
 
 async def test_rule(
-    session: AsyncSession, ctx: TenantContext, rule_id: uuid.UUID, last_seen: LastSeen
+    session: TenantSession, ctx: TenantContext, rule_id: uuid.UUID, last_seen: LastSeen
 ) -> RuleTestReport:
     """Judge the rule against current data for each device it targets; no state, no action."""
     rule = await RuleRepository(session, ctx).get(rule_id)
@@ -269,5 +268,5 @@ async def test_rule(
     return RuleTestReport(rule_id=rule_id, evaluated_at=now, results=results)
 
 
-async def rule_usage(session: AsyncSession, ctx: TenantContext) -> dict[str, Any]:
+async def rule_usage(session: TenantSession, ctx: TenantContext) -> dict[str, Any]:
     return {"rule_count": await RuleRepository(session, ctx).count()}

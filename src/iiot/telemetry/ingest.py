@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 import psycopg
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from iiot import events
 from iiot.auth.principals import DevicePrincipal
+from iiot.db.session import TenantSession
 from iiot.devices.presence import presence
 from iiot.errors import BadRequest, NotFound, QuotaExceeded, Unauthorized, ValidationFailed
 from iiot.metering.meter import usage_meter
@@ -73,7 +73,7 @@ async def _retention_days(rt: Runtime, ctx: TenantContext) -> int | None:
     hit = cache.get(ctx.tenant_id)
     if hit is not None and hit[1] > now:
         return hit[0]
-    async with rt.db.system() as session:
+    async with rt.db.tenant(ctx) as session:
         limits = await QuotaRepository(session, ctx).limits()
     if len(cache) > 10_000:
         cache.clear()
@@ -213,6 +213,6 @@ async def after_commit(
     await events.telemetry_committed(rt, events.TelemetryCommitted(ctx.tenant_id, points))
 
 
-async def telemetry_usage(session: AsyncSession, ctx: TenantContext) -> dict[str, Any]:
+async def telemetry_usage(session: TenantSession, ctx: TenantContext) -> dict[str, Any]:
     today = datetime.now(UTC).date()
     return {"telemetry_points_today": await UsageRepository(session, ctx).points_on(today)}

@@ -15,8 +15,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from iiot.db.session import TenantSession
 from iiot.errors import BadRequest, NotFound, ValidationFailed
 from iiot.telemetry.query_repository import PointRow, TelemetryQueryRepository
 from iiot.telemetry.query_schemas import (
@@ -28,6 +27,7 @@ from iiot.telemetry.query_schemas import (
     TelemetryPointOut,
     TelemetryStatistics,
 )
+from iiot.telemetry.repository import LatestPoint, LatestTelemetryRepository
 from iiot.tenancy.context import TenantContext
 
 MAX_LIMIT = 10_000
@@ -112,7 +112,7 @@ async def _require_device(repo: TelemetryQueryRepository, device_id: uuid.UUID) 
 
 
 async def raw_points(
-    session: AsyncSession,
+    session: TenantSession,
     ctx: TenantContext,
     *,
     device_id: uuid.UUID,
@@ -139,7 +139,7 @@ async def raw_points(
 
 
 async def latest_values(
-    session: AsyncSession, ctx: TenantContext, *, device_id: uuid.UUID | None, limit: int
+    session: TenantSession, ctx: TenantContext, *, device_id: uuid.UUID | None, limit: int
 ) -> LatestTelemetry:
     repo = TelemetryQueryRepository(session, ctx)
     if device_id is not None:
@@ -155,7 +155,7 @@ async def latest_values(
 
 
 async def aggregate(
-    session: AsyncSession,
+    session: TenantSession,
     ctx: TenantContext,
     *,
     device_id: uuid.UUID,
@@ -189,7 +189,7 @@ async def aggregate(
 
 
 async def statistics(
-    session: AsyncSession,
+    session: TenantSession,
     ctx: TenantContext,
     *,
     device_id: uuid.UUID,
@@ -217,3 +217,10 @@ async def statistics(
         p95=p95,
         p99=p99,
     )
+
+
+async def latest_for_device(
+    session: TenantSession, ctx: TenantContext, device_id: uuid.UUID
+) -> list[LatestPoint]:
+    """The latest value of each key of one device (for the device detail)."""
+    return await LatestTelemetryRepository(session, ctx).for_device(device_id)

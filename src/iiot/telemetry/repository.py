@@ -30,17 +30,15 @@ from typing import Any
 
 import orjson
 from psycopg import AsyncConnection
-from psycopg import sql as psql
 from psycopg.pq import TransactionStatus
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from iiot.db.repository import SystemRepository, TenantRepository
+from iiot.db.session import set_tenant_sql
 from iiot.models.telemetry import TenantUsageDaily
 from iiot.telemetry.schemas import Rows
 from iiot.tenancy.context import TenantContext
-
-_SET_TENANT = "select set_config('app.tenant_id', %s, true)"
 
 _WRITE_HEAD = """
 with lim as (
@@ -161,12 +159,6 @@ class PendingWrite:
     token_digest: bytes | None
 
 
-def _set_tenant(tenant_id: uuid.UUID) -> psql.Composed:
-    return psql.SQL("select set_config('app.tenant_id', {}, true)").format(
-        psql.Literal(str(tenant_id))
-    )
-
-
 async def _write_one(conn: AsyncConnection[Any], item: PendingWrite) -> WriteOutcome:
     params = {
         "tenant_id": item.ctx.tenant_id,
@@ -207,7 +199,7 @@ class TelemetryWriter:
             assert isinstance(conn, AsyncConnection)
             await conn.set_autocommit(True)
             try:
-                await conn.execute(psql.SQL("begin; ") + _set_tenant(first_tenant))
+                await conn.execute(f"begin; {set_tenant_sql(first_tenant)}".encode())
                 yield conn
             except BaseException:
                 if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
@@ -238,7 +230,7 @@ class TelemetryWriter:
             for item in items:
                 if item.ctx.tenant_id != tenant:
                     tenant = item.ctx.tenant_id
-                    await conn.execute(_set_tenant(tenant))
+                    await conn.execute(set_tenant_sql(tenant).encode())
                 outcome = await _write_one(conn, item)
                 if outcome.over_quota:
                     await conn.execute("rollback")

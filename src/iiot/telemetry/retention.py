@@ -23,8 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from iiot.db.session import TenantSession
 from iiot.telemetry import partitions
 from iiot.telemetry.query_repository import RetentionPlatformRepository, TelemetryQueryRepository
 from iiot.tenancy.context import TenantContext, system_context
@@ -91,7 +90,7 @@ async def run_job(rt: Runtime) -> None:
     await enforce_retention(rt)
 
 
-async def oldest_data_age(session: AsyncSession, ctx: TenantContext) -> dict[str, Any]:
+async def oldest_data_age(session: TenantSession, ctx: TenantContext) -> dict[str, Any]:
     """`oldest_data_age_days`: whole days since the oldest UTC day holding the tenant's data.
 
     Probes daily partitions from the start of the tenant's window, one primary-key probe each,

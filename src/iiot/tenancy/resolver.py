@@ -22,9 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
 from iiot.apikeys.repository import ApiKeyLookup, ApiKeyRepository
+from iiot.auth.credentials import API_KEY_PREFIX, MalformedAuthorization, bearer, presented
 from iiot.auth.principals import ApiKeyPrincipal, UserPrincipal
 from iiot.auth.tokens import AccessClaims, digest
-from iiot.errors import NotFound, TenantSuspended, Unauthorized
+from iiot.errors import Forbidden, NotFound, TenantSuspended, Unauthorized
 from iiot.quotas.rates import check_api_request
 from iiot.runtime import client_ip, get_runtime
 from iiot.tenancy.context import TenantContext
@@ -32,7 +33,6 @@ from iiot.tenancy.roles import Role
 from iiot.tenants.repository import TenantRepository
 from iiot.users.repository import UserRepository
 
-API_KEY_PREFIX = "ik_"
 # last_used_at is written at most this often per key, not on every request.
 API_KEY_TOUCH_INTERVAL_SECONDS = 60
 # The role an API key acts with inside services, from the strongest scope it holds.
@@ -44,13 +44,10 @@ _SCOPE_ROLES = (
 
 
 def bearer_token(request: Request) -> str | None:
-    header = request.headers.get("authorization")
-    if not header:
-        return None
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
-        raise Unauthorized("malformed Authorization header")
-    return value.strip()
+    try:
+        return bearer(request)
+    except MalformedAuthorization as exc:
+        raise Unauthorized(str(exc)) from exc
 
 
 def _access_claims(request: Request) -> AccessClaims:
@@ -140,16 +137,22 @@ async def tenant_context_for(request: Request, tenant_id: uuid.UUID | None) -> T
     raise NotFound("tenant not found")
 
 
+def new_tenant_context(request: Request, admin: UserPrincipal) -> TenantContext:
+    """The context in which a system admin creates a tenant: a fresh tenant id, no member yet."""
+    if not admin.is_system_admin:
+        raise Forbidden("only a system admin creates tenants")
+    return TenantContext(
+        tenant_id=uuid.uuid4(),
+        principal=admin,
+        role=None,
+        is_system_admin=True,
+        client_ip=client_ip(request),
+    )
+
+
 def presented_api_key(request: Request) -> str | None:
     """The `ik_...` API key the request carries, if any (X-API-Key or a bearer token)."""
-    header = request.headers.get("x-api-key", "").strip()
-    if header.startswith(API_KEY_PREFIX):
-        return header
-    auth = request.headers.get("authorization", "")
-    scheme, _, value = auth.partition(" ")
-    if scheme.lower() == "bearer" and value.strip().startswith(API_KEY_PREFIX):
-        return value.strip()
-    return None
+    return presented(request, API_KEY_PREFIX)
 
 
 def api_key_grants(scopes: frozenset[str], scope: str) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
@@ -19,7 +18,8 @@ from iiot.errors import (
 )
 from iiot.runtime import client_ip, get_runtime
 from iiot.tenancy.access import AnyUser, PathTenant, SystemAdmin
-from iiot.tenancy.context import TenantContext, system_context
+from iiot.tenancy.context import TenantContext
+from iiot.tenancy.resolver import new_tenant_context
 from iiot.tenancy.roles import Role
 from iiot.tenants import service
 from iiot.tenants.access import SystemAdminOnTenant
@@ -72,7 +72,7 @@ async def list_tenants(
 async def create_tenant(body: TenantCreate, admin: Admin, request: Request) -> TenantOut:
     """Create a tenant (system admin); 409 when the slug is taken."""
     rt = get_runtime(request)
-    ctx = system_context(uuid.uuid4(), admin, client_ip(request))
+    ctx = new_tenant_context(request, admin)
     async with rt.db.tenant(ctx) as session:
         result = await service.create_tenant(session, ctx, body)
     return result

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from iiot.audit.service import changes, record, record_platform
+from iiot.db.session import TenantSession
 from iiot.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from iiot.models.base import utcnow
 from iiot.models.tenancy import Tenant, Tier
@@ -100,7 +101,7 @@ def tenant_out(tenant: Tenant, tier: Tier | None) -> TenantOut:
     )
 
 
-async def _tenant(session: AsyncSession, ctx: TenantContext, *, lock: bool = False) -> Tenant:
+async def _tenant(session: TenantSession, ctx: TenantContext, *, lock: bool = False) -> Tenant:
     tenants = TenantRepository(session)
     tenant = await (tenants.get_for_update if lock else tenants.get)(ctx.tenant_id)
     if tenant is None:
@@ -108,7 +109,7 @@ async def _tenant(session: AsyncSession, ctx: TenantContext, *, lock: bool = Fal
     return tenant
 
 
-async def _tier(session: AsyncSession, name: str) -> Tier:
+async def _tier(session: TenantSession, name: str) -> Tier:
     tier = await TierRepository(session).get(name)
     if tier is None:
         raise ValidationFailed(
@@ -141,7 +142,9 @@ async def list_tenants(
     )
 
 
-async def create_tenant(session: AsyncSession, ctx: TenantContext, body: TenantCreate) -> TenantOut:
+async def create_tenant(
+    session: TenantSession, ctx: TenantContext, body: TenantCreate
+) -> TenantOut:
     """Create tenant `ctx.tenant_id` (the caller chose the id and opened its context)."""
     tier = await _tier(session, body.tier)
     tenants = TenantRepository(session)
@@ -178,12 +181,14 @@ async def create_tenant(session: AsyncSession, ctx: TenantContext, body: TenantC
     return tenant_out(tenant, tier)
 
 
-async def get_tenant(session: AsyncSession, ctx: TenantContext) -> TenantOut:
+async def get_tenant(session: TenantSession, ctx: TenantContext) -> TenantOut:
     tenant = await _tenant(session, ctx)
     return tenant_out(tenant, await TierRepository(session).get(tenant.tier))
 
 
-async def update_tenant(session: AsyncSession, ctx: TenantContext, body: TenantUpdate) -> TenantOut:
+async def update_tenant(
+    session: TenantSession, ctx: TenantContext, body: TenantUpdate
+) -> TenantOut:
     sent = body.model_fields_set
     if not sent:
         raise ValidationFailed("empty update: send at least one field")
@@ -255,7 +260,7 @@ async def update_tenant(session: AsyncSession, ctx: TenantContext, body: TenantU
     return tenant_out(tenant, tier or await TierRepository(session).get(tenant.tier))
 
 
-async def set_status(session: AsyncSession, ctx: TenantContext, status: str) -> TenantOut:
+async def set_status(session: TenantSession, ctx: TenantContext, status: str) -> TenantOut:
     """Suspend or activate; repeating the current status changes nothing."""
     tenant = await _tenant(session, ctx, lock=True)
     if tenant.status != status:
@@ -275,7 +280,7 @@ async def set_status(session: AsyncSession, ctx: TenantContext, status: str) -> 
     return tenant_out(tenant, await TierRepository(session).get(tenant.tier))
 
 
-async def delete_tenant(session: AsyncSession, ctx: TenantContext) -> None:
+async def delete_tenant(session: TenantSession, ctx: TenantContext) -> None:
     """Soft delete: the tenant disappears at once; its rows are purged after PURGE_GRACE."""
     tenant = await _tenant(session, ctx, lock=True)
     tenant.deleted_at = utcnow()
@@ -314,7 +319,7 @@ def _int(figures: dict[str, Any], name: str) -> int:
 
 
 async def tenant_stats(
-    providers: Iterable[UsageProvider], session: AsyncSession, ctx: TenantContext
+    providers: Iterable[UsageProvider], session: TenantSession, ctx: TenantContext
 ) -> TenantStats:
     figures = await usage.collect(providers, session, ctx)
     limits = await QuotaRepository(session, ctx).limits()
@@ -336,7 +341,7 @@ async def tenant_stats(
 
 
 async def tenant_quotas(
-    providers: Iterable[UsageProvider], session: AsyncSession, ctx: TenantContext
+    providers: Iterable[UsageProvider], session: TenantSession, ctx: TenantContext
 ) -> TenantQuotas:
     figures = await usage.collect(providers, session, ctx)
     limits = await QuotaRepository(session, ctx).limits()

@@ -22,6 +22,7 @@ from iiot.auth.schemas import TokenPair
 from iiot.auth.service import issue_pair
 from iiot.auth.tokens import digest, new_secret
 from iiot.config import Settings
+from iiot.db.session import TenantSession
 from iiot.errors import (
     BadRequest,
     Conflict,
@@ -65,7 +66,7 @@ SEAT_STATUSES = ("active", "invited")
 # --- usage figures -----------------------------------------------------------------------------
 
 
-async def member_figures(session: AsyncSession, ctx: TenantContext) -> dict[str, Any]:
+async def member_figures(session: TenantSession, ctx: TenantContext) -> dict[str, Any]:
     counts = await MembershipRepository(session, ctx).counts_by_status()
     return {"user_count": counts.get("active", 0), "invited_count": counts.get("invited", 0)}
 
@@ -74,7 +75,7 @@ async def member_figures(session: AsyncSession, ctx: TenantContext) -> dict[str,
 
 
 async def list_members(
-    session: AsyncSession, ctx: TenantContext, *, limit: int, offset: int
+    session: TenantSession, ctx: TenantContext, *, limit: int, offset: int
 ) -> MemberList:
     rows, total = await MembershipRepository(session, ctx).list_with_users(
         limit=limit, offset=offset
@@ -117,7 +118,7 @@ def resolve_role(role: Role | None, is_tenant_admin: bool | None, current: Role 
     return Role.viewer
 
 
-async def _lock_members(session: AsyncSession, ctx: TenantContext) -> None:
+async def _lock_members(session: TenantSession, ctx: TenantContext) -> None:
     await QuotaRepository(session, ctx).lock_seats()
 
 
@@ -128,7 +129,7 @@ async def _refuse_losing_last_admin(members: MembershipRepository, membership: M
 
 
 async def change_role(
-    session: AsyncSession, ctx: TenantContext, user_id: uuid.UUID, body: RoleUpdate
+    session: TenantSession, ctx: TenantContext, user_id: uuid.UUID, body: RoleUpdate
 ) -> RoleOut:
     await _lock_members(session, ctx)
     members = MembershipRepository(session, ctx)
@@ -158,7 +159,7 @@ async def change_role(
 # --- removal -----------------------------------------------------------------------------------
 
 
-async def remove_member(session: AsyncSession, ctx: TenantContext, user_id: uuid.UUID) -> None:
+async def remove_member(session: TenantSession, ctx: TenantContext, user_id: uuid.UUID) -> None:
     """Remove a member (admins; or the member themself) or withdraw a pending invitation."""
     await _lock_members(session, ctx)
     members = MembershipRepository(session, ctx)
@@ -193,7 +194,7 @@ def _accept_link(settings: Settings, token: str) -> str:
 
 
 async def _send_invitation(
-    session: AsyncSession,
+    session: TenantSession,
     ctx: TenantContext,
     settings: Settings,
     invitation: Invitation,
@@ -231,7 +232,7 @@ def _invitation_out(invitation: Invitation, role: str) -> InvitationOut:
 
 
 async def invite(
-    session: AsyncSession, ctx: TenantContext, body: InviteRequest, *, settings: Settings
+    session: TenantSession, ctx: TenantContext, body: InviteRequest, *, settings: Settings
 ) -> tuple[InvitationOut, bool]:
     """Invite `body.email`; (invitation, True) when new, (invitation, False) when re-sent.
 
@@ -318,7 +319,7 @@ async def locate_invitation(session: AsyncSession, token: str) -> tuple[uuid.UUI
 
 
 async def accept_invitation(
-    session: AsyncSession,
+    session: TenantSession,
     ctx: TenantContext,
     rt: Runtime,
     *,
