@@ -165,9 +165,15 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             await bootstrap.ensure_bootstrap_admin(rt)
         app.state.runtime = rt
         tasks = scheduler.start_all(rt) if settings.run_background_jobs and owned else []
+        if owned:
+            from iiot.mqtt import module as mqtt_module
+
+            await mqtt_module.start_listeners(rt)
         try:
             yield
         finally:
+            if owned:
+                await mqtt_module.stop_listeners(rt)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,105 @@
+"""Protocol hygiene with a raw client: malformed packets, missing CONNECT, keep-alive, many
+idle connections."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from iiot.mqtt import codec
+from iiot.mqtt.server import MqttServer
+from tests.devices.support import make_device
+from tests.fixtures.factories import Factory
+from tests.mqtt.conftest import port_of
+from tests.mqtt.support import RawClient
+
+CONNACK_OK = b"\x20\x02\x00\x00"
+
+
+async def test_malformed_packet_closes_that_connection_only(
+    mqtt: MqttServer, factory: Factory
+) -> None:
+    tenant = await factory.tenant()
+    handle = await make_device(factory, await factory.member(tenant, "developer"))
+    port = port_of(mqtt)
+    good = await RawClient.open(port)
+    assert await good.connect(handle.token) == CONNACK_OK
+    garbage = [
+        b"\x30\xff\xff\xff\xff\x7f",  # remaining length of five bytes
+        b"\x32\x03\x00\x05ab",  # topic longer than the packet
+        b"\x82\x02\x00\x01",  # SUBSCRIBE without topics
+        b"\x00\x00",  # reserved packet type
+        b"\x3e\x04\x00\x01a\x00",  # PUBLISH with QoS 3
+    ]
+    for data in garbage:
+        bad = await RawClient.open(port)
+        assert await bad.connect(handle.token) == CONNACK_OK
+        await bad.send(data)
+        assert await bad.closed_by_server(2), data
+        await bad.close()
+    # The well-behaved connection is untouched.
+    await good.send(codec.PINGRESP_PACKET[:0] + bytes((codec.PINGREQ << 4, 0)))
+    assert await good.read_packet() == codec.PINGRESP_PACKET
+    await good.close()
+
+
+async def test_a_client_that_never_sends_connect_is_dropped(mqtt: MqttServer) -> None:
+    client = await RawClient.open(port_of(mqtt))
+    started = time.monotonic()
+    assert await client.closed_by_server(5)
+    # The test server's CONNECT timeout is one second (checked every half second).
+    assert 0.9 <= time.monotonic() - started < 2.5
+    await client.close()
+
+
+async def test_packets_before_connect_are_refused(mqtt: MqttServer) -> None:
+    client = await RawClient.open(port_of(mqtt))
+    await client.send(bytes((codec.PINGREQ << 4, 0)))
+    assert await client.closed_by_server(2)
+    await client.close()
+
+
+async def test_keepalive_expiry_closes_the_connection(mqtt: MqttServer, factory: Factory) -> None:
+    tenant = await factory.tenant()
+    handle = await make_device(factory, await factory.member(tenant, "developer"))
+    client = await RawClient.open(port_of(mqtt))
+    await client.send(
+        codec.encode_client_connect(
+            codec.Connect(codec.MQTT_5, "ka", True, 1, username=handle.token)
+        )
+    )
+    assert (await client.read_packet())[3] == 0  # CONNACK success (MQTT 5)
+    started = time.monotonic()
+    packet = await client.read_packet(4)
+    # MQTT 5 tells why: DISCONNECT with reason 0x8D (keep alive timeout).
+    assert packet[:1] == bytes((codec.DISCONNECT << 4,))
+    assert packet[2] == codec.KEEP_ALIVE_TIMEOUT
+    assert 1.4 <= time.monotonic() - started < 3.0
+    await client.close()
+
+
+async def test_thousand_idle_connections(mqtt: MqttServer, factory: Factory) -> None:
+    tenant = await factory.tenant()
+    handle = await make_device(factory, await factory.member(tenant, "developer"))
+    port = port_of(mqtt)
+    connect = codec.encode_client_connect(
+        codec.Connect(codec.MQTT_311, "", True, 60, username=handle.token)
+    )
+
+    async def one() -> RawClient:
+        client = await RawClient.open(port)
+        await client.send(connect)
+        return client
+
+    clients: list[RawClient] = []
+    for _ in range(10):  # in waves of 100, within the listen backlog
+        clients += await asyncio.gather(*(one() for _ in range(100)))
+    acks = await asyncio.gather(*(c.read_packet() for c in clients))
+    assert acks.count(CONNACK_OK) == 1000
+    assert len(mqtt.connections) >= 1000
+    # Still responsive: every connection answers a ping.
+    for c in clients:
+        c.writer.write(bytes((codec.PINGREQ << 4, 0)))
+    pongs = await asyncio.gather(*(c.read_packet() for c in clients))
+    assert pongs.count(codec.PINGRESP_PACKET) == 1000
+    await asyncio.gather(*(c.close() for c in clients))
