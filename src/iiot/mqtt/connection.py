@@ -27,6 +27,7 @@ from iiot.connectivity.hub import hub
 from iiot.connectivity.identity import DeviceIdentity
 from iiot.errors import (
     BadRequest,
+    Conflict,
     Forbidden,
     IIoTError,
     NotFound,
@@ -526,7 +527,15 @@ class Connection(asyncio.Protocol):
         request_id = topics.request_id(packet.topic, topics.RPC_RESPONSE)
         if request_id is None:
             return codec.TOPIC_NAME_INVALID, "the request id must be a number"
-        await service.rpc_reply(self.rt, self._me(), request_id, _json_or_text(packet.payload))
+        return await self._reply(self._me(), request_id, _json_or_text(packet.payload))
+
+    async def _reply(self, device: DeviceIdentity, request_id: int, payload: Any) -> Outcome:
+        """A reply to a call that is unknown or already over (timed out) is taken but has no
+        one to reach: MQTT 5 says so with 0x10; it is no reason to drop a 3.1.1 connection."""
+        try:
+            await service.rpc_reply(self.rt, device, request_id, payload)
+        except (NotFound, Conflict) as exc:
+            return codec.NO_MATCHING_SUBSCRIBERS, exc.detail
         return OK
 
     async def _client_rpc(self, packet: codec.Publish) -> Outcome:
@@ -679,8 +688,7 @@ class Connection(asyncio.Protocol):
         if not isinstance(request_id, int) or isinstance(request_id, bool):
             raise Refusal(codec.PAYLOAD_FORMAT_INVALID, "expected a numeric id")
         device = await self._sub_device(name)
-        await service.rpc_reply(self.rt, device, request_id, document.get("data"))
-        return OK
+        return await self._reply(device, request_id, document.get("data"))
 
 
 def _keys_text(raw: Any) -> str | None:
