@@ -673,11 +673,13 @@ class Connection(asyncio.Protocol):
             self.rt, device, keys if client else [], [] if client else keys
         )
         values = found.get("client" if client else "shared", {})
+        # ThingsBoard's shape: "values" for more than one key asked, "value" for one, neither
+        # when nothing was found.
         body: dict[str, Any] = {"id": request_id, "device": name}
-        if "keys" in document:
+        if len(keys) > 1 and values:
             body["values"] = values
-        else:
-            body["value"] = values.get(keys[0])
+        elif len(keys) == 1 and keys[0] in values:
+            body["value"] = values[keys[0]]
         self._respond(topics.GATEWAY_ATTRIBUTES_RESPONSE, body)
         return OK
 
