@@ -8,6 +8,8 @@ from iiot.alerts.api import router as alerts_router
 from iiot.apikeys.api import router as apikeys_router
 from iiot.audit.api import router as audit_router
 from iiot.auth.api import router as auth_router
+from iiot.connectivity.api import router as connectivity_router
+from iiot.connectivity.device_api import router as device_api_router
 from iiot.devices.api import router as devices_router
 from iiot.platform.api import router as platform_router
 from iiot.rules.api import router as rules_router
@@ -32,5 +34,8 @@ def include_routes(app: FastAPI, api_prefix: str) -> None:
         rules_router,
         alerts_router,
         apikeys_router,
+        connectivity_router,
     ):
         app.include_router(router, prefix=api_prefix)
+    # `/{token}/...` last: it must never shadow a route of the API.
+    app.include_router(device_api_router, prefix=api_prefix)

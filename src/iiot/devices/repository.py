@@ -167,4 +167,5 @@ def device_fields(device: Device) -> dict[str, Any]:
         "config": device.config,
         "metadata": device.metadata_,
         "status": device.status,
+        "is_gateway": device.is_gateway,
     }

@@ -54,6 +54,8 @@ def device_out(device: Device, presence: Presence, now: datetime) -> DeviceOut:
         metadata=device.metadata_,
         status=effective_status(device.status, last_seen, now),
         last_seen=last_seen,
+        is_gateway=device.is_gateway,
+        gateway_id=device.gateway_id,
         created_at=device.created_at,
         updated_at=device.updated_at,
     )
@@ -118,6 +120,7 @@ async def create_device(
             config=body.config,
             metadata_=body.metadata,
             status=_stored_status(body.status),
+            is_gateway=body.is_gateway,
         )
     )
     credential, token = await _issue_token(session, ctx, device.id)
@@ -184,6 +187,9 @@ async def update_device(
         elif name == "name":
             if value is not None:
                 device.name = value
+        elif name == "is_gateway":
+            if value is not None:
+                device.is_gateway = value
         else:
             setattr(device, name, value)
     device.updated_at = datetime.now(UTC)

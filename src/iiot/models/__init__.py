@@ -4,6 +4,7 @@ from iiot.models.alerts import Alert, AlertHistory
 from iiot.models.apikeys import ApiKey
 from iiot.models.audit import AuditEvent, PlatformAuditEvent
 from iiot.models.base import Base
+from iiot.models.connectivity import DeviceAttribute, DeviceRpc
 from iiot.models.devices import Device, DeviceCredential
 from iiot.models.invitations import Invitation
 from iiot.models.mail import MailMessage
@@ -20,7 +21,9 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Device",
+    "DeviceAttribute",
     "DeviceCredential",
+    "DeviceRpc",
     "Invitation",
     "MailMessage",
     "Membership",

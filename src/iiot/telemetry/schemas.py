@@ -79,6 +79,19 @@ class ParsedIngest:
     max_ts: datetime | None = None
 
 
+TelemetryValue = float | bool | str
+
+
+@dataclass(frozen=True, slots=True)
+class PointIn:
+    """Values of one device at one time, from a transport other than the JSON ingest body
+    (MQTT, the ThingsBoard HTTP device API); `ingest.prepare_points` validates them exactly as
+    it validates a body."""
+
+    ts: datetime
+    values: dict[str, TelemetryValue]
+
+
 class IngestAccepted(BaseModel):
     points: int = Field(description="Points stored by this request")
     duplicates: int = Field(description="Points already stored (same device, key, timestamp)")

@@ -1,0 +1,127 @@
+"""device API: gateways, attributes, RPC
+
+Revision ID: 0006
+Revises: 0005
+
+`devices` gains `is_gateway` and `gateway_id` (the gateway a sub-device was created by; the
+composite foreign key sets only `gateway_id` to null when the gateway is deleted). Sub-devices
+are unique by name among one gateway's devices.
+
+Tenant-owned tables here (RLS enabled and forced): device_attributes (one row per device, scope
+and key; the value is any JSON value) and device_rpc (calls to devices: method, parameters,
+status and the device's reply). Both point at their device through (tenant_id, device_id).
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+from iiot.migrations.rls import disable_tenant_rls, enable_tenant_rls
+
+revision: str = "0006"
+down_revision: str | None = "0005"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column(
+        "devices", sa.Column("is_gateway", sa.Boolean(), server_default="false", nullable=False)
+    )
+    op.add_column("devices", sa.Column("gateway_id", sa.UUID(), nullable=True))
+    op.create_foreign_key(
+        "fk_devices_tenant_id_gateway_id_devices",
+        "devices",
+        "devices",
+        ["tenant_id", "gateway_id"],
+        ["tenant_id", "id"],
+        ondelete="SET NULL (gateway_id)",
+    )
+    op.create_index(
+        "ix_devices_tenant_id_gateway_id_name",
+        "devices",
+        ["tenant_id", "gateway_id", "name"],
+        unique=True,
+        postgresql_where=sa.text("gateway_id is not null"),
+    )
+    op.create_index("ix_devices_tenant_id_name", "devices", ["tenant_id", "name"])
+
+    op.create_table(
+        "device_attributes",
+        sa.Column("tenant_id", sa.UUID(), nullable=False),
+        sa.Column("device_id", sa.UUID(), nullable=False),
+        sa.Column("scope", sa.String(length=8), nullable=False),
+        sa.Column("key", sa.String(length=255), nullable=False),
+        sa.Column("value", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column(
+            "updated_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.CheckConstraint(
+            "scope in ('client','shared','server')", name=op.f("ck_device_attributes_scope_valid")
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id", "device_id"],
+            ["devices.tenant_id", "devices.id"],
+            name="fk_device_attributes_tenant_id_device_id_devices",
+            ondelete="cascade",
+        ),
+        sa.PrimaryKeyConstraint(
+            "tenant_id", "device_id", "scope", "key", name=op.f("pk_device_attributes")
+        ),
+    )
+    enable_tenant_rls("device_attributes")
+
+    op.create_table(
+        "device_rpc",
+        sa.Column("tenant_id", sa.UUID(), nullable=False),
+        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        sa.Column("device_id", sa.UUID(), nullable=False),
+        sa.Column("method", sa.String(length=255), nullable=False),
+        sa.Column("params", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+        sa.Column("oneway", sa.Boolean(), server_default="false", nullable=False),
+        sa.Column("status", sa.String(length=16), server_default="queued", nullable=False),
+        sa.Column("timeout_ms", sa.Integer(), nullable=False),
+        sa.Column("response", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+        sa.Column("created_by", sa.UUID(), nullable=True),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.CheckConstraint(
+            "status in ('queued','delivered','successful','timeout','offline')",
+            name=op.f("ck_device_rpc_status_valid"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id", "device_id"],
+            ["devices.tenant_id", "devices.id"],
+            name="fk_device_rpc_tenant_id_device_id_devices",
+            ondelete="cascade",
+        ),
+        sa.PrimaryKeyConstraint("tenant_id", "id", name=op.f("pk_device_rpc")),
+    )
+    op.create_index(
+        "ix_device_rpc_tenant_id_device_id_id", "device_rpc", ["tenant_id", "device_id", "id"]
+    )
+    enable_tenant_rls("device_rpc")
+
+
+def downgrade() -> None:
+    disable_tenant_rls("device_rpc")
+    op.drop_table("device_rpc")
+    disable_tenant_rls("device_attributes")
+    op.drop_table("device_attributes")
+    op.drop_index("ix_devices_tenant_id_name", table_name="devices")
+    op.drop_index("ix_devices_tenant_id_gateway_id_name", table_name="devices")
+    op.drop_constraint("fk_devices_tenant_id_gateway_id_devices", "devices", type_="foreignkey")
+    op.drop_column("devices", "gateway_id")
+    op.drop_column("devices", "is_gateway")
