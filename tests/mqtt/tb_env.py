@@ -21,7 +21,10 @@ SCENARIO = Path(__file__).resolve().parent / "tb_sdk_scenario.py"
 
 def tb_python() -> Path:
     if not TB_STAMP.exists():
-        subprocess.run(["make", "-C", str(ROOT), ".venv-tb/.installed"], check=True)
+        subprocess.run(  # noqa: S603
+            ["make", "-C", str(ROOT), ".venv-tb/.installed"],  # noqa: S607
+            check=True,
+        )
     return TB_PYTHON
 
 

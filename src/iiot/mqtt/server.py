@@ -54,9 +54,9 @@ class MqttServer:
         if settings.mqtt_port:
             wanted.append(("mqtt", settings.mqtt_port, None))
         if settings.mqtt_tls_cert and settings.mqtt_tls_key and settings.mqtt_tls_port:
-            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            context.load_cert_chain(settings.mqtt_tls_cert, settings.mqtt_tls_key)
-            wanted.append(("mqtts", settings.mqtt_tls_port, context))
+            tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            tls.load_cert_chain(settings.mqtt_tls_cert, settings.mqtt_tls_key)
+            wanted.append(("mqtts", settings.mqtt_tls_port, tls))
         for scheme, port, context in wanted:
             try:
                 server = await loop.create_server(
