@@ -31,7 +31,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -73,8 +73,8 @@ class Publisher(asyncio.Protocol):
         self.topic_bytes = topic.encode()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # (uvloop's transports are not subclasses of asyncio.Transport)
+        self.transport = cast(asyncio.Transport, transport)
         connect = codec.Connect(self.level, f"b{id(self)}", True, 120, username=self.token)
         transport.write(codec.encode_client_connect(connect))
 
@@ -145,8 +145,8 @@ class Subscriber(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # (uvloop's transports are not subclasses of asyncio.Transport)
+        self.transport = cast(asyncio.Transport, transport)
         transport.write(
             codec.encode_client_connect(codec.Connect(codec.MQTT_311, "bench-sub", True, 120))
         )

@@ -4,10 +4,15 @@ idle connections."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import socket
 import time
 
-from iiot.mqtt import codec
-from iiot.mqtt.server import MqttServer
+import pytest
+
+from iiot.mqtt import codec, module
+from iiot.mqtt.server import MqttServer, mqtt_server
+from iiot.runtime import Runtime
 from tests.devices.support import make_device
 from tests.fixtures.factories import Factory
 from tests.mqtt.conftest import port_of
@@ -103,3 +108,31 @@ async def test_thousand_idle_connections(mqtt: MqttServer, factory: Factory) -> 
     pongs = await asyncio.gather(*(c.read_packet() for c in clients))
     assert pongs.count(codec.PINGRESP_PACKET) == 1000
     await asyncio.gather(*(c.close() for c in clients))
+
+
+async def test_a_taken_port_is_reported_and_the_server_runs_on(
+    runtime: Runtime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What `iiot serve` (and so `make run`) does when another broker holds the port."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        settings = runtime.settings.model_copy(update={"mqtt_port": port, "mqtt_host": "127.0.0.1"})
+        rt = dataclasses.replace(runtime, settings=settings, extras={})
+        await module.start_listeners(rt)
+        try:
+            assert mqtt_server(rt).listeners == []
+            err = capsys.readouterr().err
+            assert f"MQTT is NOT listening on mqtt://127.0.0.1:{port}" in err
+            assert "IIOT_MQTT_PORT" in err
+        finally:
+            await module.stop_listeners(rt)
+    # A free port: the console says where MQTT listens.
+    settings = runtime.settings.model_copy(update={"mqtt_port": port, "mqtt_host": "127.0.0.1"})
+    rt = dataclasses.replace(runtime, settings=settings, extras={})
+    await module.start_listeners(rt)
+    try:
+        assert f"MQTT listening on mqtt://127.0.0.1:{port}" in capsys.readouterr().err
+    finally:
+        await module.stop_listeners(rt)

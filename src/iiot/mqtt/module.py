@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich.console import Console
+
 from iiot.mqtt.server import mqtt_server
 
 if TYPE_CHECKING:
@@ -11,7 +13,18 @@ if TYPE_CHECKING:
 
 
 async def start_listeners(rt: Runtime) -> None:
-    await mqtt_server(rt).start()
+    """Start the listeners and say on the console where MQTT listens, or why it does not."""
+    server = mqtt_server(rt)
+    listeners = await server.start()
+    console = Console(stderr=True)
+    for listener in listeners:
+        console.print(
+            f"[green]MQTT listening on {listener.scheme}://{listener.host}:{listener.port}[/]"
+        )
+    for problem in server.problems:
+        console.print(f"[bold red]{problem}[/]")
+    if not listeners and not server.problems:
+        console.print("MQTT is disabled (IIOT_MQTT_PORT=0).")
 
 
 async def stop_listeners(rt: Runtime) -> None:

@@ -43,6 +43,7 @@ class MqttServer:
         self.connections: set[Connection] = set()
         self.tasks: set[asyncio.Task[Any]] = set()
         self.listeners: list[Listener] = []
+        self.problems: list[str] = []
         self._servers: list[asyncio.Server] = []
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -63,14 +64,13 @@ class MqttServer:
                     lambda: Connection(self), host, port, ssl=context, backlog=4096
                 )
             except OSError as exc:
-                log.error(
-                    "MQTT is NOT listening on %s://%s:%d: %s. The HTTP API runs without it; "
-                    "set IIOT_MQTT_PORT (or `iiot serve --mqtt-port`) to a free port.",
-                    scheme,
-                    host,
-                    port,
-                    exc.strerror or exc,
+                message = (
+                    f"MQTT is NOT listening on {scheme}://{host}:{port}: {exc.strerror or exc}. "
+                    "The HTTP API runs without it; set IIOT_MQTT_PORT (or `iiot serve "
+                    "--mqtt-port`) to a free port."
                 )
+                log.error("%s", message)
+                self.problems.append(message)
                 continue
             self._servers.append(server)
             bound = server.sockets[0].getsockname()[1] if server.sockets else port
