@@ -201,6 +201,7 @@ async def run_load(
     duration_s: float,
     level: int,
     subscriber_filter: str | None = None,
+    on_measuring: Any = None,
 ) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     stats = Stats()
@@ -230,6 +231,8 @@ async def run_load(
         p.start()
     await asyncio.sleep(warmup_s)
     stats.measuring = True
+    if on_measuring is not None:
+        on_measuring()
     started = time.perf_counter()
     load_before = os.getloadavg()
     await asyncio.sleep(duration_s)
@@ -298,13 +301,18 @@ def main() -> None:
     with harness.scratch_database("mqtt") as db:
         (tenant,) = harness.seed_tenants(db, tenants=1, devices_per_tenant=args.devices)
         with harness.running_server(db, access_log=False) as server:
-            profiler = None
-            if args.profile:
-                profiler = harness.start_profile(
-                    server.pid,
-                    harness.RESULTS / f"{args.out}_profile.raw",
-                    int(args.duration + args.warmup),
-                )
+            profilers: list[Any] = []
+
+            def start_profiler() -> None:
+                if args.profile:
+                    profilers.append(
+                        harness.start_profile(
+                            server.pid,
+                            harness.RESULTS / f"{args.out}_profile.raw",
+                            int(args.duration),
+                        )
+                    )
+
             harness.settle(db)
             iiot = asyncio.run(
                 run_load(
@@ -316,10 +324,12 @@ def main() -> None:
                     warmup_s=args.warmup,
                     duration_s=args.duration,
                     level=level,
+                    on_measuring=start_profiler,
                 )
             )
-            if profiler is not None:
-                profiler.wait()
+            for profiler in profilers:
+                if profiler is not None:
+                    profiler.wait()
                 results["profile_top"] = harness.summarize_profile(
                     harness.RESULTS / f"{args.out}_profile.raw"
                 )

@@ -400,21 +400,21 @@ class Connection(asyncio.Protocol):
         if len(self._acks) > self.max_inflight and not self._paused and self.transport:
             self._paused = True
             self.transport.pause_reading()
-        handler = self._handler(packet.topic)
+        handler, concurrent = self._handler(packet.topic)
         work = self._run(pending, handler, packet)
-        if handler is self._telemetry and self._last_serial is None:
-            self._spawn(work)
-        elif handler is self._telemetry:
-            serial = self._last_serial
-
-            async def after_serial() -> None:
-                if serial is not None and not serial.done():
-                    await asyncio.wait([serial])
-                await work
-
-            self._spawn(after_serial())
-        else:
+        if not concurrent:
             self._serial(work)
+            return
+        serial = self._last_serial
+        if serial is None or serial.done():
+            self._spawn(work)
+            return
+
+        async def after_serial() -> None:
+            await asyncio.wait([serial])
+            await work
+
+        self._spawn(after_serial())
 
     async def _run(
         self,
@@ -461,28 +461,31 @@ class Connection(asyncio.Protocol):
             self._paused = False
             self.transport.resume_reading()
 
-    def _handler(self, topic: str) -> Callable[[codec.Publish], Awaitable[Outcome]]:
+    def _handler(self, topic: str) -> tuple[Callable[[codec.Publish], Awaitable[Outcome]], bool]:
+        """The handler of a topic, and whether its messages may run concurrently (telemetry:
+        rows are keyed by timestamp, so their order does not matter)."""
         if topic == topics.TELEMETRY:
-            return self._telemetry
+            return self._telemetry, True
         if topic == topics.ATTRIBUTES:
-            return self._client_attributes
+            return self._client_attributes, False
         if topic.startswith(topics.ATTRIBUTES_REQUEST):
-            return self._attribute_request
+            return self._attribute_request, False
         if topic.startswith(topics.RPC_RESPONSE):
-            return self._rpc_response
+            return self._rpc_response, False
         if topic.startswith(topics.RPC_REQUEST):
-            return self._client_rpc
+            return self._client_rpc, False
+        if topic == topics.GATEWAY_TELEMETRY:
+            return self._gw_telemetry, True
         if topic.startswith(topics.GATEWAY_PREFIX):
             handler = self._gateway_handlers().get(topic)
             if handler is not None:
-                return handler
-        return self._unknown_topic
+                return handler, False
+        return self._unknown_topic, False
 
     def _gateway_handlers(self) -> dict[str, Callable[[codec.Publish], Awaitable[Outcome]]]:
         return {
             topics.GATEWAY_CONNECT: self._gw_connect,
             topics.GATEWAY_DISCONNECT: self._gw_disconnect,
-            topics.GATEWAY_TELEMETRY: self._gw_telemetry,
             topics.GATEWAY_ATTRIBUTES: self._gw_attributes,
             topics.GATEWAY_ATTRIBUTES_REQUEST: self._gw_attribute_request,
             topics.GATEWAY_RPC: self._gw_rpc,

@@ -12,6 +12,7 @@ would cross the daily quota is rolled back and refused (429) so the counter neve
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 
 RETENTION_CACHE_SECONDS = 5.0
 _RETENTION_KEY = "telemetry_retention"
+_RETENTION_INFLIGHT_KEY = "telemetry_retention_inflight"
 
 
 @dataclass(slots=True)
@@ -61,17 +63,37 @@ def seconds_to_next_utc_midnight(now: datetime) -> int:
 
 
 async def _retention_days(rt: Runtime, ctx: TenantContext) -> int | None:
-    """The tenant's effective retention, cached briefly (it changes rarely)."""
+    """The tenant's effective retention, cached briefly (it changes rarely). One look-up per
+    tenant at a time: concurrent requests wait for it (or keep the expired value meanwhile)
+    instead of all querying the database when the entry expires."""
     cache: dict[uuid.UUID, tuple[int | None, float]] = rt.extras.setdefault(_RETENTION_KEY, {})
     now = time.monotonic()
     hit = cache.get(ctx.tenant_id)
     if hit is not None and hit[1] > now:
         return hit[0]
-    async with rt.db.system() as session:
-        limits = await QuotaRepository(session, ctx).limits()
+    inflight: dict[uuid.UUID, asyncio.Future[int | None]] = rt.extras.setdefault(
+        _RETENTION_INFLIGHT_KEY, {}
+    )
+    pending = inflight.get(ctx.tenant_id)
+    if pending is not None:
+        if hit is not None:
+            return hit[0]
+        return await asyncio.shield(pending)
+    future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+    inflight[ctx.tenant_id] = future
+    try:
+        async with rt.db.system() as session:
+            limits = await QuotaRepository(session, ctx).limits()
+    except BaseException as exc:
+        future.set_exception(exc)
+        future.exception()  # retrieved: waiters re-raise it, nobody else must log it
+        raise
+    finally:
+        inflight.pop(ctx.tenant_id, None)
     if len(cache) > 10_000:
         cache.clear()
     cache[ctx.tenant_id] = (limits.max_retention_days, now + RETENTION_CACHE_SECONDS)
+    future.set_result(limits.max_retention_days)
     return limits.max_retention_days
 
 
