@@ -202,6 +202,7 @@ async def run_load(
     level: int,
     subscriber_filter: str | None = None,
     on_measuring: Any = None,
+    cpu_probe: Any = None,
 ) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     stats = Stats()
@@ -233,11 +234,13 @@ async def run_load(
     stats.measuring = True
     if on_measuring is not None:
         on_measuring()
+    cpu_before = cpu_probe() if cpu_probe is not None else {}
     started = time.perf_counter()
     load_before = os.getloadavg()
     await asyncio.sleep(duration_s)
     stats.measuring = False
     elapsed = time.perf_counter() - started
+    cpu_after = cpu_probe() if cpu_probe is not None else {}
     for p in publishers:
         p.running = False
     await asyncio.sleep(1.0)  # let the in-flight messages finish
@@ -260,7 +263,31 @@ async def run_load(
         "p99_ms": round(harness.percentile(lat, 0.99) * 1000, 2) if lat else None,
         "subscriber_received_per_s": round(stats.received / elapsed) if sub else None,
         "loadavg_1m_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
+        **cpu_figures(cpu_before, cpu_after, stats.acked, elapsed),
     }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc), 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_figures(
+    before: dict[str, float], after: dict[str, float], acked: int, elapsed: float
+) -> dict[str, Any]:
+    """CPU used during the window by each party, per 1,000 acknowledged messages: robust to
+    the other work on a shared machine, unlike the rate."""
+    out: dict[str, Any] = {}
+    for name in before:
+        used = after.get(name, 0.0) - before[name]
+        out[f"{name}_cpu_cores_used"] = round(used / elapsed, 2)
+        if acked:
+            out[f"{name}_cpu_ms_per_1000_messages"] = round(used * 1000 / (acked / 1000), 1)
+    return out
 
 
 def count_rows(db: harness.Scratch) -> int:
@@ -314,6 +341,23 @@ def main() -> None:
                     )
 
             harness.settle(db)
+
+            def probe() -> dict[str, float]:
+                with db.owner() as conn:
+                    pids = [
+                        r[0]
+                        for r in conn.execute(
+                            "select pid from pg_stat_activity where datname = %s"
+                            " and pid <> pg_backend_pid()",
+                            (db.name,),
+                        )
+                    ]
+                return {
+                    "server": cpu_seconds(server.pid),
+                    "postgres_backends": sum(cpu_seconds(p) for p in pids),
+                    "load_generator": time.process_time(),
+                }
+
             iiot = asyncio.run(
                 run_load(
                     "127.0.0.1",
@@ -325,6 +369,7 @@ def main() -> None:
                     duration_s=args.duration,
                     level=level,
                     on_measuring=start_profiler,
+                    cpu_probe=probe,
                 )
             )
             for profiler in profilers:
