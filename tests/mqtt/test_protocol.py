@@ -119,7 +119,7 @@ async def test_a_taken_port_is_reported_and_the_server_runs_on(
         holder.listen()
         port = holder.getsockname()[1]
         settings = runtime.settings.model_copy(update={"mqtt_port": port, "mqtt_host": "127.0.0.1"})
-        rt = dataclasses.replace(runtime, settings=settings, extras={})
+        rt = dataclasses.replace(runtime, settings=settings)
         await module.start_listeners(rt)
         try:
             assert mqtt_server(rt).listeners == []
@@ -130,7 +130,7 @@ async def test_a_taken_port_is_reported_and_the_server_runs_on(
             await module.stop_listeners(rt)
     # A free port: the console says where MQTT listens.
     settings = runtime.settings.model_copy(update={"mqtt_port": port, "mqtt_host": "127.0.0.1"})
-    rt = dataclasses.replace(runtime, settings=settings, extras={})
+    rt = dataclasses.replace(runtime, settings=settings)
     await module.start_listeners(rt)
     try:
         assert f"MQTT listening on mqtt://127.0.0.1:{port}" in capsys.readouterr().err

@@ -39,6 +39,7 @@ from iiot.connectivity.repository import (
     RpcRepository,
 )
 from iiot.db.setup import plain_url
+from iiot.devices.presence import presence
 from iiot.devices.repository import CREDENTIALS_CHANNEL, DeviceRepository, DeviceTokenRepository
 from iiot.tenancy.context import system_context
 from iiot.tenants.repository import TENANT_STATUS_CHANNEL
@@ -48,9 +49,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_EXTRAS_KEY = "device_session_hub"
-# NOTIFY payloads are limited to 8000 bytes; longer key lists are sent as "all keys".
-_MAX_KEYS_PAYLOAD = 6000
+# How often devices with a live session here are recorded as heard from (well within
+# `iiot.devices.presence.OFFLINE_AFTER`).
+HEARTBEAT_SECONDS = 60.0
 
 
 @runtime_checkable
@@ -85,6 +86,7 @@ class DeviceSessionHub:
         self._acks: dict[tuple[uuid.UUID, int], asyncio.Event] = {}
         self._listening = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
         self._handlers: set[asyncio.Task[None]] = set()
         # Gateway sub-devices resolved in this process: (gateway id, name) -> identity.
         self.subdevices: dict[tuple[uuid.UUID, str], DeviceIdentity] = {}
@@ -126,12 +128,32 @@ class DeviceSessionHub:
     def start(self) -> None:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._listen(), name="device-session-hub")
+        if self._heartbeat is None or self._heartbeat.done():
+            self._heartbeat = asyncio.create_task(self._beat(), name="device-session-heartbeat")
+
+    async def _beat(self) -> None:
+        """Devices with a live session here are heard from (online) while it lasts."""
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            self.mark_seen()
+
+    def mark_seen(self) -> None:
+        now = datetime.now(UTC)
+        seen = presence(self._rt)
+        for device_id, entries in list(self._by_device.items()):
+            if entries:
+                seen.seen(entries[0].session.tenant_id, device_id, now)
 
     async def wait_listening(self, timeout: float = 5.0) -> None:
         self.start()
         await asyncio.wait_for(self._listening.wait(), timeout)
 
     async def stop(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+            self._heartbeat = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -364,6 +386,7 @@ class DeviceSessionHub:
         """Why the session may no longer speak for its device, or None if it still may."""
         session = entry.session
         identity = entry.identity
+        ctx = system_context(session.tenant_id)
         if identity is not None and identity.token_digest is not None:
             async with self._rt.db.system() as db:
                 owner = await DeviceTokenRepository(db).owner(identity.token_digest)
@@ -374,9 +397,13 @@ class DeviceSessionHub:
                 return "tenant suspended"
             if owner.device_status == "disabled":
                 return "device disabled"
+            if identity.gateway_id is not None or identity.is_gateway:
+                async with self._rt.db.tenant(ctx) as db:
+                    gateway = await DeviceRepository(db, ctx).get(speaker)
+                if gateway is None or not gateway.is_gateway:
+                    return "no longer a gateway"
             if identity.gateway_id is None:
                 return None
-        ctx = system_context(session.tenant_id)
         async with self._rt.db.tenant(ctx) as db:
             device = await DeviceRepository(db, ctx).get(session.device_id)
         if device is None:
@@ -394,13 +421,15 @@ def _concerns(entry: _Attached, device_id: uuid.UUID) -> bool:
 
 def hub(rt: Runtime) -> DeviceSessionHub:
     """This process's hub."""
-    found = rt.extras.get(_EXTRAS_KEY)
-    if found is None:
-        found = rt.extras[_EXTRAS_KEY] = DeviceSessionHub(rt)
-    return found
+    return rt.state.get(DeviceSessionHub)
+
+
+async def start_hub(rt: Runtime) -> None:
+    """Start listening at start-up, so that pushes reach the first sessions."""
+    await hub(rt).wait_listening()
 
 
 async def stop_hub(rt: Runtime) -> None:
-    found = rt.extras.get(_EXTRAS_KEY)
+    found = rt.state.peek(DeviceSessionHub)
     if found is not None:
         await found.stop()

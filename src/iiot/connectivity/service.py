@@ -274,11 +274,22 @@ async def client_rpc(rt: Runtime, device: DeviceIdentity, method: str, params: A
 
 
 async def device_connected(rt: Runtime, device: DeviceIdentity) -> None:
-    """A session of the device opened: it is online from now (last_seen)."""
-    presence(rt).seen(device.tenant_id, device.device_id, datetime.now(UTC))
+    """A live session of the device opened: online from now (last_seen is now). While the
+    session lasts the hub keeps the device heard from."""
+    now = datetime.now(UTC)
+    ctx = _ctx(device)
+    async with rt.db.tenant(ctx) as session:
+        await DeviceRepository(session, ctx).mark_connected(device.device_id, now)
+    presence(rt).seen(device.tenant_id, device.device_id, now)
 
 
 async def device_disconnected(rt: Runtime, device: DeviceIdentity) -> None:
-    """A session of the device closed: last_seen is now; it shows offline once no message
-    arrives within the offline window (as for HTTP devices)."""
-    presence(rt).seen(device.tenant_id, device.device_id, datetime.now(UTC))
+    """A live session of the device closed: offline from now (last_seen is now), unless
+    another session of it is still attached in this process. Detach the session first."""
+    if hub(rt).sessions(device.device_id):
+        return
+    now = datetime.now(UTC)
+    presence(rt).seen(device.tenant_id, device.device_id, now)
+    ctx = _ctx(device)
+    async with rt.db.tenant(ctx) as session:
+        await DeviceRepository(session, ctx).mark_disconnected(device.device_id, now)

@@ -3,8 +3,8 @@
 Telemetry is `{"k": v}`, `{"ts": ms, "values": {"k": v}}`, or an array of either; a gateway
 sends `{"Device name": [<telemetry>, …]}`. Values follow ThingsBoard's rules: a string that
 reads as a plain decimal number (`"21.5"`, `"-3"`, `".5"`; no exponent, no sign `+`, no
-trailing dot) is stored as a number; a number too large for a 64-bit integer stays a string
-when it came as a string and is refused when it came as a number; a JSON object or array is
+trailing dot) is stored as a number, unless it is an integer beyond 64 bits (it stays a
+string); a JSON object or array is
 kept as its compact JSON text; `null` values are skipped. Every problem raises
 `ValidationFailed` (422) naming the offending key, and nothing of that payload is stored.
 """

@@ -30,7 +30,6 @@ from iiot.devices.schemas import (
 )
 from iiot.errors import NotFound
 from iiot.models.devices import Device, DeviceCredential
-from iiot.quotas import usage
 from iiot.quotas.seats import take_seat
 from iiot.telemetry.repository import LatestTelemetryRepository
 from iiot.tenancy.context import TenantContext
@@ -52,7 +51,7 @@ def device_out(device: Device, presence: Presence, now: datetime) -> DeviceOut:
         protocol=device.protocol,
         config=device.config,
         metadata=device.metadata_,
-        status=effective_status(device.status, last_seen, now),
+        status=effective_status(device.status, last_seen, now, device.disconnected_at),
         last_seen=last_seen,
         is_gateway=device.is_gateway,
         gateway_id=device.gateway_id,
@@ -206,7 +205,8 @@ async def update_device(
             before=old,
             after=new,
         )
-    if before["status"] != after["status"]:
+    if before["status"] != after["status"] or before["is_gateway"] != after["is_gateway"]:
+        # Live sessions re-check what they may do (a disabled device, a former gateway).
         await DeviceRepository(session, ctx).notify_credentials_changed(device.id)
     return device_out(device, presence, datetime.now(UTC))
 
@@ -253,8 +253,5 @@ async def rotate_credentials(
     )
 
 
-async def _device_usage(session: AsyncSession, ctx: TenantContext) -> dict[str, Any]:
+async def device_usage(session: AsyncSession, ctx: TenantContext) -> dict[str, Any]:
     return {"device_count": await DeviceRepository(session, ctx).count()}
-
-
-usage.register("devices", _device_usage)

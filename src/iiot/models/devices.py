@@ -68,6 +68,9 @@ class Device(Base, Timestamps):
     # A gateway speaks for sub-devices; a sub-device names the gateway that created it.
     is_gateway: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     gateway_id: Mapped[uuid.UUID | None]
+    # When the device's last live session (MQTT) closed; it is offline from then until it is
+    # heard from again.
+    disconnected_at: Mapped[datetime | None]
 
 
 class DeviceCredential(Base):

@@ -1,4 +1,5 @@
-"""Wiring of the MQTT endpoint: started with `iiot serve`, stopped before the database closes."""
+"""The MQTT endpoint as a module: its listeners start with `iiot serve` (after the database and
+the device-session hub are ready) and stop on a graceful stop, before the database closes."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from iiot.mqtt.server import mqtt_server
+from iiot.modules import Hook, Module
+from iiot.mqtt.server import MqttServer, mqtt_server
 
 if TYPE_CHECKING:
     from iiot.runtime import Runtime
@@ -35,6 +37,13 @@ async def start_listeners(rt: Runtime) -> None:
 
 
 async def stop_listeners(rt: Runtime) -> None:
-    server = rt.extras.get("mqtt_server")
+    server = rt.state.peek(MqttServer)
     if server is not None:
         await server.stop()
+
+
+MODULE = Module(
+    name="mqtt",
+    startup=(Hook("mqtt-listeners", start_listeners),),
+    shutdown=(Hook("mqtt-listeners", stop_listeners),),
+)

@@ -109,11 +109,6 @@ class MqttServer:
         self.listeners.clear()
 
 
-_EXTRAS_KEY = "mqtt_server"
-
-
 def mqtt_server(rt: Runtime) -> MqttServer:
-    found = rt.extras.get(_EXTRAS_KEY)
-    if found is None:
-        found = rt.extras[_EXTRAS_KEY] = MqttServer(rt)
-    return found
+    """The process's MQTT endpoint (listening once `start` ran)."""
+    return rt.state.get(MqttServer)

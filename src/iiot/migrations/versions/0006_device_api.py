@@ -3,8 +3,9 @@
 Revision ID: 0006
 Revises: 0005
 
-`devices` gains `is_gateway` and `gateway_id` (the gateway a sub-device was created by; the
-composite foreign key sets only `gateway_id` to null when the gateway is deleted). Sub-devices
+`devices` gains `is_gateway`, `gateway_id` (the gateway a sub-device was created by; the
+composite foreign key sets only `gateway_id` to null when the gateway is deleted) and
+`disconnected_at` (when its last live session closed: offline from then on). Sub-devices
 are unique by name among one gateway's devices.
 
 Tenant-owned tables here (RLS enabled and forced): device_attributes (one row per device, scope
@@ -31,6 +32,9 @@ def upgrade() -> None:
         "devices", sa.Column("is_gateway", sa.Boolean(), server_default="false", nullable=False)
     )
     op.add_column("devices", sa.Column("gateway_id", sa.UUID(), nullable=True))
+    op.add_column(
+        "devices", sa.Column("disconnected_at", sa.DateTime(timezone=True), nullable=True)
+    )
     op.create_foreign_key(
         "fk_devices_tenant_id_gateway_id_devices",
         "devices",
@@ -123,5 +127,6 @@ def downgrade() -> None:
     op.drop_index("ix_devices_tenant_id_name", table_name="devices")
     op.drop_index("ix_devices_tenant_id_gateway_id_name", table_name="devices")
     op.drop_constraint("fk_devices_tenant_id_gateway_id_devices", "devices", type_="foreignkey")
+    op.drop_column("devices", "disconnected_at")
     op.drop_column("devices", "gateway_id")
     op.drop_column("devices", "is_gateway")
