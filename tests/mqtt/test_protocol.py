@@ -7,9 +7,13 @@ import asyncio
 import dataclasses
 import socket
 import time
+import uuid
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from iiot.auth.tokens import digest, new_secret
 from iiot.mqtt import codec, module
 from iiot.mqtt.server import MqttServer, mqtt_server
 from iiot.runtime import Runtime
@@ -83,23 +87,49 @@ async def test_keepalive_expiry_closes_the_connection(mqtt: MqttServer, factory:
     await client.close()
 
 
-async def test_thousand_idle_connections(mqtt: MqttServer, factory: Factory) -> None:
-    tenant = await factory.tenant()
-    handle = await make_device(factory, await factory.member(tenant, "developer"))
-    port = port_of(mqtt)
-    connect = codec.encode_client_connect(
-        codec.Connect(codec.MQTT_311, "", True, 60, username=handle.token)
-    )
+async def seed_devices(engine: AsyncEngine, tenant_id: uuid.UUID, n: int) -> list[str]:
+    """`n` devices with a token each, inserted directly (set-up only: creating a thousand
+    devices through the API would dominate the test)."""
+    tokens = [new_secret("dt_") for _ in range(n)]
+    devices = [uuid.uuid4() for _ in range(n)]
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "insert into devices (tenant_id, id, name, status) values (:t, :d, :n, 'offline')"
+            ),
+            [{"t": tenant_id, "d": d, "n": f"idle-{i}"} for i, d in enumerate(devices)],
+        )
+        await conn.execute(
+            text(
+                "insert into device_credentials (tenant_id, id, device_id, token_hash)"
+                " values (:t, :i, :d, :h)"
+            ),
+            [
+                {"t": tenant_id, "i": uuid.uuid4(), "d": d, "h": digest(token)}
+                for d, token in zip(devices, tokens, strict=True)
+            ],
+        )
+    return tokens
 
-    async def one() -> RawClient:
+
+async def test_thousand_idle_connections(
+    mqtt: MqttServer, factory: Factory, owner_engine: AsyncEngine
+) -> None:
+    tenant = await factory.tenant(tier="enterprise")
+    tokens = await seed_devices(owner_engine, tenant.id, 1000)
+    port = port_of(mqtt)
+
+    async def one(token: str) -> RawClient:
         client = await RawClient.open(port)
-        await client.send(connect)
+        await client.send(
+            codec.encode_client_connect(codec.Connect(codec.MQTT_311, "", True, 60, username=token))
+        )
         return client
 
     clients: list[RawClient] = []
-    for _ in range(10):  # in waves of 100, within the listen backlog
-        clients += await asyncio.gather(*(one() for _ in range(100)))
-    acks = await asyncio.gather(*(c.read_packet() for c in clients))
+    for wave in range(10):  # in waves of 100, within the listen backlog
+        clients += await asyncio.gather(*(one(t) for t in tokens[wave * 100 : wave * 100 + 100]))
+    acks = await asyncio.gather(*(c.read_packet(30) for c in clients))
     assert acks.count(CONNACK_OK) == 1000
     assert len(mqtt.connections) >= 1000
     # Still responsive: every connection answers a ping.

@@ -41,6 +41,7 @@ from iiot.mqtt.codec import MQTT_5, MalformedPacket
 
 if TYPE_CHECKING:
     from iiot.mqtt.server import MqttServer
+    from iiot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +175,9 @@ class Connection(asyncio.Protocol):
         self._detach_all()
         if self.device is not None:
             device = self.device
-            self._spawn(self._safe(service.device_disconnected(self.rt, device), "disconnect"))
+            self._spawn(
+                self._bookkeeping(service.device_disconnected(self.rt, device), "disconnect")
+            )
 
     # ------------------------------------------------------------------ closing
 
@@ -266,6 +269,14 @@ class Connection(asyncio.Protocol):
 
         self._last_serial = self._spawn(run())
 
+    async def _bookkeeping(
+        self, fn: Callable[[Runtime, DeviceIdentity], Awaitable[None]], device: DeviceIdentity
+    ) -> None:
+        """Online/offline bookkeeping: a few at a time, so that a storm of (re)connections
+        leaves the database pool to authentication and telemetry."""
+        async with self.server.bookkeeping:
+            await self._safe(fn(self.rt, device), fn.__name__)
+
     async def _safe(self, coro: Awaitable[Any], what: str) -> None:
         try:
             await coro
@@ -315,7 +326,7 @@ class Connection(asyncio.Protocol):
         self._sessions.append(own)
         hub(self.rt).attach(own, device)
         self._write(codec.encode_connack(level, False, codec.SUCCESS, props))
-        self._spawn(self._safe(service.device_connected(self.rt, device), "connect"))
+        self._spawn(self._bookkeeping(service.device_connected, device))
         self._authenticating = False
         early, self._early = self._early, []
         for queued in early:
@@ -583,7 +594,7 @@ class Connection(asyncio.Protocol):
             self._sub_sessions[name] = session
             self._sessions.append(session)
             hub(self.rt).attach(session, device)
-            self._spawn(self._safe(service.device_connected(self.rt, device), "connect"))
+            self._spawn(self._bookkeeping(service.device_connected, device))
         return device
 
     def _gateway_document(self, packet: codec.Publish) -> dict[str, Any]:

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL_SECONDS = 0.5
 DRAIN_SECONDS = 5.0
+# Connect/disconnect bookkeeping (device online/offline) running at once.
+BOOKKEEPING_CONCURRENCY = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,7 @@ class MqttServer:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.listeners: list[Listener] = []
         self.problems: list[str] = []
+        self.bookkeeping = asyncio.Semaphore(BOOKKEEPING_CONCURRENCY)
         self._servers: list[asyncio.Server] = []
         self._sweeper: asyncio.Task[None] | None = None
 
