@@ -175,9 +175,7 @@ class Connection(asyncio.Protocol):
         self._detach_all()
         if self.device is not None:
             device = self.device
-            self._spawn(
-                self._bookkeeping(service.device_disconnected(self.rt, device), "disconnect")
-            )
+            self._spawn(self._bookkeeping(service.device_disconnected, device))
 
     # ------------------------------------------------------------------ closing
 
