@@ -10,6 +10,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from iiot.connectivity.hub import hub
+from iiot.runtime import Runtime
+
 
 @dataclass
 class RecordingSession:
@@ -55,3 +58,13 @@ async def stored_points(engine: AsyncEngine, device_id: uuid.UUID) -> dict[str, 
         for key, value in rows:
             out.setdefault(key, []).append(value)
         return out
+
+
+async def attached(rt: Runtime, device_id: uuid.UUID, timeout: float = 10.0) -> None:
+    """Wait until a session of the device is attached to the runtime's hub (a long-poll
+    request attaches only after its token was checked)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not hub(rt).sessions(device_id):
+        assert loop.time() < deadline, "no session of the device was attached"
+        await asyncio.sleep(0.01)

@@ -24,7 +24,7 @@ from iiot.config import Settings
 from iiot.connectivity.hub import hub, stop_hub
 from iiot.devices.token_cache import stop_listener
 from iiot.runtime import Runtime
-from tests.connectivity.support import RecordingSession
+from tests.connectivity.support import RecordingSession, attached
 from tests.devices.support import make_device
 from tests.fixtures.database import TestDatabase
 from tests.fixtures.factories import Factory, World
@@ -58,7 +58,7 @@ async def test_rpc_and_attribute_push_reach_a_session_of_another_runtime(
         poll = asyncio.create_task(
             device_side.get(f"/api/v1/{dev.token}/rpc", params={"timeout": 5000})
         )
-        await asyncio.sleep(0.2)
+        await attached(other_process, dev.id)
         assert hub(factory.rt).sessions(dev.id) == []  # not in the caller's process
         call = asyncio.create_task(
             operator.post(
@@ -66,7 +66,9 @@ async def test_rpc_and_attribute_push_reach_a_session_of_another_runtime(
                 json={"method": "getLevel", "params": {"tank": 2}, "timeout_ms": 5000},
             )
         )
-        request = (await poll).json()
+        polled = await poll
+        assert polled.status_code == 200, (polled.text, (await call).text)
+        request = polled.json()
         assert (request["method"], request["params"]) == ("getLevel", {"tank": 2})
         r = await device_side.post(f"/api/v1/{dev.token}/rpc/{request['id']}", json={"l": 73})
         assert r.status_code == 200
@@ -152,15 +154,22 @@ async def test_a_real_second_server(
     async with httpx.AsyncClient(base_url=base, timeout=10) as device_side:
         r = await device_side.post(f"/api/v1/{dev.token}/telemetry", json={"temp": "19.5"})
         assert r.status_code == 200, r.text
+        # The poll attaches in the other process once its token is checked; until then a
+        # call finds the device offline (409), so the call is repeated until it is taken.
         poll = asyncio.create_task(
             device_side.get(f"/api/v1/{dev.token}/rpc", params={"timeout": 8000})
         )
-        await asyncio.sleep(0.5)
-        call = asyncio.create_task(
-            world.a["operator"].client.post(
-                f"/api/v1/devices/{dev.id}/rpc", json={"method": "ping", "timeout_ms": 8000}
+        call = None
+        for _ in range(20):
+            call = asyncio.create_task(
+                world.a["operator"].client.post(
+                    f"/api/v1/devices/{dev.id}/rpc", json={"method": "ping", "timeout_ms": 8000}
+                )
             )
-        )
+            await asyncio.wait([call, poll], return_when=asyncio.FIRST_COMPLETED)
+            if not call.done() or call.result().status_code != 409:
+                break
+        assert call is not None
         got = await poll
         assert got.status_code == 200, got.text
         request_id = got.json()["id"]
@@ -172,20 +181,23 @@ async def test_a_real_second_server(
         updates = asyncio.create_task(
             device_side.get(f"/api/v1/{dev.token}/attributes/updates", params={"timeout": 8000})
         )
-        await asyncio.sleep(0.5)
-        await developer.post(f"/api/v1/devices/{dev.id}/attributes/shared", json={"sp": 3})
-        assert (await updates).json() == {"sp": 3}
+        for n in range(40):  # until the poll has attached and heard one
+            await developer.post(f"/api/v1/devices/{dev.id}/attributes/shared", json={"sp": n})
+            done, _ = await asyncio.wait([updates], timeout=0.25)
+            if done:
+                break
+        assert list((await updates).json()) == ["sp"]
 
         # Rotating the token (in this process) ends the other server's waiting poll at once.
         poll = asyncio.create_task(
             device_side.get(f"/api/v1/{dev.token}/rpc", params={"timeout": 8000})
         )
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(1.0)
         started = time.monotonic()
         await developer.post(f"/api/v1/devices/{dev.id}/credentials")
         ended = await poll
-        assert ended.status_code == 408
-        assert time.monotonic() - started < 2
+        assert ended.status_code in (408, 401)  # closed, or refused if not yet attached
+        assert time.monotonic() - started < 3
         assert (await device_side.get(f"/api/v1/{dev.token}/attributes")).status_code == 401
     proc.terminate()
     output = proc.communicate(timeout=15)[0]

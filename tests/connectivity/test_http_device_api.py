@@ -7,7 +7,7 @@ import time
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.connectivity.support import stored_points
+from tests.connectivity.support import attached, stored_points
 from tests.devices.support import make_device
 from tests.fixtures.factories import Factory, World
 
@@ -168,7 +168,7 @@ async def test_shared_attribute_long_poll(factory: Factory, world: World) -> Non
     poll = asyncio.create_task(
         api.get(f"/api/v1/{dev.token}/attributes/updates", params={"timeout": 5000})
     )
-    await asyncio.sleep(0.2)
+    await attached(factory.rt, dev.id)
     r = await developer.post(f"/api/v1/devices/{dev.id}/attributes/shared", json={"sp": 7})
     assert r.status_code == 200
     got = await poll
@@ -177,7 +177,7 @@ async def test_shared_attribute_long_poll(factory: Factory, world: World) -> Non
     poll = asyncio.create_task(
         api.get(f"/api/v1/{dev.token}/attributes/updates", params={"timeout": 5000})
     )
-    await asyncio.sleep(0.2)
+    await attached(factory.rt, dev.id)
     r = await developer.delete(
         f"/api/v1/devices/{dev.id}/attributes/shared", params={"keys": "old"}
     )

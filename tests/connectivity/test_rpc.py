@@ -10,21 +10,23 @@ import pytest
 
 from iiot.connectivity import rpc_service
 from iiot.connectivity.hub import hub
-from tests.connectivity.support import RecordingSession
-from tests.devices.support import make_device
+from tests.connectivity.support import RecordingSession, attached
+from tests.devices.support import DeviceHandle, make_device
 from tests.fixtures.factories import Factory, World
 
 
-async def _long_poll(api: httpx.AsyncClient, token: str) -> asyncio.Task[httpx.Response]:
-    task = asyncio.create_task(api.get(f"/api/v1/{token}/rpc", params={"timeout": 5000}))
-    await asyncio.sleep(0.15)  # the poll is attached to the hub
+async def _long_poll(
+    factory: Factory, api: httpx.AsyncClient, dev: DeviceHandle
+) -> asyncio.Task[httpx.Response]:
+    task = asyncio.create_task(api.get(f"/api/v1/{dev.token}/rpc", params={"timeout": 5000}))
+    await attached(factory.rt, dev.id)
     return task
 
 
 async def test_two_way_call_through_the_http_long_poll(factory: Factory, world: World) -> None:
     dev = await make_device(factory, world.a["developer"])
     api = factory.client()
-    poll = await _long_poll(api, dev.token)
+    poll = await _long_poll(factory, api, dev)
     call = asyncio.create_task(
         world.a["operator"].client.post(
             f"/api/v1/devices/{dev.id}/rpc",
@@ -67,7 +69,7 @@ async def test_another_device_cannot_answer(factory: Factory, world: World) -> N
     dev = await make_device(factory, world.a["developer"])
     intruder = await make_device(factory, world.b_admin)
     api = factory.client()
-    poll = await _long_poll(api, dev.token)
+    poll = await _long_poll(factory, api, dev)
     call = asyncio.create_task(
         world.a["operator"].client.post(
             f"/api/v1/devices/{dev.id}/rpc", json={"method": "m", "timeout_ms": 2000}

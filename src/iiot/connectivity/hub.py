@@ -90,6 +90,9 @@ class DeviceSessionHub:
         self._handlers: set[asyncio.Task[None]] = set()
         # Gateway sub-devices resolved in this process: (gateway id, name) -> identity.
         self.subdevices: dict[tuple[uuid.UUID, str], DeviceIdentity] = {}
+        # Devices by token digest (name, gateway flag), kept while the listener runs; a
+        # credential notification about the device evicts them.
+        self.identities: dict[bytes, DeviceIdentity] = {}
 
     # -- sessions -----------------------------------------------------------------------
 
@@ -179,6 +182,9 @@ class DeviceSessionHub:
                 ) as conn:
                     for channel in (DEVICE_API_CHANNEL, CREDENTIALS_CHANNEL, TENANT_STATUS_CHANNEL):
                         await conn.execute(f"listen {channel}")
+                    # Anything cached before may have missed a notification.
+                    self.identities.clear()
+                    self.subdevices.clear()
                     self._listening.set()
                     backoff = 0.5
                     # Changes made while no listener was connected: re-check every session.
@@ -190,6 +196,8 @@ class DeviceSessionHub:
             except Exception:
                 log.warning("device session hub lost its connection; retrying", exc_info=True)
             self._listening.clear()
+            self.identities.clear()
+            self.subdevices.clear()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 10.0)
 
@@ -210,6 +218,7 @@ class DeviceSessionHub:
             except ValueError:
                 return
             self._forget_subdevices(device_id)
+            self._forget_identities(device_id)
             self._spawn(self._recheck(lambda e: _concerns(e, device_id)))
             return
         if channel == TENANT_STATUS_CHANNEL:
@@ -362,6 +371,10 @@ class DeviceSessionHub:
 
     # -- revocation ---------------------------------------------------------------------
 
+    def _forget_identities(self, device_id: uuid.UUID) -> None:
+        for key in [k for k, v in self.identities.items() if v.device_id == device_id]:
+            self.identities.pop(key, None)
+
     def _forget_subdevices(self, device_id: uuid.UUID) -> None:
         stale = [
             key
@@ -425,8 +438,12 @@ def hub(rt: Runtime) -> DeviceSessionHub:
 
 
 async def start_hub(rt: Runtime) -> None:
-    """Start listening at start-up, so that pushes reach the first sessions."""
-    await hub(rt).wait_listening()
+    """Start listening at start-up, so that pushes reach the first sessions. A listener that
+    cannot connect yet keeps retrying in the background; start-up goes on."""
+    try:
+        await hub(rt).wait_listening()
+    except TimeoutError:
+        log.warning("device session hub not listening yet; it keeps trying")
 
 
 async def stop_hub(rt: Runtime) -> None:

@@ -92,18 +92,27 @@ async def authenticate(rt: Runtime, token: str) -> DeviceIdentity:
         raise TenantSuspended("this tenant is suspended")
     if owner.device_status == "disabled":
         raise Forbidden("this device is disabled")
+    sessions = hub(rt)
+    known = sessions.identities.get(token_digest)
+    if known is not None and known.device_id == owner.device_id and sessions.listening:
+        return known
     ctx = device_context(owner.tenant_id, owner.device_id)
     async with rt.db.tenant(ctx) as session:
         device = await DeviceRepository(session, ctx).get(owner.device_id)
     if device is None:
         raise Unauthorized("invalid or revoked device token")
-    return DeviceIdentity(
+    identity = DeviceIdentity(
         device_id=device.id,
         tenant_id=device.tenant_id,
         name=device.name,
         is_gateway=device.is_gateway,
         token_digest=token_digest,
     )
+    if sessions.listening:
+        if len(sessions.identities) > 100_000:
+            sessions.identities.clear()
+        sessions.identities[token_digest] = identity
+    return identity
 
 
 async def ingest(rt: Runtime, device: DeviceIdentity, points: list[PointIn]) -> IngestOutcome:
@@ -187,9 +196,10 @@ async def gateway_device(
         token_digest=gateway.token_digest,
         gateway_id=gateway.device_id,
     )
-    if len(cache) > 100_000:
-        cache.clear()
-    cache[(gateway.device_id, name)] = identity
+    if hub(rt).listening:  # kept only while deletions and revocations are heard
+        if len(cache) > 100_000:
+            cache.clear()
+        cache[(gateway.device_id, name)] = identity
     return identity
 
 
