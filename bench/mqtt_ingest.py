@@ -135,10 +135,11 @@ class Publisher(asyncio.Protocol):
 
 
 class Subscriber(asyncio.Protocol):
-    """The Mosquitto reference's consumer: subscribes to every publisher's topic, QoS 1."""
+    """The Mosquitto reference's consumer: subscribes to every publisher's topic."""
 
-    def __init__(self, topic_filter: str, stats: Stats) -> None:
+    def __init__(self, topic_filter: str, stats: Stats, qos: int) -> None:
         self.filter = topic_filter
+        self.qos = qos
         self.stats = stats
         self.reader = bytearray()
         self.ready = asyncio.get_running_loop().create_future()
@@ -151,7 +152,9 @@ class Subscriber(asyncio.Protocol):
             codec.encode_client_connect(codec.Connect(codec.MQTT_311, "bench-sub", True, 120))
         )
         transport.write(
-            codec.encode_client_subscribe(codec.Subscribe(1, [(self.filter, 1)]), codec.MQTT_311)
+            codec.encode_client_subscribe(
+                codec.Subscribe(1, [(self.filter, self.qos)]), codec.MQTT_311
+            )
         )
 
     def data_received(self, data: bytes) -> None:
@@ -201,6 +204,7 @@ async def run_load(
     duration_s: float,
     level: int,
     subscriber_filter: str | None = None,
+    subscriber_qos: int = 0,
     on_measuring: Any = None,
     cpu_probe: Any = None,
 ) -> dict[str, Any]:
@@ -209,7 +213,7 @@ async def run_load(
     sub: Subscriber | None = None
     if subscriber_filter is not None:
         _, sub = await loop.create_connection(
-            lambda: Subscriber(subscriber_filter, stats), host, port
+            lambda: Subscriber(subscriber_filter, stats, subscriber_qos), host, port
         )
         await asyncio.wait_for(sub.ready, 10)
     publishers: list[Publisher] = []
@@ -296,32 +300,8 @@ def count_rows(db: harness.Scratch) -> int:
     return int(row[0]) if row else 0
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--devices", type=int, default=1_000)
-    parser.add_argument("--window", type=int, default=4, help="QoS 1 messages in flight each")
-    parser.add_argument("--duration", type=float, default=60.0)
-    parser.add_argument("--warmup", type=float, default=5.0)
-    parser.add_argument("--mqtt5", action="store_true", help="MQTT 5 instead of 3.1.1")
-    parser.add_argument("--no-reference", action="store_true", help="skip Mosquitto and HTTP")
-    parser.add_argument("--profile", action="store_true", help="py-spy the server meanwhile")
-    parser.add_argument("--out", default="mqtt_ingest")
-    args = parser.parse_args()
-    level = codec.MQTT_5 if args.mqtt5 else codec.MQTT_311
-    with contextlib.suppress(ImportError):
-        import uvloop
-
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-
-    results: dict[str, Any] = {
-        "benchmark": "mqtt_ingest",
-        "machine": harness.machine(),
-        "note": (
-            "load generator, PostgreSQL and the server share the machine's 2 cores; the machine "
-            "is shared with other engineers' work during this run (see loadavg)"
-        ),
-        "protocol": "5" if args.mqtt5 else "3.1.1",
-    }
+def measure_iiot(args: argparse.Namespace, level: int, results: dict[str, Any]) -> None:
+    """iiot serve on a scratch database: the MQTT load, then the HTTP single-point reference."""
     mqtt_port = harness.free_port()
     os.environ["IIOT_MQTT_PORT"] = str(mqtt_port)
     os.environ["IIOT_MQTT_MAX_INFLIGHT"] = str(max(100, args.window * 2))
@@ -406,6 +386,46 @@ def main() -> None:
                 )
                 harness.log(f"HTTP single point: {http}")
                 results["http_single_point"] = http
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--devices", type=int, default=1_000)
+    parser.add_argument("--window", type=int, default=4, help="QoS 1 messages in flight each")
+    parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--mqtt5", action="store_true", help="MQTT 5 instead of 3.1.1")
+    parser.add_argument("--no-reference", action="store_true", help="skip Mosquitto and HTTP")
+    parser.add_argument(
+        "--reference-only", action="store_true", help="only the Mosquitto relay (no iiot)"
+    )
+    parser.add_argument(
+        "--subscriber-qos",
+        type=int,
+        default=0,
+        choices=(0, 1),
+        help="QoS of the Mosquitto reference's subscriber (1: one client, 20 in flight, drops)",
+    )
+    parser.add_argument("--profile", action="store_true", help="py-spy the server meanwhile")
+    parser.add_argument("--out", default="mqtt_ingest")
+    args = parser.parse_args()
+    level = codec.MQTT_5 if args.mqtt5 else codec.MQTT_311
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+    results: dict[str, Any] = {
+        "benchmark": "mqtt_ingest",
+        "machine": harness.machine(),
+        "note": (
+            "load generator, PostgreSQL and the server share the machine's 2 cores; the machine "
+            "is shared with other engineers' work during this run (see loadavg)"
+        ),
+        "protocol": "5" if args.mqtt5 else "3.1.1",
+    }
+    if not args.reference_only:
+        measure_iiot(args, level, results)
     if not args.no_reference:
         try:
             mosq = asyncio.run(
@@ -419,6 +439,7 @@ def main() -> None:
                     duration_s=args.duration,
                     level=level,
                     subscriber_filter="bench/iiot/#",
+                    subscriber_qos=args.subscriber_qos,
                 )
             )
             harness.log(f"Mosquitto relay: {mosq}")
