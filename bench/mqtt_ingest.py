@@ -384,6 +384,7 @@ def measure_iiot(args: argparse.Namespace, level: int, results: dict[str, Any]) 
                     connections=64,
                     duration_s=int(min(args.duration, 30)),
                 )
+                requests_file.unlink(missing_ok=True)
                 harness.log(f"HTTP single point: {http}")
                 results["http_single_point"] = http
 
