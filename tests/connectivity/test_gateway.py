@@ -146,3 +146,19 @@ async def test_revoked_gateway_token_stops_sub_device_writes(
     with pytest.raises(Unauthorized):
         await service.authenticate(factory.rt, gw.token)
     assert uuid.UUID(str(pump.gateway_id)) == gw.id
+
+
+async def test_deleting_a_gateway_keeps_its_sub_devices_unlinked(
+    factory: Factory, world: World
+) -> None:
+    gw = await make_device(factory, world.a["developer"], is_gateway=True)
+    gateway = await service.authenticate(factory.rt, gw.token)
+    pump = await service.gateway_device(factory.rt, gateway, "Pump 5")
+    r = await world.a["developer"].client.delete(f"/api/v1/devices/{gw.id}")
+    assert r.status_code == 204
+    detail = (await world.a["viewer"].client.get(f"/api/v1/devices/{pump.device_id}")).json()
+    assert (detail["name"], detail["gateway_id"], detail["tenant_id"]) == (
+        "Pump 5",
+        None,
+        str(world.tenant_a.id),
+    )

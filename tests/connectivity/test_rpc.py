@@ -7,9 +7,13 @@ import time
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from iiot.connectivity import rpc_service
 from iiot.connectivity.hub import hub
+from iiot.connectivity.schemas import RpcIn
+from iiot.tenancy.context import system_context
 from tests.connectivity.support import RecordingSession, attached
 from tests.devices.support import DeviceHandle, make_device
 from tests.fixtures.factories import Factory, World
@@ -149,3 +153,30 @@ async def test_validation_and_roles(factory: Factory, world: World) -> None:
     assert r.status_code == 404
     r = await operator.get(f"/api/v1/devices/{other.id}/rpc")
     assert r.status_code == 404
+
+
+async def test_calls_left_waiting_by_a_vanished_caller_are_closed(
+    factory: Factory, world: World, owner_engine: AsyncEngine
+) -> None:
+    a_dev = await make_device(factory, world.a["developer"])
+    b_dev = await make_device(factory, world.b_admin)
+    ids = {}
+    for name, dev, tenant, body in (
+        ("stale", a_dev, world.tenant_a.id, RpcIn(method="m", timeout_ms=100)),
+        ("oneway", a_dev, world.tenant_a.id, RpcIn(method="m", oneway=True)),
+        ("fresh", b_dev, world.tenant_b.id, RpcIn(method="m", timeout_ms=60_000)),
+    ):
+        ctx = system_context(tenant)
+        async with factory.rt.db.tenant(ctx) as session:
+            ids[name] = (await rpc_service.create(session, ctx, dev.id, body)).id
+    async with owner_engine.begin() as conn:
+        await conn.execute(
+            text(
+                "update device_rpc set expires_at = now() - interval '1 hour' where id = any(:ids)"
+            ),
+            {"ids": [ids["stale"], ids["oneway"]]},
+        )
+    assert await rpc_service.expire_stale(factory.rt) == 1
+    async with owner_engine.connect() as conn:
+        rows = {i: s for i, s in await conn.execute(text("select id, status from device_rpc"))}
+    assert rows == {ids["stale"]: "timeout", ids["oneway"]: "queued", ids["fresh"]: "queued"}

@@ -20,6 +20,7 @@ from iiot.connectivity.errors import PollTimeout
 from iiot.connectivity.hub import hub
 from iiot.connectivity.identity import DeviceIdentity
 from iiot.connectivity.longpoll import AttributeUpdate, LongPollSession, RpcRequest
+from iiot.devices.presence import presence
 from iiot.errors import (
     BadRequest,
     Conflict,
@@ -115,7 +116,10 @@ PollTimeoutMs = Annotated[
 async def _poll(
     request: Request, device: DeviceIdentity, mode: str, timeout_ms: int
 ) -> RpcRequest | AttributeUpdate | None:
-    sessions = hub(get_runtime(request))
+    rt = get_runtime(request)
+    sessions = hub(rt)
+    # A device waiting for requests is heard from (online) while it waits.
+    presence(rt).seen(device.tenant_id, device.device_id, datetime.now(UTC))
     poll = LongPollSession(device, "rpc" if mode == "rpc" else "attributes")
     sessions.attach(poll, device)
     try:

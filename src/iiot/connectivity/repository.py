@@ -152,6 +152,29 @@ class RpcRepository(TenantRepository[DeviceRpc]):
         )
         return result.one_or_none()
 
+    async def expire_stale(self, before: datetime, at: datetime) -> int:
+        """Close two-way calls still waiting after `before` (their caller went away)."""
+        result = await self.session.execute(
+            update(DeviceRpc)
+            .where(
+                DeviceRpc.tenant_id == self.ctx.tenant_id,
+                DeviceRpc.status.in_(("queued", "delivered")),
+                DeviceRpc.oneway.is_(False),
+                DeviceRpc.expires_at < before,
+            )
+            .values(status="timeout", completed_at=at)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+class StaleRpcRepository(SystemRepository):
+    async def tenants(self, grace_seconds: float) -> list[uuid.UUID]:
+        rows = await self.session.scalars(
+            text("select * from iiot_tenants_with_stale_rpc(make_interval(secs => :grace))"),
+            {"grace": grace_seconds},
+        )
+        return list(rows)
+
 
 class SubDeviceRepository(TenantRepository[Device]):
     """A gateway's sub-devices, found by name inside the tenant."""

@@ -18,12 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from iiot.audit.service import record
 from iiot.connectivity.errors import DeviceOffline, RpcTimeout
 from iiot.connectivity.hub import hub
-from iiot.connectivity.repository import NotifyRepository, RpcRepository
+from iiot.connectivity.repository import NotifyRepository, RpcRepository, StaleRpcRepository
 from iiot.connectivity.schemas import RpcIn, RpcList, RpcOut
 from iiot.devices.repository import DeviceRepository
 from iiot.errors import Conflict, NotFound
 from iiot.models.connectivity import DeviceRpc
-from iiot.tenancy.context import TenantContext
+from iiot.tenancy.context import TenantContext, system_context
 
 if TYPE_CHECKING:
     from iiot.runtime import Runtime
@@ -170,3 +170,24 @@ async def get(
     if row is None:
         raise NotFound("RPC request not found")
     return rpc_out(row)
+
+
+# A call whose caller's process went away (crash, restart) is closed this long after its
+# deadline; a live caller closes its own call at the deadline.
+STALE_GRACE_SECONDS = 30.0
+EXPIRY_INTERVAL_SECONDS = 60.0
+
+
+async def expire_stale(rt: Runtime) -> int:
+    """Job: mark two-way calls nobody waits for any more as `timeout`."""
+    async with rt.db.system() as session:
+        tenants = await StaleRpcRepository(session).tenants(STALE_GRACE_SECONDS)
+    now = datetime.now(UTC)
+    closed = 0
+    for tenant_id in tenants:
+        ctx = system_context(tenant_id)
+        async with rt.db.tenant(ctx) as session:
+            closed += await RpcRepository(session, ctx).expire_stale(
+                now - timedelta(seconds=STALE_GRACE_SECONDS), now
+            )
+    return closed

@@ -64,6 +64,11 @@ class DeviceRpc(Base):
             name="fk_device_rpc_tenant_id_device_id_devices",
         ),
         Index("ix_device_rpc_tenant_id_device_id_id", "tenant_id", "device_id", "id"),
+        Index(
+            "ix_device_rpc_waiting",
+            "expires_at",
+            postgresql_where=text("status in ('queued','delivered') and not oneway"),
+        ),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)

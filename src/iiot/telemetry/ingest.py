@@ -131,7 +131,7 @@ async def prepare_points(
     """Validate points another transport decoded (same rules and errors as a body)."""
     document = {
         "device_id": str(device_id),
-        "points": [{"ts": p.ts.isoformat(), "values": p.values} for p in points],
+        "points": [{"ts": p.ts, "values": p.values} for p in points],
     }
     return await prepare_document(rt, ctx, document, token_digest)
 

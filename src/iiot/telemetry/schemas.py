@@ -99,6 +99,8 @@ class IngestAccepted(BaseModel):
 
 def _parse_ts(raw: Any) -> datetime | str:
     """A timestamp, or the reason it is refused."""
+    if type(raw) is datetime and raw.tzinfo is not None:
+        return raw.astimezone(UTC)  # already decoded by another transport (`PointIn`)
     if isinstance(raw, str):
         if len(raw) > 40 or not _RFC3339.match(raw):
             return "timestamp must be RFC 3339 with an offset (e.g. 2026-01-02T03:04:05Z)"

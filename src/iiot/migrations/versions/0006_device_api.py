@@ -11,6 +11,10 @@ are unique by name among one gateway's devices.
 Tenant-owned tables here (RLS enabled and forced): device_attributes (one row per device, scope
 and key; the value is any JSON value) and device_rpc (calls to devices: method, parameters,
 status and the device's reply). Both point at their device through (tenant_id, device_id).
+
+Cross-tenant look-up (SECURITY DEFINER): iiot_tenants_with_stale_rpc(grace) -> tenants with a
+two-way call still waiting `grace` after its deadline (its caller's process went away), so
+the `device-rpc-expiry` job can close it in that tenant's session.
 """
 
 from collections.abc import Sequence
@@ -25,6 +29,21 @@ revision: str = "0006"
 down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+
+STALE_RPC_FN = """
+create function iiot_tenants_with_stale_rpc(p_grace interval)
+returns setof uuid
+language sql stable security definer
+set search_path = public, pg_temp
+as $$
+    select distinct r.tenant_id
+    from device_rpc r
+    where r.status in ('queued', 'delivered') and not r.oneway
+      and r.expires_at < now() - p_grace
+$$;
+revoke all on function iiot_tenants_with_stale_rpc(interval) from public;
+"""
 
 
 def upgrade() -> None:
@@ -116,10 +135,18 @@ def upgrade() -> None:
     op.create_index(
         "ix_device_rpc_tenant_id_device_id_id", "device_rpc", ["tenant_id", "device_id", "id"]
     )
+    op.create_index(
+        "ix_device_rpc_waiting",
+        "device_rpc",
+        ["expires_at"],
+        postgresql_where=sa.text("status in ('queued','delivered') and not oneway"),
+    )
     enable_tenant_rls("device_rpc")
+    op.execute(STALE_RPC_FN)
 
 
 def downgrade() -> None:
+    op.execute("drop function if exists iiot_tenants_with_stale_rpc(interval)")
     disable_tenant_rls("device_rpc")
     op.drop_table("device_rpc")
     disable_tenant_rls("device_attributes")
