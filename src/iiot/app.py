@@ -39,6 +39,7 @@ from iiot.jobs import scheduler
 from iiot.mail.module import MODULE as MAIL
 from iiot.metering.module import MODULE as METERING
 from iiot.modules import Module, Wiring
+from iiot.mqtt.module import MODULE as MQTT
 from iiot.notifications.module import MODULE as NOTIFICATIONS
 from iiot.platform.module import MODULE as PLATFORM
 from iiot.quotas.ratelimit import claim_single_process
@@ -74,6 +75,7 @@ MODULES: tuple[Module, ...] = (
     METERING,
     # Last: its `/api/v1/{token}/...` device API must come after every other API route.
     CONNECTIVITY,
+    MQTT,
 )
 
 _HTTP_CODES = {

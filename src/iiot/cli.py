@@ -48,6 +48,10 @@ def version() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (IIOT_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (IIOT_PORT).")] = None,
+    mqtt_port: Annotated[
+        int | None,
+        typer.Option(help="MQTT port (IIOT_MQTT_PORT, default 1883; 0 disables MQTT)."),
+    ] = None,
     access_log: Annotated[
         bool | None,
         typer.Option(
@@ -68,6 +72,10 @@ def serve(
     from iiot.quotas.ratelimit import SharedStateRequired, require_shared_state
 
     settings = _settings()
+    if host is not None:
+        settings = settings.model_copy(update={"host": host})
+    if mqtt_port is not None:
+        settings = settings.model_copy(update={"mqtt_port": mqtt_port})
     count = workers or settings.workers
     try:
         require_shared_state(settings.redis_url, count)

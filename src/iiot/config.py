@@ -79,6 +79,19 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     invitation_ttl_days: int = Field(default=7, ge=1, le=90)
 
+    # MQTT endpoint (ThingsBoard device and gateway API) inside `iiot serve`. Port 0 disables
+    # it; the host defaults to `host`. TLS listens on `mqtt_tls_port` when cert and key are set.
+    mqtt_port: int = Field(default=1883, ge=0, le=65535)
+    mqtt_host: str | None = None
+    mqtt_tls_port: int = Field(default=8883, ge=0, le=65535)
+    mqtt_tls_cert: Path | None = None
+    mqtt_tls_key: Path | None = None
+    # A connection that sends no CONNECT within this time is dropped.
+    mqtt_connect_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    mqtt_max_packet_size: int = Field(default=65_536, ge=1024, le=16 * 1024 * 1024)
+    # Unacknowledged QoS 1 messages per connection before reading pauses (MQTT 5 Receive Maximum).
+    mqtt_max_inflight: int = Field(default=100, ge=1, le=65535)
+
     metrics_enabled: bool = True
     webhook_allow_private: bool = False
     run_background_jobs: bool = True

@@ -174,13 +174,20 @@ async def test_concurrent_single_points_share_commits(
     from iiot.telemetry.repository import TelemetryWriter
 
     sizes: list[int] = []
+    merged_sizes: list[int] = []
     original = TelemetryWriter.write_group
+    original_merged = TelemetryWriter.write_merged
 
     async def recording(self: TelemetryWriter, items: list[Any]) -> Any:
         sizes.append(len(items))
         return await original(self, items)
 
+    async def recording_merged(self: TelemetryWriter, items: list[Any]) -> Any:
+        merged_sizes.append(len(items))
+        return await original_merged(self, items)
+
     monkeypatch.setattr(TelemetryWriter, "write_group", recording)
+    monkeypatch.setattr(TelemetryWriter, "write_merged", recording_merged)
     tenant = await factory.tenant(tier="enterprise")
     dev = await make_device(factory, await factory.member(tenant, "developer"))
     start = base_ms()
@@ -193,6 +200,36 @@ async def test_concurrent_single_points_share_commits(
         )
     )
     assert all(r.status_code == 201 for r in results)
-    assert sum(sizes) == 40
-    assert max(sizes) > 1  # at least one commit carried several requests
+    # Device requests gathered together are written as one statement (a single one alone).
+    assert sum(merged_sizes) + sum(sizes) == 40
+    assert max(merged_sizes) > 1  # at least one commit carried several requests
     assert await figures(owner_engine, tenant.id) == (40, 40)
+
+
+async def test_merged_group_counts_duplicates_per_request_and_keeps_the_quota_exact(
+    factory: Factory, owner_engine: AsyncEngine
+) -> None:
+    tenant = await factory.tenant(max_telemetry_points_per_day=30)
+    developer = await factory.member(tenant, "developer")
+    devs = [await make_device(factory, developer) for _ in range(3)]
+    start = base_ms()
+    first = await devs[0].client.post("/api/v1/telemetry", json=batch(start, 5))
+    assert first.status_code == 201
+    # Concurrent requests, one of them a full duplicate and one partly.
+    bodies = [
+        (devs[0], batch(start, 5)),
+        (devs[0], batch(start + 3, 4)),
+        (devs[1], batch(start, 6)),
+        (devs[2], batch(start, 6)),
+    ]
+    results = await asyncio.gather(*(d.client.post("/api/v1/telemetry", json=b) for d, b in bodies))
+    answers = [(r.status_code, r.json().get("points"), r.json().get("duplicates")) for r in results]
+    assert answers == [(201, 0, 5), (201, 2, 2), (201, 6, 0), (201, 6, 0)]
+    assert await figures(owner_engine, tenant.id) == (19, 19)
+    # 11 left: concurrent requests of 6 points each; exactly one fits, the other is refused.
+    more = await asyncio.gather(
+        devs[1].client.post("/api/v1/telemetry", json=batch(start + 100, 6)),
+        devs[2].client.post("/api/v1/telemetry", json=batch(start + 100, 6)),
+    )
+    assert sorted(r.status_code for r in more) == [201, 429]
+    assert await figures(owner_engine, tenant.id) == (25, 25)

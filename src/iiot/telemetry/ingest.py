@@ -12,6 +12,7 @@ would cross the daily quota is rolled back and refused (429) so the counter neve
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections import Counter
@@ -66,18 +67,40 @@ def _retention_cache(rt: Runtime) -> dict[uuid.UUID, tuple[int | None, float]]:
     return {}
 
 
+def _retention_lookups(rt: Runtime) -> dict[uuid.UUID, asyncio.Future[int | None]]:
+    return {}
+
+
 async def _retention_days(rt: Runtime, ctx: TenantContext) -> int | None:
-    """The tenant's effective retention, cached briefly (it changes rarely)."""
+    """The tenant's effective retention, cached briefly (it changes rarely). One look-up per
+    tenant at a time: concurrent requests wait for it (or keep the expired value meanwhile)
+    instead of all querying the database when the entry expires."""
     cache = rt.state.get(_retention_cache)
     now = time.monotonic()
     hit = cache.get(ctx.tenant_id)
     if hit is not None and hit[1] > now:
         return hit[0]
-    async with rt.db.tenant(ctx) as session:
-        limits = await QuotaRepository(session, ctx).limits()
+    inflight = rt.state.get(_retention_lookups)
+    pending = inflight.get(ctx.tenant_id)
+    if pending is not None:
+        if hit is not None:
+            return hit[0]
+        return await asyncio.shield(pending)
+    future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+    inflight[ctx.tenant_id] = future
+    try:
+        async with rt.db.tenant(ctx) as session:
+            limits = await QuotaRepository(session, ctx).limits()
+    except BaseException as exc:
+        future.set_exception(exc)
+        future.exception()  # retrieved: waiters re-raise it, nobody else must log it
+        raise
+    finally:
+        inflight.pop(ctx.tenant_id, None)
     if len(cache) > 10_000:
         cache.clear()
     cache[ctx.tenant_id] = (limits.max_retention_days, now + RETENTION_CACHE_SECONDS)
+    future.set_result(limits.max_retention_days)
     return limits.max_retention_days
 
 

@@ -113,6 +113,37 @@ select
 WRITE_AS_DEVICE = _WRITE_HEAD + _GUARD_DEVICE + _WRITE_TAIL
 WRITE_AS_MEMBER = _WRITE_HEAD + _GUARD_MEMBER + _WRITE_TAIL
 
+# Many device requests of one tenant as one statement (group commit): every token must still
+# be valid (else nothing is written and the group is retried request by request); the rows
+# inserted are returned when some were duplicates, so each request learns its own count.
+_GUARD_TOKENS = """
+digests as (select distinct x.h from unnest(%(token_digests)s::bytea[]) as x(h)),
+guard as (
+    select true as ok
+    where (select count(*) from digests) = (
+        select count(*)
+        from digests g
+        join device_credentials c on c.tenant_id = %(tenant_id)s and c.token_hash = g.h
+        join devices d on d.tenant_id = c.tenant_id and d.id = c.device_id
+        join tenants t on t.id = c.tenant_id
+        where c.revoked_at is null and d.status <> 'disabled'
+          and t.status <> 'suspended' and t.deleted_at is null
+    )
+),
+missing as (select '{}'::uuid[] as ids),
+"""
+WRITE_MERGED = (
+    _WRITE_HEAD
+    + _GUARD_TOKENS
+    + _WRITE_TAIL.replace("    returning 1\n", "    returning device_id, key, ts\n").replace(
+        "        where tenant_id = %(tenant_id)s and day = %(day)s)\n",
+        "        where tenant_id = %(tenant_id)s and day = %(day)s),\n"
+        "    (select array_agg(device_id) from ins where (select inserted from n) < %(total)s),\n"
+        "    (select array_agg(key) from ins where (select inserted from n) < %(total)s),\n"
+        "    (select array_agg(ts) from ins where (select inserted from n) < %(total)s)\n",
+    )
+)
+
 
 @dataclass(frozen=True, slots=True)
 class WriteOutcome:
@@ -215,6 +246,59 @@ class TelemetryWriter:
             outcome = await _write_one(conn, item)
             await conn.execute("commit" if outcome.accepted else "rollback")
         return outcome
+
+    async def write_merged(self, items: list[PendingWrite]) -> list[WriteOutcome] | None:
+        """Device requests of one tenant and one day in one statement and one commit.
+
+        All or nothing: None (rolled back) when a token is no longer valid or the rows
+        together would cross the quota, so that the caller writes them one by one and each
+        gets its own exact answer.
+        """
+        first = items[0]
+        rows = Rows()
+        for item in items:
+            part = item.rows
+            rows.device_ids += part.device_ids
+            rows.keys += part.keys
+            rows.ts += part.ts
+            rows.nums += part.nums
+            rows.bools += part.bools
+            rows.strs += part.strs
+            rows.units += part.units
+            rows.qualities += part.qualities
+        params = {
+            "tenant_id": first.ctx.tenant_id,
+            "token_digests": sorted({i.token_digest for i in items if i.token_digest}),
+            "day": first.day,
+            "columns": _columns(rows),
+            "total": len(rows),
+        }
+        async with self._transaction(first.ctx.tenant_id) as conn:
+            cur = await conn.execute(WRITE_MERGED, params)
+            row = await cur.fetchone()
+            assert row is not None
+            inserted = int(row[2] or 0)
+            counted = None if row[3] is None else int(row[3])
+            if not row[0] or (inserted > 0 and counted is None):
+                await conn.execute("rollback")
+                return None
+            await conn.execute("commit")
+        limit = None if row[4] is None else int(row[4])
+        used = int(row[5] or 0)
+        if inserted == len(rows):
+            counts = [len(item.rows) for item in items]
+        else:
+            # Some rows were already stored: count each request's rows that were inserted.
+            fresh = set(zip(row[6] or [], row[7] or [], row[8] or [], strict=True))
+            counts = []
+            for item in items:
+                n = 0
+                for key in zip(item.rows.device_ids, item.rows.keys, item.rows.ts, strict=True):
+                    if key in fresh:
+                        fresh.discard(key)
+                        n += 1
+                counts.append(n)
+        return [WriteOutcome(True, [], n, counted, limit, used) for n in counts]
 
     async def write_group(self, items: list[PendingWrite]) -> list[WriteOutcome] | None:
         """Several requests in one transaction and one commit (group commit).
