@@ -54,11 +54,16 @@ log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 
-# Everything `iiot serve` runs, in order: routers are mounted, and start-up and shutdown hooks
-# run, in this order (the rules engine drains before mail waits for its last messages).
+# Everything `iiot serve` runs. Routers are mounted and start-up hooks run in this order;
+# shutdown hooks run in the reverse order, so a module stops before those it builds on: the
+# device transports drain first (their last acknowledged messages reach the rules engine),
+# the rules engine drains before metering flushes and before mail waits for its last messages.
 MODULES: tuple[Module, ...] = (
     PLATFORM,
     WEB,
+    MAIL,
+    NOTIFICATIONS,
+    METERING,
     AUTH,
     TENANTS,
     USERS,
@@ -70,9 +75,6 @@ MODULES: tuple[Module, ...] = (
     ALERTS,
     ESCALATION,
     APIKEYS,
-    NOTIFICATIONS,
-    MAIL,
-    METERING,
     # Last: its `/api/v1/{token}/...` device API must come after every other API route.
     CONNECTIVITY,
     MQTT,

@@ -8,9 +8,26 @@ from iiot.modules import Hook, Module, Wiring
 from iiot.runtime import Runtime
 
 
-def test_the_rules_engine_drains_before_mail_waits() -> None:
-    names = [hook.name for hook in Wiring.of(MODULES).shutdown]
-    assert names.index("rules.engine") < names.index("mail.wait_idle")
+async def test_shutdown_runs_in_reverse_module_order(runtime: Runtime) -> None:
+    """Transports drain first, the rules engine before metering flushes and mail waits."""
+    ran: list[str] = []
+
+    def recorder(name: str) -> Hook:
+        async def fn(rt: Runtime) -> None:
+            ran.append(name)
+
+        return Hook(name, fn)
+
+    saved = runtime.wiring
+    runtime.wiring = Wiring.of(
+        [Module(m.name, shutdown=tuple(recorder(h.name) for h in m.shutdown)) for m in MODULES]
+    )
+    try:
+        await scheduler.run_shutdown_hooks(runtime)
+    finally:
+        runtime.wiring = saved
+    assert ran[0] == "mqtt-listeners"
+    assert ran.index("rules.engine") < ran.index("usage-flush") < ran.index("mail.wait_idle")
 
 
 async def test_a_failing_hook_does_not_stop_the_others(runtime: Runtime) -> None:
@@ -26,8 +43,8 @@ async def test_a_failing_hook_does_not_stop_the_others(runtime: Runtime) -> None
     saved = runtime.wiring
     runtime.wiring = Wiring.of(
         [
-            Module("a", shutdown=(Hook("broken", broken),)),
-            Module("b", shutdown=(Hook("after", after),)),
+            Module("a", shutdown=(Hook("after", after),)),
+            Module("b", shutdown=(Hook("broken", broken),)),
         ]
     )
     try:

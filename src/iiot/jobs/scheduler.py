@@ -30,9 +30,10 @@ async def run_startup_hooks(rt: Runtime) -> None:
 
 
 async def run_shutdown_hooks(rt: Runtime) -> None:
-    """Shutdown hooks in module order, before the database is closed: they finish work
-    already acknowledged to clients (queued rule evaluations, mail, presence)."""
-    for hook in rt.wiring.shutdown:
+    """Shutdown hooks in reverse module order (a module stops before those it builds on),
+    before the database is closed: they finish work already acknowledged to clients (in-flight
+    MQTT messages, queued rule evaluations, usage counts, mail, presence)."""
+    for hook in reversed(rt.wiring.shutdown):
         try:
             await hook.fn(rt)
         except Exception:
