@@ -12,17 +12,23 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from iiot import __version__
 from iiot.config import Settings, get_settings
 from iiot.errors import PROBLEM_CONTENT_TYPE, IIoTError
+from iiot.http.limits import RequestBodyGuard
+from iiot.http.routing import InvalidText
 from iiot.runtime import Runtime
+from iiot.telemetry.schemas import MAX_BODY_BYTES as MAX_INGEST_BODY_BYTES
 
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
+# Every request body is capped; the telemetry ingest route sets its own, larger cap.
+MAX_REQUEST_BODY_BYTES = 256 * 1024
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -30,6 +36,7 @@ _HTTP_CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     413: "payload_too_large",
     415: "unsupported_media_type",
 }
@@ -78,6 +85,17 @@ def _field_error(err: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route of this path answers (a path may be split over routes)."""
+    methods: set[str] = set()
+    path = request.scope.get("path", "")
+    for ctx in iter_route_contexts(request.app.routes):
+        regex = getattr(ctx, "path_regex", None)
+        if regex is not None and ctx.methods and regex.match(path):
+            methods |= set(ctx.methods)
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(IIoTError)
     async def _iiot_error(request: Request, exc: IIoTError) -> JSONResponse:
@@ -86,6 +104,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [_field_error(err) for err in exc.errors()]
+        if errors and all(e["type"] == "json_invalid" for e in errors):
+            return _problem_response(
+                problem(
+                    400, "malformed_json", "Malformed JSON", errors[0]["message"], errors=errors
+                )
+            )
         fields = ", ".join(sorted({e["field"] for e in errors})) or "request"
         return _problem_response(
             problem(
@@ -95,11 +119,20 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc, InvalidText):
+            error = {"field": "body", "in": "body", "message": exc.detail, "type": "string_unicode"}
+            return _problem_response(
+                problem(422, "validation_error", "Validation failed", exc.detail, errors=[error])
+            )
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         detail = exc.detail if isinstance(exc.detail, str) else "request failed"
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            allowed = _allowed_methods(request)
+            headers["Allow"] = ", ".join(allowed)
+            detail = f"{request.method} is not allowed here; use {', '.join(allowed)}"
         return _problem_response(
-            problem(exc.status_code, code, code.replace("_", " ").capitalize(), detail),
-            getattr(exc, "headers", None),
+            problem(exc.status_code, code, code.replace("_", " ").capitalize(), detail), headers
         )
 
     @app.exception_handler(DataError)
@@ -184,6 +217,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     if runtime is not None:
         app.state.runtime = runtime
     install_error_handlers(app)
+    app.add_middleware(
+        RequestBodyGuard,
+        max_bytes=MAX_REQUEST_BODY_BYTES,
+        read_timeout=settings.body_read_timeout_seconds,
+        overrides={("POST", f"{API_PREFIX}/telemetry"): MAX_INGEST_BODY_BYTES},
+    )
 
     from iiot.routes import include_routes
 

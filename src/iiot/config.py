@@ -22,6 +22,10 @@ class Settings(BaseSettings):
     # One log line per request; Prometheus metrics cover traffic without it.
     access_log: bool = True
     data_dir: Path = Path(".iiot")
+    # `iiot serve`: a request's headers, and each chunk of its body, must arrive within these.
+    header_read_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    body_read_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    keep_alive_timeout_seconds: int = Field(default=5, ge=1, le=300)
 
     # Database. Unset -> embedded PostgreSQL kept in data_dir.
     database_url: str | None = None

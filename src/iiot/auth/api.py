@@ -18,10 +18,11 @@ from iiot.errors import (
     ValidationFailed,
     problem_responses,
 )
+from iiot.http.routing import IIoTRoute
 from iiot.runtime import client_ip, get_runtime
 from iiot.tenancy.access import AnyUser, Public
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"], route_class=IIoTRoute)
 
 CurrentUser = Annotated[UserPrincipal, Depends(AnyUser())]
 

@@ -6,8 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from iiot.validation import JsonObject as BoundedJsonObject
+from iiot.validation import check_json
 
 # Upper bound on the serialised size of `config` and `metadata` each.
 MAX_JSON_BYTES = 16_384
@@ -19,13 +21,11 @@ TypeName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64
 Protocol = Annotated[str, StringConstraints(strip_whitespace=True, max_length=32)]
 
 
-def _bounded_json(value: dict[str, Any]) -> dict[str, Any]:
-    if len(orjson.dumps(value)) > MAX_JSON_BYTES:
-        raise ValueError(f"must serialise to at most {MAX_JSON_BYTES} bytes")
-    return value
+def _device_json(value: dict[str, Any]) -> dict[str, Any]:
+    return check_json(value, max_bytes=MAX_JSON_BYTES)  # type: ignore[no-any-return]
 
 
-JsonObject = Annotated[dict[str, Any], AfterValidator(_bounded_json)]
+JsonObject = Annotated[BoundedJsonObject, AfterValidator(_device_json)]
 
 # Written status: `disabled` stops the device's ingest; `enabled` (or the read values `online`
 # and `offline`) enables it again. Read status is derived from `last_seen`.

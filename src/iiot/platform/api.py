@@ -7,11 +7,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from iiot.db.migrate import head_revision
 from iiot.errors import NotFound, ServiceUnavailable, problem_responses
+from iiot.http.routing import IIoTRoute
 from iiot.platform.repository import PlatformRepository
 from iiot.runtime import get_runtime
 from iiot.tenancy.access import Public
 
-router = APIRouter(tags=["platform"])
+router = APIRouter(tags=["platform"], route_class=IIoTRoute)
 
 
 @router.get("/health", dependencies=[Depends(Public())])

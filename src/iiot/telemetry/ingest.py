@@ -83,6 +83,11 @@ def decode(body: bytes) -> object:
                 "NaN and Infinity are not allowed values",
                 errors=[{"index": None, "field": "body", "reason": "NaN/Infinity not allowed"}],
             ) from exc
+        if "surrogate" in exc.msg:
+            raise ValidationFailed(
+                "the body is not valid Unicode: lone UTF-16 surrogates are not allowed",
+                errors=[{"index": None, "field": "body", "reason": "lone UTF-16 surrogate"}],
+            ) from exc
         raise BadRequest(f"malformed JSON: {exc}") from exc
 
 

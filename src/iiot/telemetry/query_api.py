@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
 # Imported for its registrations: the retention job and the `oldest_data_age_days` figure.
 import iiot.telemetry.retention  # noqa: F401
@@ -19,6 +19,7 @@ from iiot.errors import (
     ValidationFailed,
     problem_responses,
 )
+from iiot.http.routing import IIoTRoute
 from iiot.runtime import get_runtime
 from iiot.telemetry import query_service
 from iiot.telemetry.query_schemas import (
@@ -31,18 +32,19 @@ from iiot.telemetry.query_schemas import (
 from iiot.tenancy.access import TokenTenant
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.roles import Role
+from iiot.validation import BoundedDatetime
 
-router = APIRouter(prefix="/telemetry", tags=["telemetry"])
+router = APIRouter(prefix="/telemetry", tags=["telemetry"], route_class=IIoTRoute)
 
 Reader = Annotated[TenantContext, Depends(TokenTenant(Role.viewer))]
 DeviceId = Annotated[uuid.UUID, Query(description="Device of the active tenant")]
 Key = Annotated[str, Query(min_length=1, max_length=255, description="Telemetry key")]
 Start = Annotated[
-    AwareDatetime | None,
+    BoundedDatetime | None,
     Query(description="Inclusive start (RFC 3339 with offset); default: a day before end"),
 ]
 End = Annotated[
-    AwareDatetime | None,
+    BoundedDatetime | None,
     Query(description="Exclusive end (RFC 3339 with offset); default: now"),
 ]
 _ERRORS = (Unauthorized, Forbidden, TenantSuspended, NotFound, ValidationFailed)

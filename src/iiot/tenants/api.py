@@ -17,6 +17,7 @@ from iiot.errors import (
     ValidationFailed,
     problem_responses,
 )
+from iiot.http.routing import IIoTRoute
 from iiot.runtime import client_ip, get_runtime
 from iiot.tenancy.access import AnyUser, PathTenant, SystemAdmin
 from iiot.tenancy.context import TenantContext, system_context
@@ -34,7 +35,7 @@ from iiot.tenants.schemas import (
     TierUpdate,
 )
 
-router = APIRouter(tags=["tenants"])
+router = APIRouter(tags=["tenants"], route_class=IIoTRoute)
 
 Admin = Annotated[UserPrincipal, Depends(SystemAdmin())]
 Member = Annotated[TenantContext, Depends(PathTenant(Role.viewer))]
