@@ -13,7 +13,6 @@ import types
 import typing
 from typing import Any
 
-import httpx
 import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel

@@ -10,16 +10,22 @@ principal instead. Any other caller is delegated to `TokenTenant`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from starlette.requests import Request
 
 from iiot.auth.principals import DevicePrincipal
 from iiot.auth.tokens import digest
+from iiot.devices.repository import TokenOwner
 from iiot.devices.token_cache import token_cache
-from iiot.errors import Forbidden, TenantSuspended, Unauthorized
+from iiot.errors import Forbidden, IIoTError, TenantSuspended, Unauthorized
 from iiot.runtime import client_ip, get_runtime
 from iiot.tenancy.access import Access, TokenTenant
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.roles import Role
+
+if TYPE_CHECKING:
+    from iiot.runtime import Runtime
 
 DEVICE_TOKEN_PREFIX = "dt_"  # noqa: S105
 MAX_TOKEN_LENGTH = 256
@@ -39,17 +45,32 @@ def presented_device_token(request: Request) -> str | None:
     return None
 
 
-async def resolve_device(request: Request, token: str) -> TenantContext:
-    if len(token) > MAX_TOKEN_LENGTH:
-        raise Unauthorized("invalid device token")
-    rt = get_runtime(request)
-    owner = await token_cache(rt).owner(digest(token))
+def refuse_unusable(owner: TokenOwner | None) -> TokenOwner:
+    """The owner of a token that may act now; otherwise the precise refusal."""
     if owner is None:
         raise Unauthorized("invalid or revoked device token")
     if owner.tenant_status == "suspended":
         raise TenantSuspended("this tenant is suspended")
     if owner.device_status == "disabled":
         raise Forbidden("this device is disabled")
+    return owner
+
+
+async def explain_refusal(rt: Runtime, token_digest: bytes) -> IIoTError:
+    """Why a write transaction refused a device token the cache still held: read afresh."""
+    owner = await token_cache(rt).fresh_owner(token_digest)
+    try:
+        refuse_unusable(owner)
+    except IIoTError as exc:
+        return exc
+    return Unauthorized("invalid or revoked device token")
+
+
+async def resolve_device(request: Request, token: str) -> TenantContext:
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise Unauthorized("invalid device token")
+    rt = get_runtime(request)
+    owner = refuse_unusable(await token_cache(rt).owner(digest(token)))
     principal = DevicePrincipal(tenant_id=owner.tenant_id, device_id=owner.device_id)
     request.state.device_token_digest = digest(token)
     return TenantContext(

@@ -24,8 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from iiot import events
 from iiot.auth.principals import DevicePrincipal
+from iiot.devices.access import explain_refusal
 from iiot.devices.presence import presence
-from iiot.errors import BadRequest, NotFound, QuotaExceeded, Unauthorized, ValidationFailed
+from iiot.errors import BadRequest, NotFound, QuotaExceeded, ValidationFailed
 from iiot.quotas import usage
 from iiot.quotas.repository import QuotaRepository
 from iiot.telemetry.ingest_group import GROUP_MAX_ROWS, group_committer
@@ -130,7 +131,10 @@ async def write(rt: Runtime, ctx: TenantContext, prepared: PreparedIngest) -> In
         # The device was deleted while this write was in flight; nothing was stored.
         raise NotFound("device not found") from exc
     if not outcome.credential_ok:
-        raise Unauthorized("invalid or revoked device token")
+        # The token was good when resolved (perhaps from the cache) but not inside the write's
+        # transaction: answer why (suspended tenant, disabled device, revoked token).
+        assert prepared.token_digest is not None
+        raise await explain_refusal(rt, prepared.token_digest)
     if outcome.missing_devices:
         unknown = set(outcome.missing_devices)
         bad = sorted(

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from iiot.audit.service import changes, record, record_platform
+from iiot.devices.repository import DeviceTokenRepository
 from iiot.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from iiot.jobs import scheduler
 from iiot.models.base import utcnow
@@ -226,6 +227,7 @@ async def update_tenant(session: AsyncSession, ctx: TenantContext, body: TenantU
                 after={"tier": new["tier"]},
             )
         if "status" in new:
+            await DeviceTokenRepository(session).announce_tenant_change(tenant.id)
             action = {"suspended": "tenant.suspend", "active": "tenant.activate"}.get(
                 new["status"], "tenant.status_change"
             )
@@ -248,6 +250,7 @@ async def set_status(session: AsyncSession, ctx: TenantContext, status: str) -> 
         before = tenant.status
         tenant.status, tenant.updated_at = status, utcnow()
         await TenantRepository(session).flush()
+        await DeviceTokenRepository(session).announce_tenant_change(tenant.id)
         await record(
             session,
             ctx,
@@ -265,6 +268,7 @@ async def delete_tenant(session: AsyncSession, ctx: TenantContext) -> None:
     tenant = await _tenant(session, ctx, lock=True)
     tenant.deleted_at = utcnow()
     await TenantRepository(session).flush()
+    await DeviceTokenRepository(session).announce_tenant_change(tenant.id)
     await record(
         session,
         ctx,
