@@ -11,7 +11,11 @@ from rich.console import Console
 
 from iiot import __version__
 
-app = typer.Typer(help="iiot: multi-tenant Industrial IoT platform.", no_args_is_help=True)
+app = typer.Typer(
+    help="iiot: multi-tenant Industrial IoT platform.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 console = Console(stderr=True)
@@ -134,5 +138,28 @@ def create_admin(
     console.print(f"[green]System admin {email} is ready.[/]")
 
 
+def _one_line(exc: BaseException) -> str:
+    from iiot.errors import IIoTError
+
+    if isinstance(exc, IIoTError):
+        return exc.detail
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:500]
+
+
+def main() -> None:
+    """Entry point: any failure is one clear line on standard error and a non-zero exit."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        console.print("[red]Interrupted.[/]")
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence of the command line
+        console.print(
+            f"iiot: {_one_line(exc)}", style="red", markup=False, highlight=False, soft_wrap=True
+        )
+        sys.exit(1)
+
+
 if __name__ == "__main__":
-    app()
+    main()
