@@ -64,6 +64,7 @@ def serve(
     import uvicorn
 
     from iiot.app import create_app
+    from iiot.http.server import protocol_with_header_timeout
 
     settings = _settings()
     with console.status("Preparing the database and starting iiot…"):
@@ -75,6 +76,9 @@ def serve(
         log_level="info",
         access_log=settings.access_log if access_log is None else access_log,
         proxy_headers=False,
+        http=protocol_with_header_timeout(settings.header_read_timeout_seconds),
+        timeout_keep_alive=settings.keep_alive_timeout_seconds,
+        h11_max_incomplete_event_size=16 * 1024,  # request line and headers
     )
 
 
