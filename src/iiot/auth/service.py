@@ -13,14 +13,24 @@ from datetime import timedelta
 import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from iiot import mail
 from iiot.audit.service import record_platform
-from iiot.auth.passwords import verify_password
-from iiot.auth.repository import RefreshTokenRepository
+from iiot.auth.denylist import deny_list
+from iiot.auth.passwords import check_password_rules, hash_password, verify_password
+from iiot.auth.repository import PasswordResetRepository, RefreshTokenRepository
 from iiot.auth.schemas import TenantMembershipRef, TenantRef, TokenPair, UserOut
-from iiot.auth.tokens import digest, new_secret
-from iiot.errors import IIoTError, NotFound, RateLimited, TenantSuspended, Unauthorized
+from iiot.auth.tokens import AccessClaims, digest, new_secret
+from iiot.errors import (
+    BadRequest,
+    Forbidden,
+    IIoTError,
+    NotFound,
+    RateLimited,
+    TenantSuspended,
+    Unauthorized,
+)
 from iiot.models.base import utcnow
-from iiot.models.users import RefreshToken, User
+from iiot.models.users import PasswordResetToken, RefreshToken, User
 from iiot.runtime import Runtime
 from iiot.users.repository import MembershipView, UserRepository
 
@@ -244,3 +254,149 @@ async def me(session: AsyncSession, *, user_id: uuid.UUID, tenant_id: uuid.UUID 
     if user is None:
         raise Unauthorized("invalid access token")
     return build_user_out(user, await users.memberships(user_id), tenant_id)
+
+
+# --- sign-out, password change and reset -------------------------------------------------------
+
+RESET_TOKEN_PREFIX = "pr_"  # noqa: S105 - a prefix, not a secret
+RESET_TOKEN_TTL = timedelta(hours=1)
+# Reset e-mails per account and per client address per hour; beyond, requests are still
+# answered 202 but send nothing.
+RESET_WINDOW_SECONDS = 3600
+RESET_MAX_PER_ACCOUNT = 3
+RESET_MAX_PER_IP = 20
+
+
+async def sign_out_access_token(rt: Runtime, claims: AccessClaims | None) -> None:
+    """Stop an access token before its expiry (the deny list holds its jti until then)."""
+    if claims is not None:
+        await deny_list(rt).deny(claims.jti, claims.expires_at)
+
+
+async def change_password(
+    session: AsyncSession,
+    rt: Runtime,
+    *,
+    user_id: uuid.UUID,
+    claims: AccessClaims,
+    current_password: str,
+    new_password: str,
+    ip: str | None,
+) -> AuthOutcome:
+    """Verify the current password, set the new one, end every other session: all refresh
+    tokens are revoked and a new pair is issued for this one."""
+    window = rt.settings.login_failure_window_seconds
+    key = f"password:acct:{user_id}"
+    seen = await rt.rate.peek(key, window)
+    if seen.count >= rt.settings.login_max_failures_per_account:
+        return AuthOutcome(error=RateLimited("password_change", window, seen.retry_after))
+    users = UserRepository(session)
+    user = await users.get_for_update(user_id)
+    if user is None or user.status != "active":
+        return AuthOutcome(error=Unauthorized("invalid access token"))
+    ok = await anyio.to_thread.run_sync(verify_password, user.password_hash, current_password)
+    if not ok:
+        await rt.rate.hit(key, window)
+        await record_platform(
+            session, "auth.password_change_failed", actor_id=user.id, subject=user.email, ip=ip
+        )
+        return AuthOutcome(
+            error=Forbidden("the current password is wrong", reason="wrong_password")
+        )
+    check_password_rules(new_password, user.email)
+    user.password_hash = await anyio.to_thread.run_sync(hash_password, new_password)
+    user.updated_at = utcnow()
+    revoked = await RefreshTokenRepository(session).revoke_for_user(user.id)
+    await PasswordResetRepository(session).spend_open(user.id)
+    memberships = await users.memberships(user.id)
+    tenant_id = claims.tenant_id
+    if tenant_id is not None and not any(
+        m.tenant_id == tenant_id and m.status == "active" for m in memberships
+    ):
+        tenant_id = None
+    pair = await issue_pair(session, rt, user, memberships, tenant_id)
+    await record_platform(
+        session,
+        "auth.password_change",
+        actor_id=user.id,
+        subject=user.email,
+        details={"revoked_refresh_tokens": revoked},
+        ip=ip,
+    )
+    await rt.rate.reset(key, window)
+    return AuthOutcome(pair=pair)
+
+
+def reset_link(rt: Runtime, token: str) -> str:
+    return f"{rt.settings.public_url.rstrip('/')}/password-reset?token={token}"
+
+
+async def request_password_reset(
+    session: AsyncSession, rt: Runtime, *, email: str, ip: str | None
+) -> bool:
+    """E-mail a reset link when the account exists, is active and is not throttled.
+
+    The caller answers the same whatever happens here, so nobody learns whether an account
+    exists. Returns whether a message was queued."""
+    normalised = email.strip().lower()
+    for key, limit in (
+        (f"reset:acct:{normalised}", RESET_MAX_PER_ACCOUNT),
+        (f"reset:ip:{ip or 'unknown'}", RESET_MAX_PER_IP),
+    ):
+        if (await rt.rate.hit(key, RESET_WINDOW_SECONDS)).count > limit:
+            return False
+    user = await UserRepository(session).get_by_email(normalised)
+    if user is None or user.status != "active":
+        return False
+    resets = PasswordResetRepository(session)
+    await resets.spend_open(user.id)
+    token = new_secret(RESET_TOKEN_PREFIX)
+    now = utcnow()
+    expires_at = now + RESET_TOKEN_TTL
+    await resets.add(
+        PasswordResetToken(
+            user_id=user.id, token_hash=digest(token), created_at=now, expires_at=expires_at
+        )
+    )
+    body = (
+        "Someone (hopefully you) asked to reset the password of your iiot account.\n\n"
+        f"Choose a new password here:\n{reset_link(rt, token)}\n\n"
+        f"The link can be used once and expires at {expires_at:%Y-%m-%d %H:%M} UTC.\n"
+        "If you did not ask for this, ignore this message: your password is unchanged.\n"
+    )
+    await mail.enqueue(session, to=user.email, subject="Reset your iiot password", body=body)
+    await record_platform(
+        session, "auth.password_reset_requested", actor_id=user.id, subject=user.email, ip=ip
+    )
+    return True
+
+
+async def confirm_password_reset(
+    session: AsyncSession, rt: Runtime, *, token: str, password: str, ip: str | None
+) -> None:
+    """Set a new password with a reset token (once); every session of the account ends."""
+    invalid = BadRequest("invalid or expired password-reset token", reason="invalid_reset_token")
+    resets = PasswordResetRepository(session)
+    row = await resets.by_hash_for_update(digest(token))
+    if row is None or row.used_at is not None or row.expires_at <= utcnow():
+        raise invalid
+    users = UserRepository(session)
+    user = await users.get_for_update(row.user_id)
+    if user is None or user.status != "active":
+        raise invalid
+    check_password_rules(password, user.email)
+    user.password_hash = await anyio.to_thread.run_sync(hash_password, password)
+    user.updated_at = utcnow()
+    await resets.spend_open(user.id)
+    revoked = await RefreshTokenRepository(session).revoke_for_user(user.id)
+    await record_platform(
+        session,
+        "auth.password_reset",
+        actor_id=user.id,
+        subject=user.email,
+        details={"revoked_refresh_tokens": revoked},
+        ip=ip,
+    )
+    await rt.rate.reset(
+        f"login:acct:{user.email.strip().lower()}", rt.settings.login_failure_window_seconds
+    )
