@@ -57,6 +57,10 @@ class TenantSuspended(Forbidden):
     code, title = "tenant_suspended", "Tenant suspended"
 
 
+class NotAMember(Forbidden):
+    code, title = "not_a_member", "Not a member"
+
+
 class NotFound(IIoTError):
     status, code, title = 404, "not_found", "Not found"
 

@@ -25,6 +25,7 @@ from iiot.errors import (
     BadRequest,
     Forbidden,
     IIoTError,
+    NotAMember,
     NotFound,
     RateLimited,
     TenantSuspended,
@@ -172,7 +173,7 @@ async def me(user: CurrentUser, request: Request) -> UserOut:
 
 @router.post(
     "/switch-tenant",
-    responses=problem_responses(Unauthorized, NotFound, TenantSuspended, ValidationFailed),
+    responses=problem_responses(Unauthorized, NotFound, NotAMember, ValidationFailed),
 )
 async def switch_tenant(
     body: SwitchTenantRequest, user: CurrentUser, request: Request

@@ -24,6 +24,7 @@ from iiot.errors import (
     BadRequest,
     Forbidden,
     IIoTError,
+    NotAMember,
     NotFound,
     RateLimited,
     TenantSuspended,
@@ -32,6 +33,7 @@ from iiot.errors import (
 from iiot.models.base import utcnow
 from iiot.models.users import PasswordResetToken, RefreshToken, User
 from iiot.runtime import Runtime
+from iiot.tenants.repository import TenantRepository
 from iiot.users.repository import MembershipView, UserRepository
 
 INVALID_CREDENTIALS = "invalid e-mail or password"
@@ -110,11 +112,20 @@ async def issue_pair(
 
 
 def _choose_tenant(
-    memberships: list[MembershipView], requested: uuid.UUID | None, is_system_admin: bool
+    memberships: list[MembershipView],
+    requested: uuid.UUID | None,
+    is_system_admin: bool,
+    requested_exists: bool = False,
 ) -> uuid.UUID | None:
     if requested is not None:
         m = next((m for m in memberships if m.tenant_id == requested), None)
         if m is None or m.status != "active":
+            if is_system_admin and requested_exists:
+                # Platform routes take any tenant's id; a token's active tenant is a membership.
+                raise NotAMember(
+                    "you are not a member of this tenant: system admins act on other tenants "
+                    "through /tenants/{id} routes"
+                )
             raise NotFound("tenant not found")
         if m.tenant_status == "suspended" and not is_system_admin:
             raise TenantSuspended("this tenant is suspended")
@@ -212,10 +223,12 @@ async def refresh(session: AsyncSession, rt: Runtime, *, token: str, ip: str | N
     tenant_id = row.active_tenant_id
     if tenant_id is not None:
         m = next((m for m in memberships if m.tenant_id == tenant_id), None)
-        if m is None or m.status != "active":
+        if (m is None or m.status != "active") and user.is_system_admin:
+            tenant_id = None  # the tenant was deleted or left: platform work goes on
+        elif m is None or m.status != "active":
             await tokens.revoke_family(row.family_id)
             return AuthOutcome(error=invalid)
-        if m.tenant_status == "suspended" and not user.is_system_admin:
+        elif m.tenant_status == "suspended" and not user.is_system_admin:
             return AuthOutcome(error=TenantSuspended("this tenant is suspended"))
     pair = await issue_pair(session, rt, user, memberships, tenant_id, family_id=row.family_id)
     return AuthOutcome(pair=pair)
@@ -240,7 +253,8 @@ async def switch_tenant(
     if user is None:
         raise Unauthorized("invalid access token")
     memberships = await users.memberships(user.id)
-    chosen = _choose_tenant(memberships, tenant_id, user.is_system_admin)
+    exists = user.is_system_admin and await TenantRepository(session).get(tenant_id) is not None
+    chosen = _choose_tenant(memberships, tenant_id, user.is_system_admin, exists)
     pair = await issue_pair(session, rt, user, memberships, chosen)
     await record_platform(
         session, "auth.switch_tenant", actor_id=user.id, details={"tenant_id": chosen}, ip=ip
