@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     invitation_ttl_days: int = Field(default=7, ge=1, le=90)
 
     metrics_enabled: bool = True
+    # Bearer token Prometheus must send to /metrics. Without one, production refuses to serve
+    # the metrics unless they are declared public.
+    metrics_token: str | None = Field(default=None, min_length=16, max_length=256)
+    metrics_public: bool = False
     webhook_allow_private: bool = False
     run_background_jobs: bool = True
 
