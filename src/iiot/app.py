@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from fastapi.routing import iter_route_contexts
+from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -23,6 +23,7 @@ from iiot.http.limits import RequestBodyGuard
 from iiot.http.routing import InvalidText
 from iiot.runtime import Runtime
 from iiot.telemetry.schemas import MAX_BODY_BYTES as MAX_INGEST_BODY_BYTES
+from iiot.tenancy.access import SECURITY_SCHEMES, Access, route_policies
 
 log = logging.getLogger(__name__)
 
@@ -160,23 +161,76 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
 
-def _openapi_with_problem(app: FastAPI) -> dict[str, Any]:
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 9457 problem details",
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "code": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object"}},
+    },
+    "additionalProperties": True,
+}
+_PROBLEM_CONTENT = {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+# Answers any route may give, declared where they can happen.
+_BODY_PROBLEMS = {
+    "400": "Malformed JSON",
+    "413": "Payload too large",
+    "408": "Request body too slow",
+    "422": "Validation failed",
+}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": _PROBLEM_CONTENT}
+
+
+def build_openapi(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document, made truthful: every error is declared as problem details, each
+    route's security comes from its Access policy, malformed and oversized bodies are declared
+    wherever a body is read."""
     if app.openapi_schema:
         return app.openapi_schema
-    schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
-    schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = {
-        "type": "object",
-        "description": "RFC 9457 problem details",
-        "required": ["type", "title", "status", "detail", "code"],
-        "properties": {
-            "type": {"type": "string"},
-            "title": {"type": "string"},
-            "status": {"type": "integer"},
-            "detail": {"type": "string"},
-            "code": {"type": "string"},
-        },
-        "additionalProperties": True,
-    }
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    components = schema.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    schemas["Problem"] = PROBLEM_SCHEMA
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    components["securitySchemes"] = SECURITY_SCHEMES
+    policies: dict[tuple[str, str], Access] = {}
+    for ctx in iter_route_contexts(app.routes):
+        if not isinstance(ctx.original_route, APIRoute):
+            continue
+        found = route_policies(ctx.dependant)
+        for method in ctx.methods or ():
+            if found:
+                policies[(str(ctx.path), method.lower())] = found[0]
+    for path, item in schema.get("paths", {}).items():
+        for method, operation in item.items():
+            responses: dict[str, Any] = operation.setdefault("responses", {})
+            for code, response in responses.items():
+                if code[0] in "45":
+                    response["content"] = _PROBLEM_CONTENT
+                    if response.get("description") == "Validation Error":
+                        response["description"] = "Validation failed"
+            access = policies.get((path, method))
+            if access is not None:
+                operation["security"] = access.openapi_security()
+                if access.security:
+                    responses.setdefault("401", _problem("Authentication required"))
+            if "requestBody" in operation:
+                for code, description in _BODY_PROBLEMS.items():
+                    responses.setdefault(code, _problem(description))
+            elif operation.get("parameters"):
+                responses.setdefault("422", _problem("Validation failed"))
     app.openapi_schema = schema
     return schema
 
@@ -227,5 +281,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     from iiot.routes import include_routes
 
     include_routes(app, API_PREFIX)
-    app.openapi = lambda: _openapi_with_problem(app)  # type: ignore[method-assign]
+    app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app

@@ -93,6 +93,9 @@ class DeviceOrMember(Access):
         self.api_key_scope = self._member.api_key_scope
         self.label = f"device token, or {minimum.value}+ of the active tenant"
 
+    def openapi_security(self) -> list[dict[str, list[str]]]:
+        return [{"deviceToken": []}, *self._member.openapi_security()]
+
     async def __call__(self, request: Request) -> TenantContext:
         token = presented_device_token(request)
         if token is not None:

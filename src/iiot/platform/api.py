@@ -45,6 +45,11 @@ class MetricsScraper(Access):
     except in production, where metrics are then served only if `IIOT_METRICS_PUBLIC=true`."""
 
     label = "metrics scraper (IIOT_METRICS_TOKEN)"
+    security = ("metricsToken",)
+
+    def openapi_security(self) -> list[dict[str, list[str]]]:
+        # Without a configured token the route is open (outside production): both apply.
+        return [{"metricsToken": []}, {}]
 
     async def __call__(self, request: Request) -> None:
         settings = get_runtime(request).settings
