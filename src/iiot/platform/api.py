@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from iiot.db.migrate import head_revision
@@ -71,7 +72,11 @@ class MetricsScraper(Access):
 @router.get(
     "/metrics",
     dependencies=[Depends(MetricsScraper())],
-    responses=problem_responses(Unauthorized, Forbidden, NotFound),
+    response_class=PlainTextResponse,
+    responses={
+        200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}},
+        **problem_responses(Unauthorized, Forbidden, NotFound),
+    },
 )
 async def metrics(request: Request) -> Response:
     """Prometheus metrics (text format); disabled with IIOT_METRICS_ENABLED=false."""
