@@ -44,7 +44,7 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
 ]
-EXAMPLES = {"admin": 8, "viewer": 5, "device": 5}
+EXAMPLES = {"admin": 6, "viewer": 4, "device": 6}
 # Calls that would end the caller's own session; they are fuzzed without credentials.
 SESSION_ENDING = {("POST", "/api/v1/auth/logout"), ("POST", "/api/v1/auth/password")}
 

@@ -41,7 +41,10 @@ DeviceId = Annotated[uuid.UUID, Query(description="Device of the active tenant")
 Key = Annotated[str, Query(min_length=1, max_length=255, description="Telemetry key")]
 Start = Annotated[
     BoundedDatetime | None,
-    Query(description="Inclusive start (RFC 3339 with offset); default: a day before end"),
+    Query(
+        description="Inclusive start (RFC 3339 with offset, 1970..2200); default: a day before "
+        "end. The range may span at most 31 days (366 for aggregates)."
+    ),
 ]
 End = Annotated[
     BoundedDatetime | None,
@@ -103,7 +106,15 @@ async def aggregate_telemetry(
     ctx: Reader,
     device_id: DeviceId,
     key: Key,
-    interval: Annotated[str, Query(max_length=16, description="Bucket width: 1m, 5m, 1h, 1d")],
+    interval: Annotated[
+        str,
+        Query(
+            max_length=7,
+            pattern=r"^[1-9][0-9]{0,5}[smhd]$",
+            description="Bucket width: a count and a unit (s, m, h, d), e.g. 1m, 5m, 1h, 1d; "
+            "at most 366 days and 10,000 buckets over the range",
+        ),
+    ],
     fn: AggregateFn = "avg",
     start: Start = None,
     end: End = None,
