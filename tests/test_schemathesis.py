@@ -30,7 +30,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from iiot.app import create_app
+from iiot.app import MODULES, create_app
 from iiot.config import Settings
 from iiot.runtime import Runtime
 from tests.devices.support import make_device
@@ -68,7 +68,7 @@ class ServerThread:
         self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
 
     async def _serve(self) -> None:
-        rt = Runtime.build(self._settings, self._url)
+        rt = Runtime.build(self._settings, self._url, MODULES)
         config = uvicorn.Config(
             create_app(runtime=rt),
             host="127.0.0.1",

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from iiot.runtime import Runtime
 
-_EXTRAS_KEY = "access_deny_list"
 _REDIS_PREFIX = "iiot:jti:"
 
 
@@ -75,9 +74,10 @@ def make_deny_list(redis_url: str | None) -> AccessDenyList:
     return RedisDenyList(redis_url) if redis_url else MemoryDenyList()
 
 
+def _for_runtime(rt: Runtime) -> AccessDenyList:
+    return make_deny_list(rt.settings.redis_url)
+
+
 def deny_list(rt: Runtime) -> AccessDenyList:
     """This runtime's deny list (one per process)."""
-    found: AccessDenyList | None = rt.extras.get(_EXTRAS_KEY)
-    if found is None:
-        found = rt.extras[_EXTRAS_KEY] = make_deny_list(rt.settings.redis_url)
-    return found
+    return rt.state.get(_for_runtime)

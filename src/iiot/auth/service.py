@@ -414,3 +414,9 @@ async def confirm_password_reset(
     await rt.rate.reset(
         f"login:acct:{user.email.strip().lower()}", rt.settings.login_failure_window_seconds
     )
+
+
+async def purge_expired_reset_tokens(rt: Runtime) -> int:
+    """Job: forget password-reset tokens a day after they expired."""
+    async with rt.db.system() as session:
+        return await PasswordResetRepository(session).delete_expired(utcnow() - timedelta(days=1))
