@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     jwt_issuer: str = "iiot"
     jwt_audience: str = "iiot-api"
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=86400)
-    refresh_token_ttl_seconds: int = Field(default=30 * 86400, ge=3600)
+    refresh_token_ttl_seconds: int = Field(default=30 * 86400, ge=3600, le=366 * 86400)
 
     bootstrap_admin_email: str | None = None
     bootstrap_admin_password: str | None = None
@@ -48,13 +48,13 @@ class Settings(BaseSettings):
     redis_url: str | None = None
 
     # Login throttling: failures allowed per window, per account and per client address.
-    login_max_failures_per_account: int = Field(default=5, ge=1)
-    login_max_failures_per_ip: int = Field(default=20, ge=1)
-    login_failure_window_seconds: int = Field(default=300, ge=1)
+    login_max_failures_per_account: int = Field(default=5, ge=1, le=1000)
+    login_max_failures_per_ip: int = Field(default=20, ge=1, le=100_000)
+    login_failure_window_seconds: int = Field(default=300, ge=1, le=86400)
 
     # Mail.
     smtp_host: str | None = None
-    smtp_port: int = 25
+    smtp_port: int = Field(default=25, ge=1, le=65535)
     smtp_user: str | None = None
     smtp_password: str | None = None
     smtp_starttls: bool = False
