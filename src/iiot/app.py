@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from iiot import __version__
 from iiot.alerts.module import MODULE as ALERTS
+from iiot.analytics.module import MODULE as ANALYTICS
 from iiot.apikeys.module import MODULE as APIKEYS
 from iiot.audit.module import MODULE as AUDIT
 from iiot.auth.module import MODULE as AUTH
@@ -33,6 +34,7 @@ from iiot.config import Settings, get_settings
 from iiot.db.outage import RETRY_AFTER_SECONDS, is_database_unavailable, outage_log
 from iiot.devices.module import MODULE as DEVICES
 from iiot.errors import PROBLEM_CONTENT_TYPE, IIoTError
+from iiot.escalation.module import MODULE as ESCALATION
 from iiot.http.limits import RequestBodyGuard
 from iiot.http.routing import InvalidText
 from iiot.jobs import scheduler
@@ -66,8 +68,10 @@ MODULES: tuple[Module, ...] = (
     AUDIT,
     DEVICES,
     TELEMETRY,
+    ANALYTICS,
     RULES,
     ALERTS,
+    ESCALATION,
     APIKEYS,
     NOTIFICATIONS,
     MAIL,

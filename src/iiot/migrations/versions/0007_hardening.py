@@ -1,7 +1,7 @@
 """hardening: password-reset tokens; limits bounded in the database too
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0008 (chained after main's escalation revision when main was merged in)
 
 - password_reset_tokens (platform table, like refresh_tokens): a single-use token per request,
   stored as its SHA-256 digest, with its expiry; looked up before anyone is signed in.
@@ -16,7 +16,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0007"
-down_revision: str | None = "0005"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
