@@ -138,7 +138,10 @@ async def test_malformed_json_names_the_body(world: World) -> None:
     r = await world.anonymous.post(
         LOGIN, content=b"{bad", headers={"content-type": "application/json"}
     )
-    body = _assert_problem(r, "body")
+    body = _assert_problem(r)
+    assert r.status_code == 400
+    assert body["code"] == "malformed_json"
+    assert body["errors"][0]["field"] == "body"
     assert body["errors"][0]["type"] == "json_invalid"
     assert "malformed JSON" in body["errors"][0]["message"]
 

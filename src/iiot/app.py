@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -35,6 +36,8 @@ from iiot.db.outage import RETRY_AFTER_SECONDS, is_database_unavailable, outage_
 from iiot.devices.module import MODULE as DEVICES
 from iiot.errors import PROBLEM_CONTENT_TYPE, IIoTError
 from iiot.escalation.module import MODULE as ESCALATION
+from iiot.http.limits import RequestBodyGuard
+from iiot.http.routing import InvalidText
 from iiot.jobs import scheduler
 from iiot.mail.module import MODULE as MAIL
 from iiot.metering.module import MODULE as METERING
@@ -46,6 +49,8 @@ from iiot.quotas.ratelimit import claim_single_process
 from iiot.rules.module import MODULE as RULES
 from iiot.runtime import Runtime
 from iiot.telemetry.module import MODULE as TELEMETRY
+from iiot.telemetry.schemas import MAX_BODY_BYTES as MAX_INGEST_BODY_BYTES
+from iiot.tenancy.access import SECURITY_SCHEMES, Access, route_policies
 from iiot.tenants.module import MODULE as TENANTS
 from iiot.users.module import MODULE as USERS
 from iiot.web.module import MODULE as WEB
@@ -53,6 +58,8 @@ from iiot.web.module import MODULE as WEB
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
+# Every request body is capped; the telemetry ingest route sets its own, larger cap.
+MAX_REQUEST_BODY_BYTES = 256 * 1024
 
 # Everything `iiot serve` runs. Routers are mounted and start-up hooks run in this order;
 # shutdown hooks run in the reverse order, so a module stops before those it builds on: the
@@ -86,6 +93,7 @@ _HTTP_CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     413: "payload_too_large",
     415: "unsupported_media_type",
 }
@@ -134,6 +142,17 @@ def _field_error(err: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route of this path answers (a path may be split over routes)."""
+    methods: set[str] = set()
+    path = request.scope.get("path", "")
+    for ctx in iter_route_contexts(request.app.routes):
+        regex = getattr(ctx, "path_regex", None)
+        if regex is not None and ctx.methods and regex.match(path):
+            methods |= set(ctx.methods)
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(IIoTError)
     async def _iiot_error(request: Request, exc: IIoTError) -> JSONResponse:
@@ -142,6 +161,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [_field_error(err) for err in exc.errors()]
+        if errors and all(e["type"] == "json_invalid" for e in errors):
+            return _problem_response(
+                problem(
+                    400, "malformed_json", "Malformed JSON", errors[0]["message"], errors=errors
+                )
+            )
         fields = ", ".join(sorted({e["field"] for e in errors})) or "request"
         return _problem_response(
             problem(
@@ -151,11 +176,20 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc, InvalidText):
+            error = {"field": "body", "in": "body", "message": exc.detail, "type": "string_unicode"}
+            return _problem_response(
+                problem(422, "validation_error", "Validation failed", exc.detail, errors=[error])
+            )
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         detail = exc.detail if isinstance(exc.detail, str) else "request failed"
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            allowed = _allowed_methods(request)
+            headers["Allow"] = ", ".join(allowed)
+            detail = f"{request.method} is not allowed here; use {', '.join(allowed)}"
         return _problem_response(
-            problem(exc.status_code, code, code.replace("_", " ").capitalize(), detail),
-            getattr(exc, "headers", None),
+            problem(exc.status_code, code, code.replace("_", " ").capitalize(), detail), headers
         )
 
     @app.exception_handler(DataError)
@@ -213,23 +247,76 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
 
-def _openapi_with_problem(app: FastAPI) -> dict[str, Any]:
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 9457 problem details",
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "code": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object"}},
+    },
+    "additionalProperties": True,
+}
+_PROBLEM_CONTENT = {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+# Answers any route may give, declared where they can happen.
+_BODY_PROBLEMS = {
+    "400": "Malformed JSON",
+    "413": "Payload too large",
+    "408": "Request body too slow",
+    "422": "Validation failed",
+}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": _PROBLEM_CONTENT}
+
+
+def build_openapi(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document, made truthful: every error is declared as problem details, each
+    route's security comes from its Access policy, malformed and oversized bodies are declared
+    wherever a body is read."""
     if app.openapi_schema:
         return app.openapi_schema
-    schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
-    schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = {
-        "type": "object",
-        "description": "RFC 9457 problem details",
-        "required": ["type", "title", "status", "detail", "code"],
-        "properties": {
-            "type": {"type": "string"},
-            "title": {"type": "string"},
-            "status": {"type": "integer"},
-            "detail": {"type": "string"},
-            "code": {"type": "string"},
-        },
-        "additionalProperties": True,
-    }
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    components = schema.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    schemas["Problem"] = PROBLEM_SCHEMA
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    components["securitySchemes"] = SECURITY_SCHEMES
+    policies: dict[tuple[str, str], Access] = {}
+    for ctx in iter_route_contexts(app.routes):
+        if not isinstance(ctx.original_route, APIRoute):
+            continue
+        found = route_policies(ctx.dependant)
+        for method in ctx.methods or ():
+            if found:
+                policies[(str(ctx.path), method.lower())] = found[0]
+    for path, item in schema.get("paths", {}).items():
+        for method, operation in item.items():
+            responses: dict[str, Any] = operation.setdefault("responses", {})
+            for code, response in responses.items():
+                if code[0] in "45":
+                    response["content"] = _PROBLEM_CONTENT
+                    if response.get("description") == "Validation Error":
+                        response["description"] = "Validation failed"
+            access = policies.get((path, method))
+            if access is not None:
+                operation["security"] = access.openapi_security()
+                if access.security:
+                    responses.setdefault("401", _problem("Authentication required"))
+            if "requestBody" in operation:
+                for code, description in _BODY_PROBLEMS.items():
+                    responses.setdefault(code, _problem(description))
+            elif operation.get("parameters"):
+                responses.setdefault("422", _problem("Validation failed"))
     app.openapi_schema = schema
     return schema
 
@@ -281,9 +368,15 @@ def create_app(
     if runtime is not None:
         app.state.runtime = runtime
     install_error_handlers(app)
+    app.add_middleware(
+        RequestBodyGuard,
+        max_bytes=MAX_REQUEST_BODY_BYTES,
+        read_timeout=settings.body_read_timeout_seconds,
+        overrides={("POST", f"{API_PREFIX}/telemetry"): MAX_INGEST_BODY_BYTES},
+    )
     for router in wiring.routers:
         app.include_router(router)
     for router in wiring.api_routers:
         app.include_router(router, prefix=API_PREFIX)
-    app.openapi = lambda: _openapi_with_problem(app)  # type: ignore[method-assign]
+    app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app

@@ -11,7 +11,11 @@ from rich.console import Console
 
 from iiot import __version__
 
-app = typer.Typer(help="iiot: multi-tenant Industrial IoT platform.", no_args_is_help=True)
+app = typer.Typer(
+    help="iiot: multi-tenant Industrial IoT platform.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 console = Console(stderr=True)
@@ -69,6 +73,7 @@ def serve(
 
     from iiot.app import create_app
     from iiot.connectivity.redact import uvicorn_log_config
+    from iiot.http.server import protocol_with_header_timeout
     from iiot.quotas.ratelimit import SharedStateRequired, require_shared_state
 
     settings = _settings()
@@ -91,11 +96,17 @@ def serve(
         "proxy_headers": False,
         # Device tokens in paths (the HTTP device API) never reach a log line.
         "log_config": uvicorn_log_config(),
+        # Slow clients: headers must arrive in time; idle keep-alive connections are closed.
+        "http": protocol_with_header_timeout(settings.header_read_timeout_seconds),
+        "timeout_keep_alive": settings.keep_alive_timeout_seconds,
+        "h11_max_incomplete_event_size": 16 * 1024,  # request line and headers
     }
     if count > 1:
         with console.status("Preparing the database…"):
             _prepare_once(settings)
-        # Each worker imports the app itself; the database is migrated by now.
+        # Each worker imports the app itself; the database is migrated by now. Options travel
+        # to the workers by name: the header deadline is the protocol class's default there.
+        options["http"] = "iiot.http.server:HeaderTimeoutProtocol"
         uvicorn.run("iiot.app:create_app", factory=True, workers=count, **options)  # type: ignore[arg-type]
         return
     with console.status("Preparing the database and starting iiot…"):
@@ -180,5 +191,28 @@ def create_admin(
     console.print(f"[green]System admin {email} is ready.[/]")
 
 
+def _one_line(exc: BaseException) -> str:
+    from iiot.errors import IIoTError
+
+    if isinstance(exc, IIoTError):
+        return exc.detail
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:500]
+
+
+def main() -> None:
+    """Entry point: any failure is one clear line on standard error and a non-zero exit."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        console.print("[red]Interrupted.[/]")
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence of the command line
+        console.print(
+            f"iiot: {_one_line(exc)}", style="red", markup=False, highlight=False, soft_wrap=True
+        )
+        sys.exit(1)
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     # One log line per request; Prometheus metrics cover traffic without it.
     access_log: bool = True
     data_dir: Path = Path(".iiot")
+    # `iiot serve`: a request's headers, and each chunk of its body, must arrive within these.
+    header_read_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    body_read_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    keep_alive_timeout_seconds: int = Field(default=5, ge=1, le=300)
 
     # Database. Unset -> embedded PostgreSQL kept in data_dir.
     database_url: str | None = None
@@ -42,7 +46,7 @@ class Settings(BaseSettings):
     jwt_issuer: str = "iiot"
     jwt_audience: str = "iiot-api"
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=86400)
-    refresh_token_ttl_seconds: int = Field(default=30 * 86400, ge=3600)
+    refresh_token_ttl_seconds: int = Field(default=30 * 86400, ge=3600, le=366 * 86400)
 
     bootstrap_admin_email: str | None = None
     bootstrap_admin_password: str | None = None
@@ -60,18 +64,18 @@ class Settings(BaseSettings):
 
     # Login throttling: password checks allowed per window per account and client address, per
     # client address, and per account from addresses without a recent successful login.
-    login_max_failures_per_account: int = Field(default=5, ge=1)
-    login_max_failures_per_ip: int = Field(default=20, ge=1)
-    login_max_attempts_per_account_global: int = Field(default=30, ge=1)
-    login_failure_window_seconds: int = Field(default=300, ge=1)
-    login_known_address_days: int = Field(default=30, ge=1)
+    login_max_failures_per_account: int = Field(default=5, ge=1, le=1000)
+    login_max_failures_per_ip: int = Field(default=20, ge=1, le=100_000)
+    login_max_attempts_per_account_global: int = Field(default=30, ge=1, le=100_000)
+    login_failure_window_seconds: int = Field(default=300, ge=1, le=86400)
+    login_known_address_days: int = Field(default=30, ge=1, le=3650)
 
     # Usage metering: counters are kept in memory (or Redis) and written this often.
     usage_flush_seconds: float = Field(default=30.0, gt=0, le=3600)
 
     # Mail.
     smtp_host: str | None = None
-    smtp_port: int = 25
+    smtp_port: int = Field(default=25, ge=1, le=65535)
     smtp_user: str | None = None
     smtp_password: str | None = None
     smtp_starttls: bool = False
@@ -93,6 +97,10 @@ class Settings(BaseSettings):
     mqtt_max_inflight: int = Field(default=100, ge=1, le=65535)
 
     metrics_enabled: bool = True
+    # Bearer token Prometheus must send to /metrics. Without one, production refuses to serve
+    # the metrics unless they are declared public.
+    metrics_token: str | None = Field(default=None, min_length=16, max_length=256)
+    metrics_public: bool = False
     webhook_allow_private: bool = False
     run_background_jobs: bool = True
 

@@ -9,6 +9,8 @@ PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 class IIoTError(Exception):
     status: int = 400
+    # Every status this error may answer with (OpenAPI); most have one.
+    statuses: tuple[int, ...] = ()
     code: str = "bad_request"
     title: str = "Bad request"
 
@@ -57,6 +59,10 @@ class TenantSuspended(Forbidden):
     code, title = "tenant_suspended", "Tenant suspended"
 
 
+class NotAMember(Forbidden):
+    code, title = "not_a_member", "Not a member"
+
+
 class NotFound(IIoTError):
     status, code, title = 404, "not_found", "Not found"
 
@@ -81,6 +87,7 @@ class QuotaExceeded(IIoTError):
     """A tenant limit was reached. Seat quotas answer 403, per-day volume quotas 429."""
 
     code, title = "quota_exceeded", "Quota exceeded"
+    statuses = (403, 429)
 
     def __init__(
         self,
@@ -139,8 +146,12 @@ def problem_responses(*errors: type[IIoTError]) -> dict[int | str, dict[str, Any
     """OpenAPI `responses=` entries for the problems a route may answer."""
     out: dict[int | str, dict[str, Any]] = {}
     for err in errors:
-        out[err.status] = {
-            "description": err.title,
-            "content": {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-        }
+        for status in err.statuses or (err.status,):
+            described = out.get(status, {}).get("description")
+            out[status] = {
+                "description": f"{described}; {err.title}" if described else err.title,
+                "content": {
+                    PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}
+                },
+            }
     return out

@@ -30,7 +30,7 @@ def now_iso(delta: timedelta = timedelta()) -> str:
 
 RAW_BODIES: list[tuple[str, bytes, int]] = [
     ("malformed", b'{"telemetry": {"t": 1', 400),
-    ("lone surrogate", b'{"telemetry": {"t": "\\ud800"}}', 400),
+    ("lone surrogate", b'{"telemetry": {"t": "\\ud800"}}', 422),
     ("not json", b"temperature=5", 400),
     ("empty", b"", 400),
     ("nan literal", b'{"telemetry": {"t": NaN}}', 422),

@@ -27,6 +27,10 @@ async def _no_target(factory: Factory, world: World) -> dict[str, str]:
     return {}
 
 
+async def _slug_of_a(factory: Factory, world: World) -> dict[str, str]:
+    return {"slug": world.tenant_a.slug}
+
+
 async def _fresh_member(factory: Factory, world: World) -> dict[str, str]:
     member = await factory.member(world.tenant_a, "viewer")
     return {"user_id": str(member.user_id)}
@@ -91,7 +95,12 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/tenants/{id}/audit", ADMIN_ONLY),
     Endpoint("POST", "/api/v1/tenants/{id}/activate", PLATFORM_ON_TENANT),
     Endpoint("POST", "/api/v1/tenants/{id}/suspend", PLATFORM_ON_TENANT),
-    Endpoint("DELETE", "/api/v1/tenants/{id}", (401, 403, 403, 403, 403, 404, 204)),
+    Endpoint(
+        "DELETE",
+        "/api/v1/tenants/{id}?confirm={slug}",
+        (401, 403, 403, 403, 403, 404, 204),
+        target=_slug_of_a,
+    ),
     Endpoint("GET", "/api/v1/tiers", (401, 200, 200, 200, 200, 200, 200)),
     Endpoint(
         "PATCH",

@@ -326,13 +326,16 @@ async def test_delete_hides_the_tenant_and_the_job_purges_it_later(
     admin = world.system_admin.client
     member = world.a["admin"]
     await invite(world.system_admin, tenant_id, new_email())
-    r = await member.client.delete(f"/api/v1/tenants/{world.tenant_a.id}")
+    r = await member.client.delete(
+        f"/api/v1/tenants/{world.tenant_a.id}", params={"confirm": world.tenant_a.slug}
+    )
     assert r.status_code == 403
-    r = await admin.delete(f"/api/v1/tenants/{tenant_id}")
+    confirm = {"confirm": created["slug"]}
+    r = await admin.delete(f"/api/v1/tenants/{tenant_id}", params=confirm)
     assert r.status_code == 204, r.text
     r = await admin.get(f"/api/v1/tenants/{tenant_id}")
     assert r.status_code == 404
-    r = await admin.delete(f"/api/v1/tenants/{tenant_id}")
+    r = await admin.delete(f"/api/v1/tenants/{tenant_id}", params=confirm)
     assert r.status_code == 404
     r = await admin.get("/api/v1/tenants")
     assert created["id"] not in {t["id"] for t in r.json()["tenants"]}

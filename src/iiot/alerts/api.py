@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -19,13 +18,15 @@ from iiot.errors import (
     ValidationFailed,
     problem_responses,
 )
+from iiot.http.routing import IIoTRoute
 from iiot.rules.schemas import Severity
 from iiot.runtime import get_runtime
 from iiot.tenancy.access import TokenTenant
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.roles import Role
+from iiot.validation import BoundedDatetime
 
-router = APIRouter(prefix="/alerts", tags=["alerts"])
+router = APIRouter(prefix="/alerts", tags=["alerts"], route_class=IIoTRoute)
 
 Reader = Annotated[TenantContext, Depends(TokenTenant(Role.viewer))]
 Operator = Annotated[TenantContext, Depends(TokenTenant(Role.operator))]
@@ -41,15 +42,16 @@ async def list_alerts(
     severity: Severity | None = None,
     device_id: uuid.UUID | None = None,
     rule_id: uuid.UUID | None = None,
-    since: Annotated[datetime | None, Query(description="Raised at or after (RFC 3339)")] = None,
-    until: Annotated[datetime | None, Query(description="Raised before (RFC 3339)")] = None,
+    since: Annotated[
+        BoundedDatetime | None, Query(description="Raised at or after (RFC 3339 with offset)")
+    ] = None,
+    until: Annotated[
+        BoundedDatetime | None, Query(description="Raised before (RFC 3339 with offset)")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> AlertList:
     """List alerts, newest first, filtered by state, severity, device, rule and time."""
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and value.tzinfo is None:
-            raise ValidationFailed(f"{name} needs a time zone")
     f = AlertFilter(state, severity, device_id, rule_id, since, until)
     async with get_runtime(request).db.tenant(ctx) as session:
         result = await service.list_alerts(session, ctx, f, limit=limit, offset=offset)

@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from iiot.validation import BoundedDatetime
+
 ApiKeyScope = Literal["telemetry:write", "read", "manage"]
 
 
@@ -16,7 +18,7 @@ class ApiKeyCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=100)
     scopes: list[ApiKeyScope] = Field(min_length=1, max_length=3)
-    expires_at: datetime | None = Field(
+    expires_at: BoundedDatetime | None = Field(
         default=None, description="Optional expiry (RFC 3339 with a time zone)"
     )
 

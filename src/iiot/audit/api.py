@@ -18,12 +18,13 @@ from iiot.errors import (
     ValidationFailed,
     problem_responses,
 )
+from iiot.http.routing import IIoTRoute
 from iiot.runtime import get_runtime
 from iiot.tenancy.access import PathTenant
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.roles import Role
 
-router = APIRouter(tags=["audit"])
+router = APIRouter(tags=["audit"], route_class=IIoTRoute)
 
 
 @router.get(

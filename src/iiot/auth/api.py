@@ -6,11 +6,26 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
 
+from iiot import mail
 from iiot.auth import service
 from iiot.auth.principals import UserPrincipal
-from iiot.auth.schemas import LoginRequest, RefreshRequest, SwitchTenantRequest, TokenPair, UserOut
+from iiot.auth.schemas import (
+    Accepted,
+    LoginRequest,
+    PasswordChange,
+    PasswordResetConfirm,
+    PasswordResetRequest,
+    RefreshRequest,
+    SwitchTenantRequest,
+    TokenPair,
+    UserOut,
+)
+from iiot.auth.tokens import AccessClaims
 from iiot.errors import (
+    BadRequest,
     Forbidden,
+    IIoTError,
+    NotAMember,
     NotFound,
     RateLimited,
     TenantSuspended,
@@ -18,10 +33,12 @@ from iiot.errors import (
     ValidationFailed,
     problem_responses,
 )
+from iiot.http.routing import IIoTRoute
 from iiot.runtime import client_ip, get_runtime
 from iiot.tenancy.access import AnyUser, Public
+from iiot.tenancy.resolver import bearer_token
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"], route_class=IIoTRoute)
 
 CurrentUser = Annotated[UserPrincipal, Depends(AnyUser())]
 
@@ -68,10 +85,81 @@ async def refresh(body: RefreshRequest, request: Request) -> TokenPair:
     responses=problem_responses(ValidationFailed),
 )
 async def logout(body: RefreshRequest, request: Request) -> Response:
-    """Revoke a refresh token and its whole family."""
+    """Revoke a refresh token and its whole family, and stop the access token sent with it."""
     rt = get_runtime(request)
     async with rt.db.system() as session:
         await service.logout(session, token=body.refresh_token, ip=client_ip(request))
+    await service.sign_out_access_token(rt, _presented_access_claims(request))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _presented_access_claims(request: Request) -> AccessClaims | None:
+    """The claims of a valid user access token sent with the request, if any."""
+    try:
+        token = bearer_token(request)
+        return get_runtime(request).tokens.decode_access(token) if token else None
+    except IIoTError:
+        return None
+
+
+@router.post(
+    "/password",
+    responses=problem_responses(Unauthorized, Forbidden, RateLimited, ValidationFailed),
+)
+async def change_password(body: PasswordChange, user: CurrentUser, request: Request) -> TokenPair:
+    """Change one's password (the current one is required). Every refresh token of the
+    account is revoked and this access token stopped; the answer is a new pair for this
+    session."""
+    rt = get_runtime(request)
+    claims = _presented_access_claims(request)
+    assert claims is not None  # AnyUser verified it
+    async with rt.db.system() as session:
+        outcome = await service.change_password(
+            session,
+            rt,
+            user_id=user.user_id,
+            claims=claims,
+            current_password=body.current_password,
+            new_password=body.new_password,
+            ip=client_ip(request),
+        )
+    pair = outcome.unwrap()
+    await service.sign_out_access_token(rt, claims)
+    return pair
+
+
+@router.post(
+    "/password-reset",
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[Depends(Public())],
+    responses=problem_responses(ValidationFailed),
+)
+async def request_password_reset(body: PasswordResetRequest, request: Request) -> Accepted:
+    """E-mail a single-use reset link (valid one hour) if the account exists. Always 202:
+    the answer does not tell whether an account exists."""
+    rt = get_runtime(request)
+    async with rt.db.system() as session:
+        queued = await service.request_password_reset(
+            session, rt, email=body.email, ip=client_ip(request)
+        )
+    if queued:
+        mail.deliver_soon(rt)
+    return Accepted(detail="if an account exists for this e-mail, a reset link has been sent")
+
+
+@router.post(
+    "/password-reset/confirm",
+    status_code=status.HTTP_204_NO_CONTENT,
+    dependencies=[Depends(Public())],
+    responses=problem_responses(BadRequest, ValidationFailed),
+)
+async def confirm_password_reset(body: PasswordResetConfirm, request: Request) -> Response:
+    """Set a new password with the e-mailed token (once); every session of the account ends."""
+    rt = get_runtime(request)
+    async with rt.db.system() as session:
+        await service.confirm_password_reset(
+            session, rt, token=body.token, password=body.password, ip=client_ip(request)
+        )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -85,7 +173,7 @@ async def me(user: CurrentUser, request: Request) -> UserOut:
 
 @router.post(
     "/switch-tenant",
-    responses=problem_responses(Unauthorized, NotFound, TenantSuspended, ValidationFailed),
+    responses=problem_responses(Unauthorized, NotFound, NotAMember, ValidationFailed),
 )
 async def switch_tenant(
     body: SwitchTenantRequest, user: CurrentUser, request: Request

@@ -61,3 +61,22 @@ class TokenPair(BaseModel):
     token_type: str = "bearer"  # noqa: S105 - the OAuth token type, not a secret
     expires_in: int
     user: UserOut
+
+
+class PasswordChange(StrictModel):
+    current_password: str = Field(min_length=1, max_length=256)
+    new_password: str = Field(min_length=1, max_length=256)
+
+
+class PasswordResetRequest(StrictModel):
+    email: str = Field(min_length=3, max_length=320)
+
+
+class PasswordResetConfirm(StrictModel):
+    token: str = Field(min_length=1, max_length=512, pattern=r"^pr_[A-Za-z0-9_-]{43}$")
+    password: str = Field(min_length=1, max_length=256)
+
+
+class Accepted(BaseModel):
+    status: str = "accepted"
+    detail: str

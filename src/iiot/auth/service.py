@@ -13,16 +13,28 @@ from datetime import timedelta
 import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from iiot import mail
 from iiot.audit.service import record_platform
-from iiot.auth.passwords import verify_password
-from iiot.auth.repository import RefreshTokenRepository
+from iiot.auth.denylist import deny_list
+from iiot.auth.passwords import check_password_rules, hash_password, verify_password
+from iiot.auth.repository import PasswordResetRepository, RefreshTokenRepository
 from iiot.auth.schemas import TenantMembershipRef, TenantRef, TokenPair, UserOut
-from iiot.auth.tokens import digest, new_secret
-from iiot.errors import IIoTError, NotFound, RateLimited, TenantSuspended, Unauthorized
+from iiot.auth.tokens import AccessClaims, digest, new_secret
+from iiot.errors import (
+    BadRequest,
+    Forbidden,
+    IIoTError,
+    NotAMember,
+    NotFound,
+    RateLimited,
+    TenantSuspended,
+    Unauthorized,
+)
 from iiot.models.base import utcnow
-from iiot.models.users import RefreshToken, User
+from iiot.models.users import PasswordResetToken, RefreshToken, User
 from iiot.quotas.ratelimit import Rate
 from iiot.runtime import Runtime
+from iiot.tenants.repository import TenantRepository
 from iiot.users.repository import MembershipView, UserRepository
 
 INVALID_CREDENTIALS = "invalid e-mail or password"
@@ -154,11 +166,20 @@ async def issue_pair(
 
 
 def _choose_tenant(
-    memberships: list[MembershipView], requested: uuid.UUID | None, is_system_admin: bool
+    memberships: list[MembershipView],
+    requested: uuid.UUID | None,
+    is_system_admin: bool,
+    requested_exists: bool = False,
 ) -> uuid.UUID | None:
     if requested is not None:
         m = next((m for m in memberships if m.tenant_id == requested), None)
         if m is None or m.status != "active":
+            if is_system_admin and requested_exists:
+                # Platform routes take any tenant's id; a token's active tenant is a membership.
+                raise NotAMember(
+                    "you are not a member of this tenant: system admins act on other tenants "
+                    "through /tenants/{id} routes"
+                )
             raise NotFound("tenant not found")
         if m.tenant_status == "suspended" and not is_system_admin:
             raise TenantSuspended("this tenant is suspended")
@@ -247,10 +268,12 @@ async def refresh(session: AsyncSession, rt: Runtime, *, token: str, ip: str | N
     tenant_id = row.active_tenant_id
     if tenant_id is not None:
         m = next((m for m in memberships if m.tenant_id == tenant_id), None)
-        if m is None or m.status != "active":
+        if (m is None or m.status != "active") and user.is_system_admin:
+            tenant_id = None  # the tenant was deleted or left: platform work goes on
+        elif m is None or m.status != "active":
             await tokens.revoke_family(row.family_id)
             return AuthOutcome(error=invalid)
-        if m.tenant_status == "suspended" and not user.is_system_admin:
+        elif m.tenant_status == "suspended" and not user.is_system_admin:
             return AuthOutcome(error=TenantSuspended("this tenant is suspended"))
     pair = await issue_pair(session, rt, user, memberships, tenant_id, family_id=row.family_id)
     return AuthOutcome(pair=pair)
@@ -275,7 +298,8 @@ async def switch_tenant(
     if user is None:
         raise Unauthorized("invalid access token")
     memberships = await users.memberships(user.id)
-    chosen = _choose_tenant(memberships, tenant_id, user.is_system_admin)
+    exists = user.is_system_admin and await TenantRepository(session).get(tenant_id) is not None
+    chosen = _choose_tenant(memberships, tenant_id, user.is_system_admin, exists)
     pair = await issue_pair(session, rt, user, memberships, chosen)
     await record_platform(
         session, "auth.switch_tenant", actor_id=user.id, details={"tenant_id": chosen}, ip=ip
@@ -289,3 +313,160 @@ async def me(session: AsyncSession, *, user_id: uuid.UUID, tenant_id: uuid.UUID 
     if user is None:
         raise Unauthorized("invalid access token")
     return build_user_out(user, await users.memberships(user_id), tenant_id)
+
+
+# --- sign-out, password change and reset -------------------------------------------------------
+
+RESET_TOKEN_PREFIX = "pr_"  # noqa: S105 - a prefix, not a secret
+RESET_TOKEN_TTL = timedelta(hours=1)
+# Reset e-mails per account and per client address per hour; beyond, requests are still
+# answered 202 but send nothing.
+RESET_WINDOW_SECONDS = 3600
+RESET_MAX_PER_ACCOUNT = 3
+RESET_MAX_PER_IP = 20
+
+
+async def sign_out_access_token(rt: Runtime, claims: AccessClaims | None) -> None:
+    """Stop an access token before its expiry (the deny list holds its jti until then)."""
+    if claims is not None:
+        await deny_list(rt).deny(claims.jti, claims.expires_at)
+
+
+async def change_password(
+    session: AsyncSession,
+    rt: Runtime,
+    *,
+    user_id: uuid.UUID,
+    claims: AccessClaims,
+    current_password: str,
+    new_password: str,
+    ip: str | None,
+) -> AuthOutcome:
+    """Verify the current password, set the new one, end every other session: all refresh
+    tokens are revoked and a new pair is issued for this one."""
+    # Wrong current passwords are throttled like logins (per account), so a stolen access
+    # token cannot be used to guess the password.
+    rate = Rate(
+        "password_change",
+        rt.settings.login_max_failures_per_account,
+        rt.settings.login_failure_window_seconds,
+    )
+    key = str(user_id)
+    if not await rt.rate.has_room(rate, key):
+        return AuthOutcome(error=await rt.rate.refusal(rate, key))
+    users = UserRepository(session)
+    user = await users.get_for_update(user_id)
+    if user is None or user.status != "active":
+        return AuthOutcome(error=Unauthorized("invalid access token"))
+    ok = await anyio.to_thread.run_sync(verify_password, user.password_hash, current_password)
+    if not ok:
+        await rt.rate.consume(rate, key)
+        await record_platform(
+            session, "auth.password_change_failed", actor_id=user.id, subject=user.email, ip=ip
+        )
+        return AuthOutcome(
+            error=Forbidden("the current password is wrong", reason="wrong_password")
+        )
+    check_password_rules(new_password, user.email)
+    user.password_hash = await anyio.to_thread.run_sync(hash_password, new_password)
+    user.updated_at = utcnow()
+    revoked = await RefreshTokenRepository(session).revoke_for_user(user.id)
+    await PasswordResetRepository(session).spend_open(user.id)
+    memberships = await users.memberships(user.id)
+    tenant_id = claims.tenant_id
+    if tenant_id is not None and not any(
+        m.tenant_id == tenant_id and m.status == "active" for m in memberships
+    ):
+        tenant_id = None
+    pair = await issue_pair(session, rt, user, memberships, tenant_id)
+    await record_platform(
+        session,
+        "auth.password_change",
+        actor_id=user.id,
+        subject=user.email,
+        details={"revoked_refresh_tokens": revoked},
+        ip=ip,
+    )
+    await rt.rate.clear(rate, key)
+    return AuthOutcome(pair=pair)
+
+
+def reset_link(rt: Runtime, token: str) -> str:
+    return f"{rt.settings.public_url.rstrip('/')}/password-reset?token={token}"
+
+
+async def request_password_reset(
+    session: AsyncSession, rt: Runtime, *, email: str, ip: str | None
+) -> bool:
+    """E-mail a reset link when the account exists, is active and is not throttled.
+
+    The caller answers the same whatever happens here, so nobody learns whether an account
+    exists. Returns whether a message was queued."""
+    normalised = email.strip().lower()
+    for rate, key in (
+        (Rate("password_reset_account", RESET_MAX_PER_ACCOUNT, RESET_WINDOW_SECONDS), normalised),
+        (Rate("password_reset_ip", RESET_MAX_PER_IP, RESET_WINDOW_SECONDS), ip or "unknown"),
+    ):
+        if not await rt.rate.consume(rate, key):
+            return False
+    user = await UserRepository(session).get_by_email(normalised)
+    if user is None or user.status != "active":
+        return False
+    resets = PasswordResetRepository(session)
+    await resets.spend_open(user.id)
+    token = new_secret(RESET_TOKEN_PREFIX)
+    now = utcnow()
+    expires_at = now + RESET_TOKEN_TTL
+    await resets.add(
+        PasswordResetToken(
+            user_id=user.id, token_hash=digest(token), created_at=now, expires_at=expires_at
+        )
+    )
+    body = (
+        "Someone (hopefully you) asked to reset the password of your iiot account.\n\n"
+        f"Choose a new password here:\n{reset_link(rt, token)}\n\n"
+        f"The link can be used once and expires at {expires_at:%Y-%m-%d %H:%M} UTC.\n"
+        "If you did not ask for this, ignore this message: your password is unchanged.\n"
+    )
+    await mail.enqueue(session, to=user.email, subject="Reset your iiot password", body=body)
+    await record_platform(
+        session, "auth.password_reset_requested", actor_id=user.id, subject=user.email, ip=ip
+    )
+    return True
+
+
+async def confirm_password_reset(
+    session: AsyncSession, rt: Runtime, *, token: str, password: str, ip: str | None
+) -> None:
+    """Set a new password with a reset token (once); every session of the account ends."""
+    invalid = BadRequest("invalid or expired password-reset token", reason="invalid_reset_token")
+    resets = PasswordResetRepository(session)
+    row = await resets.by_hash_for_update(digest(token))
+    if row is None or row.used_at is not None or row.expires_at <= utcnow():
+        raise invalid
+    users = UserRepository(session)
+    user = await users.get_for_update(row.user_id)
+    if user is None or user.status != "active":
+        raise invalid
+    check_password_rules(password, user.email)
+    user.password_hash = await anyio.to_thread.run_sync(hash_password, password)
+    user.updated_at = utcnow()
+    await resets.spend_open(user.id)
+    revoked = await RefreshTokenRepository(session).revoke_for_user(user.id)
+    await record_platform(
+        session,
+        "auth.password_reset",
+        actor_id=user.id,
+        subject=user.email,
+        details={"revoked_refresh_tokens": revoked},
+        ip=ip,
+    )
+    # The owner proved control of the mailbox: guesses by others no longer hold the account.
+    throttle = LoginThrottle(rt, user.email, ip)
+    await rt.rate.clear(throttle.per_account, throttle.account)
+
+
+async def purge_expired_reset_tokens(rt: Runtime) -> int:
+    """Job: forget password-reset tokens a day after they expired."""
+    async with rt.db.system() as session:
+        return await PasswordResetRepository(session).delete_expired(utcnow() - timedelta(days=1))

@@ -12,18 +12,23 @@ transport (MQTT, the ThingsBoard HTTP device API). Any other caller is delegated
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
 from iiot.auth.credentials import DEVICE_TOKEN_PREFIX, presented
 from iiot.auth.principals import DevicePrincipal
 from iiot.auth.tokens import digest
+from iiot.devices.repository import TokenOwner
 from iiot.devices.token_cache import token_cache
-from iiot.errors import Forbidden, TenantSuspended, Unauthorized
+from iiot.errors import Forbidden, IIoTError, TenantSuspended, Unauthorized
 from iiot.runtime import client_ip, get_runtime
 from iiot.tenancy.access import Access, TokenTenant
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.roles import Role
+
+if TYPE_CHECKING:
+    from iiot.runtime import Runtime
 
 MAX_TOKEN_LENGTH = 256
 
@@ -33,17 +38,32 @@ def presented_device_token(request: Request) -> str | None:
     return presented(request, DEVICE_TOKEN_PREFIX)
 
 
-async def resolve_device(request: Request, token: str) -> TenantContext:
-    if len(token) > MAX_TOKEN_LENGTH:
-        raise Unauthorized("invalid device token")
-    rt = get_runtime(request)
-    owner = await token_cache(rt).owner(digest(token))
+def refuse_unusable(owner: TokenOwner | None) -> TokenOwner:
+    """The owner of a token that may act now; otherwise the precise refusal."""
     if owner is None:
         raise Unauthorized("invalid or revoked device token")
     if owner.tenant_status == "suspended":
         raise TenantSuspended("this tenant is suspended")
     if owner.device_status == "disabled":
         raise Forbidden("this device is disabled")
+    return owner
+
+
+async def explain_refusal(rt: Runtime, token_digest: bytes) -> IIoTError:
+    """Why a write transaction refused a device token the cache still held: read afresh."""
+    owner = await token_cache(rt).fresh_owner(token_digest)
+    try:
+        refuse_unusable(owner)
+    except IIoTError as exc:
+        return exc
+    return Unauthorized("invalid or revoked device token")
+
+
+async def resolve_device(request: Request, token: str) -> TenantContext:
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise Unauthorized("invalid device token")
+    rt = get_runtime(request)
+    owner = refuse_unusable(await token_cache(rt).owner(digest(token)))
     request.state.device_token_digest = digest(token)
     return device_context(owner.tenant_id, owner.device_id, client_ip(request))
 
@@ -72,6 +92,9 @@ class DeviceOrMember(Access):
         self._member = TokenTenant(minimum, api_key_scope=api_key_scope)
         self.api_key_scope = self._member.api_key_scope
         self.label = f"device token, or {minimum.value}+ of the active tenant"
+
+    def openapi_security(self) -> list[dict[str, list[str]]]:
+        return [{"deviceToken": []}, *self._member.openapi_security()]
 
     async def __call__(self, request: Request) -> TenantContext:
         token = presented_device_token(request)

@@ -17,8 +17,10 @@ from sqlalchemy import delete, func, select, text, update
 from iiot.db.repository import SystemRepository, TenantRepository
 from iiot.models.devices import Device, DeviceCredential
 
-# Channel on which credential changes are announced; payload is the device id.
+# Channel on which credential changes are announced; payload is the device id, or
+# `tenant:<id>` when a tenant's status changes (suspended, activated, deleted, restored).
 CREDENTIALS_CHANNEL = "iiot_device_credentials"
+TENANT_PAYLOAD_PREFIX = "tenant:"
 
 _NOTIFY = text("select pg_notify(:channel, :payload)")
 _BY_TOKEN = text(
@@ -175,6 +177,13 @@ class TokenOwner:
 
 
 class DeviceTokenRepository(SystemRepository):
+    async def announce_tenant_change(self, tenant_id: uuid.UUID) -> None:
+        """Tell every process to forget cached tokens of this tenant (delivered at commit)."""
+        await self.session.execute(
+            _NOTIFY,
+            {"channel": CREDENTIALS_CHANNEL, "payload": f"{TENANT_PAYLOAD_PREFIX}{tenant_id}"},
+        )
+
     async def owner(self, token_digest: bytes) -> TokenOwner | None:
         row = (await self.session.execute(_BY_TOKEN, {"digest": token_digest})).first()
         if row is None:

@@ -6,8 +6,17 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-import orjson
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from iiot.validation import JsonObject as BoundedJsonObject
+from iiot.validation import check_json
 
 # Upper bound on the serialised size of `config` and `metadata` each.
 MAX_JSON_BYTES = 16_384
@@ -19,21 +28,42 @@ TypeName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64
 Protocol = Annotated[str, StringConstraints(strip_whitespace=True, max_length=32)]
 
 
-def _bounded_json(value: dict[str, Any]) -> dict[str, Any]:
-    if len(orjson.dumps(value)) > MAX_JSON_BYTES:
-        raise ValueError(f"must serialise to at most {MAX_JSON_BYTES} bytes")
-    return value
+def _device_json(value: dict[str, Any]) -> dict[str, Any]:
+    return check_json(value, max_bytes=MAX_JSON_BYTES)  # type: ignore[no-any-return]
 
 
-JsonObject = Annotated[dict[str, Any], AfterValidator(_bounded_json)]
+JsonObject = Annotated[BoundedJsonObject, AfterValidator(_device_json)]
 
-# Written status: `disabled` stops the device's ingest; `enabled` (or the read values `online`
-# and `offline`) enables it again. Read status is derived from `last_seen`.
+# A device has two separate states. Its administrative state, `enabled` (true/false), is what a
+# user sets: a disabled device's ingest is refused. Its connectivity, `online`/`offline`, is
+# derived from when it was last heard from. The original clients' single `status` field is
+# kept, readable and writable: it reads `disabled` for a disabled device and the connectivity
+# otherwise; written, `disabled` disables and `enabled` (or `online`/`offline`) enables.
 WritableStatus = Literal["enabled", "disabled", "online", "offline"]
 DeviceStatus = Literal["online", "offline", "disabled"]
+Connectivity = Literal["online", "offline"]
 
 
-class DeviceIn(BaseModel):
+class _AdminState(BaseModel):
+    @model_validator(mode="after")
+    def _enabled_agrees_with_status(self) -> _AdminState:
+        enabled: bool | None = getattr(self, "enabled", None)
+        status: str | None = getattr(self, "status", None)
+        sent_both = enabled is not None and "status" in self.model_fields_set
+        if sent_both and status is not None and enabled != (status != "disabled"):
+            raise ValueError("enabled and status disagree: send one of them")
+        return self
+
+    def written_enabled(self) -> bool | None:
+        """The administrative state this body asks for, from `enabled` or the legacy `status`."""
+        enabled: bool | None = getattr(self, "enabled", None)
+        if enabled is not None:
+            return enabled
+        status: str | None = getattr(self, "status", None)
+        return None if status is None else status != "disabled"
+
+
+class DeviceIn(_AdminState):
     """A full device description (POST and PUT)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -45,13 +75,14 @@ class DeviceIn(BaseModel):
     protocol: Protocol | None = None
     config: JsonObject = Field(default_factory=dict)
     metadata: JsonObject = Field(default_factory=dict)
-    status: WritableStatus = "enabled"
+    enabled: bool | None = Field(default=None, description="Administrative state")
+    status: WritableStatus = Field(default="enabled", description="Legacy: prefer `enabled`")
     is_gateway: bool = Field(
         default=False, description="A gateway speaks for sub-devices it names (ThingsBoard API)"
     )
 
 
-class DevicePatch(BaseModel):
+class DevicePatch(_AdminState):
     """Any subset of a device's fields (PATCH)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -63,7 +94,8 @@ class DevicePatch(BaseModel):
     protocol: Protocol | None = None
     config: JsonObject | None = None
     metadata: JsonObject | None = None
-    status: WritableStatus | None = None
+    enabled: bool | None = Field(default=None, description="Administrative state")
+    status: WritableStatus | None = Field(default=None, description="Legacy: prefer `enabled`")
     is_gateway: bool | None = None
 
 
@@ -84,7 +116,11 @@ class DeviceOut(BaseModel):
     protocol: str | None
     config: dict[str, Any]
     metadata: dict[str, Any]
-    status: DeviceStatus
+    enabled: bool = Field(description="Administrative state: a disabled device may not ingest")
+    connectivity: Connectivity = Field(description="Heard from within the last few minutes")
+    status: DeviceStatus = Field(
+        description="Legacy summary: `disabled` when not enabled, the connectivity otherwise"
+    )
     last_seen: datetime | None
     is_gateway: bool
     gateway_id: uuid.UUID | None = Field(

@@ -34,8 +34,8 @@ from iiot.telemetry.query_service import latest_for_device
 from iiot.tenancy.context import TenantContext
 
 
-def _stored_status(written: str) -> str:
-    return "disabled" if written == "disabled" else "offline"
+def _stored_status(enabled: bool) -> str:
+    return "offline" if enabled else "disabled"
 
 
 def device_out(device: Device, presence: Presence, now: datetime) -> DeviceOut:
@@ -50,6 +50,10 @@ def device_out(device: Device, presence: Presence, now: datetime) -> DeviceOut:
         protocol=device.protocol,
         config=device.config,
         metadata=device.metadata_,
+        enabled=device.status != "disabled",
+        connectivity="online"
+        if effective_status("offline", last_seen, now, device.disconnected_at) == "online"
+        else "offline",
         status=effective_status(device.status, last_seen, now, device.disconnected_at),
         last_seen=last_seen,
         is_gateway=device.is_gateway,
@@ -117,7 +121,7 @@ async def create_device(
             protocol=body.protocol,
             config=body.config,
             metadata_=body.metadata,
-            status=_stored_status(body.status),
+            status=_stored_status(body.written_enabled() is not False),
             is_gateway=body.is_gateway,
         )
     )
@@ -174,6 +178,9 @@ async def update_device(
     given: dict[str, Any] = (
         body.model_dump() if isinstance(body, DeviceIn) else body.model_dump(exclude_unset=True)
     )
+    given.pop("enabled", None)
+    enabled = body.written_enabled()
+    given["status"] = None if enabled is None else _stored_status(enabled)
     for name, value in given.items():
         if name == "metadata":
             device.metadata_ = value if value is not None else {}
@@ -181,7 +188,7 @@ async def update_device(
             device.config = value if value is not None else {}
         elif name == "status":
             if value is not None:
-                device.status = _stored_status(value)
+                device.status = value
         elif name == "name":
             if value is not None:
                 device.name = value

@@ -21,7 +21,12 @@ from typing import TYPE_CHECKING
 import psycopg
 
 from iiot.db.setup import plain_url
-from iiot.devices.repository import CREDENTIALS_CHANNEL, DeviceTokenRepository, TokenOwner
+from iiot.devices.repository import (
+    CREDENTIALS_CHANNEL,
+    TENANT_PAYLOAD_PREFIX,
+    DeviceTokenRepository,
+    TokenOwner,
+)
 
 if TYPE_CHECKING:
     from iiot.runtime import Runtime
@@ -69,6 +74,33 @@ class DeviceTokenCache:
         self._entries.clear()
         self._by_device.clear()
 
+    def evict_tenant(self, tenant_id: uuid.UUID) -> None:
+        """Forget every token of a tenant (its status changed: suspended, deleted, restored)."""
+        self._generation += 1
+        for token_digest, (owner, _) in list(self._entries.items()):
+            if owner.tenant_id == tenant_id:
+                self._entries.pop(token_digest, None)
+                self._by_device.pop(owner.device_id, None)
+
+    async def fresh_owner(self, token_digest: bytes) -> TokenOwner | None:
+        """The token's owner read from the database now, its cached entry dropped."""
+        self._generation += 1
+        hit = self._entries.pop(token_digest, None)
+        if hit is not None:
+            self._by_device.pop(hit[0].device_id, None)
+        async with self._rt.db.system() as session:
+            return await DeviceTokenRepository(session).owner(token_digest)
+
+    def on_notification(self, payload: str) -> None:
+        """`<device id>` or `tenant:<tenant id>`; anything else empties the cache."""
+        try:
+            if payload.startswith(TENANT_PAYLOAD_PREFIX):
+                self.evict_tenant(uuid.UUID(payload.removeprefix(TENANT_PAYLOAD_PREFIX)))
+            else:
+                self.evict_device(uuid.UUID(payload))
+        except ValueError:
+            self.clear()
+
     def evict_device(self, device_id: uuid.UUID) -> None:
         self._generation += 1
         for token_digest in self._by_device.pop(device_id, ()):
@@ -111,10 +143,7 @@ class DeviceTokenCache:
                     self._listening.set()
                     backoff = 0.5
                     async for note in conn.notifies():
-                        try:
-                            self.evict_device(uuid.UUID(note.payload))
-                        except ValueError:
-                            self.clear()
+                        self.on_notification(note.payload)
             except asyncio.CancelledError:
                 raise
             except Exception:

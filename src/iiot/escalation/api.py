@@ -30,13 +30,14 @@ from iiot.escalation.schemas import (
     ScheduleList,
     ScheduleOut,
 )
+from iiot.http.routing import IIoTRoute
 from iiot.runtime import get_runtime
 from iiot.tenancy.access import TokenTenant
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.roles import Role
 
-policies = APIRouter(prefix="/escalation-policies", tags=["escalation"])
-schedules = APIRouter(prefix="/oncall-schedules", tags=["escalation"])
+policies = APIRouter(prefix="/escalation-policies", tags=["escalation"], route_class=IIoTRoute)
+schedules = APIRouter(prefix="/oncall-schedules", tags=["escalation"], route_class=IIoTRoute)
 
 Reader = Annotated[TenantContext, Depends(TokenTenant(Role.viewer))]
 Developer = Annotated[TenantContext, Depends(TokenTenant(Role.developer))]

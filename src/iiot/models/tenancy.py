@@ -14,8 +14,12 @@ from iiot.models.base import Base, Timestamps, new_id
 TENANT_STATUSES = ("active", "suspended", "trial", "churned")
 
 
+RETENTION_RANGE = "max_retention_days between 1 and 36500"
+
+
 class Tier(Base, Timestamps):
     __tablename__ = "tiers"
+    __table_args__ = (CheckConstraint(RETENTION_RANGE, name="max_retention_days_range"),)
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     display_name: Mapped[str] = mapped_column(String(64))
@@ -34,6 +38,7 @@ class Tenant(Base, Timestamps):
     __table_args__ = (
         CheckConstraint("status in ('active','suspended','trial','churned')", name="status_valid"),
         CheckConstraint("slug ~ '^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$'", name="slug_format"),
+        CheckConstraint(RETENTION_RANGE, name="max_retention_days_range"),
         Index("ix_tenants_slug", "slug", unique=True),
         Index("ix_tenants_status_tier", "status", "tier"),
     )

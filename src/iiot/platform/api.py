@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import hmac
+
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from iiot.db.migrate import head_revision
-from iiot.errors import NotFound, ServiceUnavailable, problem_responses
+from iiot.errors import Forbidden, NotFound, ServiceUnavailable, Unauthorized, problem_responses
+from iiot.http.routing import IIoTRoute
 from iiot.platform.repository import PlatformRepository
 from iiot.runtime import get_runtime
-from iiot.tenancy.access import Public
+from iiot.tenancy.access import Access, Public
 
-router = APIRouter(tags=["platform"])
+router = APIRouter(tags=["platform"], route_class=IIoTRoute)
 
 
 @router.get("/health", dependencies=[Depends(Public())])
@@ -37,9 +41,43 @@ async def ready(request: Request) -> dict[str, str]:
     return {"status": "ready", "revision": str(current)}
 
 
-@router.get("/metrics", dependencies=[Depends(Public())], responses=problem_responses(NotFound))
+class MetricsScraper(Access):
+    """Whoever presents `IIOT_METRICS_TOKEN` as a bearer token; anyone when no token is set,
+    except in production, where metrics are then served only if `IIOT_METRICS_PUBLIC=true`."""
+
+    label = "metrics scraper (IIOT_METRICS_TOKEN)"
+    security = ("metricsToken",)
+
+    def openapi_security(self) -> list[dict[str, list[str]]]:
+        # Without a configured token the route is open (outside production): both apply.
+        return [{"metricsToken": []}, {}]
+
+    async def __call__(self, request: Request) -> None:
+        settings = get_runtime(request).settings
+        if not settings.metrics_enabled:
+            raise NotFound("metrics are disabled")
+        if settings.metrics_token is None:
+            if settings.env == "production" and not settings.metrics_public:
+                raise Forbidden(
+                    "metrics are not served unauthenticated in production: set "
+                    "IIOT_METRICS_TOKEN (or IIOT_METRICS_PUBLIC=true)"
+                )
+            return
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        presented = value.strip().encode() if scheme.lower() == "bearer" else b""
+        if not hmac.compare_digest(presented, settings.metrics_token.encode()):
+            raise Unauthorized("the metrics token is required")
+
+
+@router.get(
+    "/metrics",
+    dependencies=[Depends(MetricsScraper())],
+    response_class=PlainTextResponse,
+    responses={
+        200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}},
+        **problem_responses(Unauthorized, Forbidden, NotFound),
+    },
+)
 async def metrics(request: Request) -> Response:
     """Prometheus metrics (text format); disabled with IIOT_METRICS_ENABLED=false."""
-    if not get_runtime(request).settings.metrics_enabled:
-        raise NotFound("metrics are disabled")
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 
 from iiot.devices.presence import presence
 from iiot.errors import Forbidden, NotFound, Unauthorized, ValidationFailed, problem_responses
+from iiot.http.routing import IIoTRoute
 from iiot.rules import service
 from iiot.rules.schemas import RuleIn, RuleList, RuleOut, RuleSaved, RuleTestReport
 from iiot.runtime import get_runtime
@@ -16,7 +17,7 @@ from iiot.tenancy.access import TokenTenant
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.roles import Role
 
-router = APIRouter(prefix="/rules", tags=["rules"])
+router = APIRouter(prefix="/rules", tags=["rules"], route_class=IIoTRoute)
 
 Reader = Annotated[TenantContext, Depends(TokenTenant(Role.viewer))]
 Developer = Annotated[TenantContext, Depends(TokenTenant(Role.developer))]

@@ -19,13 +19,14 @@ from iiot.errors import (
     ValidationFailed,
     problem_responses,
 )
+from iiot.http.routing import IIoTRoute
 from iiot.runtime import get_runtime
 from iiot.telemetry import ingest
 from iiot.telemetry.schemas import MAX_BODY_BYTES, MAX_POINTS, IngestAccepted
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.roles import Role
 
-router = APIRouter(tags=["telemetry"])
+router = APIRouter(tags=["telemetry"], route_class=IIoTRoute)
 
 Writer = Annotated[
     TenantContext, Depends(DeviceOrMember(Role.operator, api_key_scope="telemetry:write"))

@@ -26,8 +26,9 @@ import psycopg
 from iiot import events
 from iiot.auth.principals import DevicePrincipal
 from iiot.db.session import TenantSession
+from iiot.devices.access import explain_refusal
 from iiot.devices.presence import presence
-from iiot.errors import BadRequest, NotFound, QuotaExceeded, Unauthorized, ValidationFailed
+from iiot.errors import BadRequest, NotFound, QuotaExceeded, ValidationFailed
 from iiot.metering.meter import usage_meter
 from iiot.quotas import rates
 from iiot.quotas.repository import QuotaRepository
@@ -113,6 +114,11 @@ def decode(body: bytes) -> object:
                 "NaN and Infinity are not allowed values",
                 errors=[{"index": None, "field": "body", "reason": "NaN/Infinity not allowed"}],
             ) from exc
+        if "surrogate" in exc.msg:
+            raise ValidationFailed(
+                "the body is not valid Unicode: lone UTF-16 surrogates are not allowed",
+                errors=[{"index": None, "field": "body", "reason": "lone UTF-16 surrogate"}],
+            ) from exc
         raise BadRequest(f"malformed JSON: {exc}") from exc
 
 
@@ -176,7 +182,10 @@ async def write(rt: Runtime, ctx: TenantContext, prepared: PreparedIngest) -> In
         # The device was deleted while this write was in flight; nothing was stored.
         raise NotFound("device not found") from exc
     if not outcome.credential_ok:
-        raise Unauthorized("invalid or revoked device token")
+        # The token was good when resolved (perhaps from the cache) but not inside the write's
+        # transaction: answer why (suspended tenant, disabled device, revoked token).
+        assert prepared.token_digest is not None
+        raise await explain_refusal(rt, prepared.token_digest)
     if outcome.missing_devices:
         unknown = set(outcome.missing_devices)
         bad = sorted(

@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
 # Imported for its registrations: the retention job and the `oldest_data_age_days` figure.
 from iiot.errors import (
@@ -18,6 +18,7 @@ from iiot.errors import (
     ValidationFailed,
     problem_responses,
 )
+from iiot.http.routing import IIoTRoute
 from iiot.runtime import get_runtime
 from iiot.telemetry import query_service
 from iiot.telemetry.query_schemas import (
@@ -30,18 +31,22 @@ from iiot.telemetry.query_schemas import (
 from iiot.tenancy.access import TokenTenant
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.roles import Role
+from iiot.validation import BoundedDatetime
 
-router = APIRouter(prefix="/telemetry", tags=["telemetry"])
+router = APIRouter(prefix="/telemetry", tags=["telemetry"], route_class=IIoTRoute)
 
 Reader = Annotated[TenantContext, Depends(TokenTenant(Role.viewer))]
 DeviceId = Annotated[uuid.UUID, Query(description="Device of the active tenant")]
 Key = Annotated[str, Query(min_length=1, max_length=255, description="Telemetry key")]
 Start = Annotated[
-    AwareDatetime | None,
-    Query(description="Inclusive start (RFC 3339 with offset); default: a day before end"),
+    BoundedDatetime | None,
+    Query(
+        description="Inclusive start (RFC 3339 with offset, 1970..2200); default: a day before "
+        "end. The range may span at most 31 days (366 for aggregates)."
+    ),
 ]
 End = Annotated[
-    AwareDatetime | None,
+    BoundedDatetime | None,
     Query(description="Exclusive end (RFC 3339 with offset); default: now"),
 ]
 _ERRORS = (Unauthorized, Forbidden, TenantSuspended, NotFound, ValidationFailed)
@@ -100,7 +105,15 @@ async def aggregate_telemetry(
     ctx: Reader,
     device_id: DeviceId,
     key: Key,
-    interval: Annotated[str, Query(max_length=16, description="Bucket width: 1m, 5m, 1h, 1d")],
+    interval: Annotated[
+        str,
+        Query(
+            max_length=7,
+            pattern=r"^[1-9][0-9]{0,5}[smhd]$",
+            description="Bucket width: a count and a unit (s, m, h, d), e.g. 1m, 5m, 1h, 1d; "
+            "at most 366 days and 10,000 buckets over the range",
+        ),
+    ],
     fn: AggregateFn = "avg",
     start: Start = None,
     end: End = None,

@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from iiot.errors import PayloadTooLarge
+from iiot.validation import MAX_DATETIME, datetime_problem
 
 MAX_POINTS = 10_000
 MAX_BODY_BYTES = 5 * 1024 * 1024
@@ -32,8 +33,8 @@ MAX_UNIT_LENGTH = 32
 MAX_QUALITY_LENGTH = 32
 MAX_REPORTED_ERRORS = 100
 FUTURE_TOLERANCE = timedelta(minutes=10)
-# Epoch milliseconds accepted: 1970-01-01 .. 9999-12-31.
-_MAX_EPOCH_MS = 253_402_300_799_999
+# Epoch milliseconds accepted: the bounds of every accepted datetime.
+_MAX_EPOCH_MS = int((MAX_DATETIME - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds() * 1000) - 1
 
 _RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
@@ -108,7 +109,8 @@ def _parse_ts(raw: Any) -> datetime | str:
             parsed = datetime.fromisoformat(raw)
         except ValueError:
             return "timestamp is not a valid date and time"
-        return parsed.astimezone(UTC)
+        problem = datetime_problem(parsed)
+        return problem if problem is not None else parsed.astimezone(UTC)
     if isinstance(raw, int) and not isinstance(raw, bool):
         if raw < 0 or raw > _MAX_EPOCH_MS:
             return "epoch milliseconds out of range"

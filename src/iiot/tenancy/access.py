@@ -10,6 +10,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import Path
+from fastapi.dependencies.models import Dependant
 from starlette.requests import Request
 
 from iiot.auth.principals import ApiKeyPrincipal, UserPrincipal
@@ -24,12 +25,46 @@ from iiot.tenancy.resolver import (
 )
 from iiot.tenancy.roles import Role
 
+# OpenAPI security schemes: how each kind of caller authenticates.
+SECURITY_SCHEMES: dict[str, dict[str, str]] = {
+    "bearerAuth": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "A user's access token from /api/v1/auth/login",
+    },
+    "apiKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": "A tenant API key (`ik_...`); also accepted as a bearer token",
+    },
+    "deviceToken": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": "A device token (`dt_...`); also accepted as a bearer token",
+    },
+    "metricsToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "IIOT_METRICS_TOKEN",
+    },
+}
+
+SecurityRequirement = dict[str, list[str]]
+
 
 class Access:
     """Base of every caller policy."""
 
     label = "unspecified"
     tenant_scoped = False
+    # The OpenAPI security requirements of routes with this policy (any one of them).
+    security: tuple[str, ...] = ("bearerAuth",)
+
+    def openapi_security(self) -> list[SecurityRequirement]:
+        return [{name: []} for name in self.security]
 
     def __repr__(self) -> str:
         return f"<Access {self.label}>"
@@ -37,6 +72,7 @@ class Access:
 
 class Public(Access):
     label = "public"
+    security = ()
 
     async def __call__(self) -> None:
         return None
@@ -91,6 +127,10 @@ class TokenTenant(Access):
         if allow_api_keys:
             self.label += f" or API key with scope {self.api_key_scope}"
 
+    def openapi_security(self) -> list[SecurityRequirement]:
+        schemes = ("bearerAuth", "apiKey") if self.allow_api_keys else ("bearerAuth",)
+        return [{name: []} for name in schemes]
+
     async def __call__(self, request: Request) -> TenantContext:
         token = presented_api_key(request)
         if token is not None and self.allow_api_keys:
@@ -123,3 +163,17 @@ class PathTenant(Access):
         if ctx.role is None and not self.system_admin:
             raise NotFound("tenant not found")
         return _check_role(ctx, self.minimum)
+
+
+def route_policies(dependant: Dependant) -> tuple[Access, ...]:
+    """Every distinct Access policy anywhere in a route's dependency tree."""
+    found: dict[int, Access] = {}
+
+    def visit(dep: Dependant) -> None:
+        for sub in dep.dependencies:
+            if isinstance(sub.call, Access):
+                found.setdefault(id(sub.call), sub.call)
+            visit(sub)
+
+    visit(dependant)
+    return tuple(found.values())

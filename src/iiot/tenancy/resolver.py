@@ -23,6 +23,7 @@ from starlette.requests import Request
 
 from iiot.apikeys.repository import ApiKeyLookup, ApiKeyRepository
 from iiot.auth.credentials import API_KEY_PREFIX, MalformedAuthorization, bearer, presented
+from iiot.auth.denylist import deny_list
 from iiot.auth.principals import ApiKeyPrincipal, UserPrincipal
 from iiot.auth.tokens import AccessClaims, digest
 from iiot.errors import Forbidden, NotFound, TenantSuspended, Unauthorized
@@ -50,14 +51,20 @@ def bearer_token(request: Request) -> str | None:
         raise Unauthorized(str(exc)) from exc
 
 
-def _access_claims(request: Request) -> AccessClaims:
-    """The verified claims of the request's user access token; 401 when absent or invalid."""
+async def _access_claims(request: Request) -> AccessClaims:
+    """The verified claims of the request's user access token; 401 when absent, invalid or
+    signed out."""
     token = bearer_token(request)
     if token is None:
         raise Unauthorized("authentication required")
     if token.startswith(API_KEY_PREFIX):
         raise Unauthorized("API keys are not accepted here: sign in as a user")
-    return get_runtime(request).tokens.decode_access(token)
+    rt = get_runtime(request)
+    claims = rt.tokens.decode_access(token)
+    if await deny_list(rt).is_denied(claims.jti):
+        raise Unauthorized("this access token was signed out", reason="signed_out")
+    request.state.access_claims = claims
+    return claims
 
 
 async def _load_user(
@@ -94,7 +101,7 @@ async def resolve_user(request: Request) -> UserPrincipal:
     cached = getattr(request.state, "user_principal", None)
     if cached is not None:
         return cached  # type: ignore[no-any-return]
-    claims = _access_claims(request)
+    claims = await _access_claims(request)
     async with get_runtime(request).db.system() as session:
         principal = await _load_user(session, request, claims)
     if not principal.is_system_admin and principal.token_tenant_id is not None:
@@ -107,7 +114,7 @@ async def tenant_context_for(request: Request, tenant_id: uuid.UUID | None) -> T
 
     The user and the membership are read in one transaction.
     """
-    claims = _access_claims(request)
+    claims = await _access_claims(request)
     tenant_id = tenant_id if tenant_id is not None else claims.tenant_id
     async with get_runtime(request).db.system() as session:
         principal = await _load_user(session, request, claims)
@@ -143,6 +150,22 @@ def new_tenant_context(request: Request, admin: UserPrincipal) -> TenantContext:
         raise Forbidden("only a system admin creates tenants")
     return TenantContext(
         tenant_id=uuid.uuid4(),
+        principal=admin,
+        role=None,
+        is_system_admin=True,
+        client_ip=client_ip(request),
+    )
+
+
+def deleted_tenant_context(
+    request: Request, admin: UserPrincipal, tenant_id: uuid.UUID
+) -> TenantContext:
+    """The context in which a system admin restores a soft-deleted tenant (no member can
+    resolve one: the tenant is gone for everybody else until it is restored)."""
+    if not admin.is_system_admin:
+        raise Forbidden("only a system admin restores tenants")
+    return TenantContext(
+        tenant_id=tenant_id,
         principal=admin,
         role=None,
         is_system_admin=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
@@ -16,14 +17,16 @@ from iiot.errors import (
     ValidationFailed,
     problem_responses,
 )
+from iiot.http.routing import IIoTRoute
 from iiot.runtime import client_ip, get_runtime
 from iiot.tenancy.access import AnyUser, PathTenant, SystemAdmin
 from iiot.tenancy.context import TenantContext
-from iiot.tenancy.resolver import new_tenant_context
+from iiot.tenancy.resolver import deleted_tenant_context, new_tenant_context
 from iiot.tenancy.roles import Role
 from iiot.tenants import service
 from iiot.tenants.access import SystemAdminOnTenant
 from iiot.tenants.schemas import (
+    SLUG_PATTERN,
     TenantCreate,
     TenantList,
     TenantOut,
@@ -34,7 +37,7 @@ from iiot.tenants.schemas import (
     TierUpdate,
 )
 
-router = APIRouter(tags=["tenants"])
+router = APIRouter(tags=["tenants"], route_class=IIoTRoute)
 
 Admin = Annotated[UserPrincipal, Depends(SystemAdmin())]
 Member = Annotated[TenantContext, Depends(PathTenant(Role.viewer))]
@@ -95,11 +98,35 @@ async def update_tenant(body: TenantUpdate, ctx: TenantAdmin, request: Request) 
 
 
 @router.delete("/tenants/{id}", status_code=status.HTTP_204_NO_CONTENT, responses=_PLATFORM)
-async def delete_tenant(ctx: Operator, request: Request) -> Response:
-    """Delete a tenant (system admin): it disappears at once and is purged later."""
+async def delete_tenant(
+    ctx: Operator,
+    request: Request,
+    confirm: Annotated[
+        str,
+        Query(
+            min_length=3,
+            max_length=63,
+            pattern=SLUG_PATTERN,
+            description="The tenant's slug, repeated to confirm",
+        ),
+    ],
+) -> Response:
+    """Delete a tenant (system admin): it disappears at once, can be restored for 30 days,
+    then is purged with all its data."""
     async with get_runtime(request).db.tenant(ctx) as session:
-        await service.delete_tenant(session, ctx)
+        await service.delete_tenant(session, ctx, confirm=confirm)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/tenants/{id}/restore", responses=_PLATFORM | problem_responses(Conflict))
+async def restore_tenant(
+    admin: Admin, request: Request, id: Annotated[uuid.UUID, Path(description="Tenant id")]
+) -> TenantOut:
+    """Restore a deleted tenant with its data (system admin; within 30 days of deletion)."""
+    ctx = deleted_tenant_context(request, admin, id)
+    async with get_runtime(request).db.tenant(ctx) as session:
+        result = await service.restore_tenant(session, ctx)
+    return result
 
 
 @router.post("/tenants/{id}/suspend", responses=_PLATFORM)

@@ -43,6 +43,15 @@ class TenantRepository(SystemRepository):
         )
         return (await self.session.scalars(stmt)).one_or_none()
 
+    async def get_deleted_for_update(self, tenant_id: uuid.UUID) -> Tenant | None:
+        """A soft-deleted tenant not yet purged."""
+        stmt = (
+            select(Tenant)
+            .where(Tenant.id == tenant_id, Tenant.deleted_at.is_not(None))
+            .with_for_update()
+        )
+        return (await self.session.scalars(stmt)).one_or_none()
+
     async def get_by_slug(self, slug: str) -> Tenant | None:
         stmt = select(Tenant).where(Tenant.slug == slug, Tenant.deleted_at.is_(None))
         return (await self.session.scalars(stmt)).one_or_none()

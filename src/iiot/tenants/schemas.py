@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+import orjson
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from iiot.validation import Int32Limit, JsonObject, RetentionDays
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"
 COLOR_PATTERN = r"^#(?:[0-9a-fA-F]{3}){1,2}$"
-MAX_INT = 2_147_483_647
 MAX_SETTINGS_BYTES = 8192
 MAX_SETTINGS_KEYS = 50
 
 TenantStatus = Literal["active", "suspended", "trial", "churned"]
-Limit = Annotated[int, Field(ge=0, le=MAX_INT, strict=True)]
+Limit = Int32Limit
 Feature = Annotated[str, Field(min_length=1, max_length=64)]
 TierName = Annotated[str, Field(min_length=1, max_length=32)]
 
@@ -31,16 +32,18 @@ class Branding(StrictModel):
     secondary_color: str | None = Field(default=None, pattern=COLOR_PATTERN)
 
 
-def _check_settings(value: dict[str, Any] | None) -> dict[str, Any] | None:
-    if value is None:
-        return value
+def _check_settings(value: dict[str, Any]) -> dict[str, Any]:
+    # Runs after JsonObject's checks, so the value is bounded, storable JSON.
     if len(value) > MAX_SETTINGS_KEYS:
         raise ValueError(f"at most {MAX_SETTINGS_KEYS} settings")
     if any(len(k) > 64 for k in value):
         raise ValueError("setting names are at most 64 characters")
-    if len(json.dumps(value, default=str)) > MAX_SETTINGS_BYTES:
+    if len(orjson.dumps(value)) > MAX_SETTINGS_BYTES:
         raise ValueError(f"settings are at most {MAX_SETTINGS_BYTES} bytes of JSON")
     return value
+
+
+TenantSettings = Annotated[JsonObject, AfterValidator(_check_settings)]
 
 
 class TenantCreate(StrictModel):
@@ -51,15 +54,13 @@ class TenantCreate(StrictModel):
     max_devices: Limit | None = None
     max_users: Limit | None = None
     max_telemetry_points_per_day: Limit | None = None
-    max_retention_days: Limit | None = None
+    max_retention_days: RetentionDays | None = None
     api_requests_per_minute: Limit | None = None
     max_device_messages_per_minute: Limit | None = None
     max_points_per_second: Limit | None = None
     enabled_features: list[Feature] = Field(default_factory=list, max_length=50)
     branding: Branding = Field(default_factory=Branding)
-    settings: dict[str, Any] = Field(default_factory=dict)
-
-    _settings = field_validator("settings")(_check_settings)
+    settings: TenantSettings = Field(default_factory=dict)
 
 
 class TenantUpdate(StrictModel):
@@ -74,15 +75,13 @@ class TenantUpdate(StrictModel):
     max_devices: Limit | None = None
     max_users: Limit | None = None
     max_telemetry_points_per_day: Limit | None = None
-    max_retention_days: Limit | None = None
+    max_retention_days: RetentionDays | None = None
     api_requests_per_minute: Limit | None = None
     max_device_messages_per_minute: Limit | None = None
     max_points_per_second: Limit | None = None
     enabled_features: list[Feature] | None = Field(default=None, max_length=50)
     branding: Branding | None = None
-    settings: dict[str, Any] | None = None
-
-    _settings = field_validator("settings")(_check_settings)
+    settings: TenantSettings | None = None
 
 
 TENANT_ADMIN_FIELDS = frozenset({"name", "branding", "settings"})
@@ -216,7 +215,7 @@ class TierUpdate(StrictModel):
     max_devices: Limit | None = None
     max_users: Limit | None = None
     max_telemetry_points_per_day: Limit | None = None
-    max_retention_days: Limit | None = None
+    max_retention_days: RetentionDays | None = None
     api_requests_per_minute: Limit | None = None
     max_device_messages_per_minute: Limit | None = None
     max_points_per_second: Limit | None = None

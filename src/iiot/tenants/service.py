@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from iiot.audit.service import changes, record, record_platform
 from iiot.db.session import TenantSession
+from iiot.devices.repository import DeviceTokenRepository
 from iiot.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from iiot.models.base import utcnow
 from iiot.models.tenancy import Tenant, Tier
@@ -245,6 +246,7 @@ async def update_tenant(
             )
         if "status" in new:
             await TenantRepository(session).notify_status_changed(tenant.id)
+            await DeviceTokenRepository(session).announce_tenant_change(tenant.id)
             action = {"suspended": "tenant.suspend", "active": "tenant.activate"}.get(
                 new["status"], "tenant.status_change"
             )
@@ -268,6 +270,7 @@ async def set_status(session: TenantSession, ctx: TenantContext, status: str) ->
         tenant.status, tenant.updated_at = status, utcnow()
         await TenantRepository(session).flush()
         await TenantRepository(session).notify_status_changed(tenant.id)
+        await DeviceTokenRepository(session).announce_tenant_change(tenant.id)
         await record(
             session,
             ctx,
@@ -280,12 +283,19 @@ async def set_status(session: TenantSession, ctx: TenantContext, status: str) ->
     return tenant_out(tenant, await TierRepository(session).get(tenant.tier))
 
 
-async def delete_tenant(session: TenantSession, ctx: TenantContext) -> None:
-    """Soft delete: the tenant disappears at once; its rows are purged after PURGE_GRACE."""
+async def delete_tenant(session: TenantSession, ctx: TenantContext, *, confirm: str) -> None:
+    """Soft delete: the tenant disappears at once; it can be restored for PURGE_GRACE, then
+    the purge job removes it with everything it owns. `confirm` must repeat its slug."""
     tenant = await _tenant(session, ctx, lock=True)
+    if confirm != tenant.slug:
+        raise ValidationFailed(
+            "confirm must be the tenant's slug",
+            errors=[{"field": "confirm", "in": "query", "message": "does not match the slug"}],
+        )
     tenant.deleted_at = utcnow()
     await TenantRepository(session).flush()
     await TenantRepository(session).notify_status_changed(tenant.id)
+    await DeviceTokenRepository(session).announce_tenant_change(tenant.id)
     await record(
         session,
         ctx,
@@ -295,6 +305,30 @@ async def delete_tenant(session: TenantSession, ctx: TenantContext) -> None:
         before=_snapshot(tenant),
         after={"deleted_at": tenant.deleted_at},
     )
+
+
+async def restore_tenant(session: TenantSession, ctx: TenantContext) -> TenantOut:
+    """Bring back a soft-deleted tenant with all its data (within PURGE_GRACE)."""
+    tenants = TenantRepository(session)
+    tenant = await tenants.get_deleted_for_update(ctx.tenant_id)
+    if tenant is None:
+        if await tenants.get(ctx.tenant_id) is not None:
+            raise Conflict("this tenant is not deleted", reason="not_deleted")
+        raise NotFound("tenant not found")
+    deleted_at = tenant.deleted_at
+    tenant.deleted_at, tenant.updated_at = None, utcnow()
+    await tenants.flush()
+    await DeviceTokenRepository(session).announce_tenant_change(tenant.id)
+    await record(
+        session,
+        ctx,
+        "tenant.restore",
+        target_type="tenant",
+        target_id=tenant.id,
+        before={"deleted_at": deleted_at},
+        after={"deleted_at": None},
+    )
+    return tenant_out(tenant, await TierRepository(session).get(tenant.tier))
 
 
 async def purge_deleted_tenants(rt: Runtime) -> list[uuid.UUID]:

@@ -8,6 +8,7 @@ import anyio
 
 from iiot.audit.service import record, record_platform
 from iiot.auth.passwords import hash_password
+from iiot.errors import Conflict
 from iiot.models.tenancy import Tenant
 from iiot.models.users import Membership, User
 from iiot.runtime import Runtime
@@ -46,6 +47,12 @@ async def create_system_admin(
             user.status = "active"
         tenants = TenantRepository(session)
         tenant = await tenants.get_by_slug(tenant_slug)
+        if tenant is None and await tenants.slug_taken(tenant_slug):
+            raise Conflict(
+                f"the operator's tenant slug {tenant_slug!r} belongs to a deleted tenant: "
+                "restore it (POST /api/v1/tenants/{id}/restore) or choose another slug "
+                "with IIOT_BOOTSTRAP_TENANT_SLUG"
+            )
         if tenant is None:
             tenant = await tenants.add(
                 Tenant(name=tenant_name, slug=tenant_slug, tier="enterprise", status="active")

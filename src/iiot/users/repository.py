@@ -181,6 +181,31 @@ class InvitationRepository(TenantRepository[Invitation]):
         )
         return (await self.session.scalars(stmt)).one_or_none()
 
+    async def open_by_id(self, invitation_id: uuid.UUID) -> Invitation | None:
+        """A pending (neither accepted nor revoked) invitation by its id."""
+        stmt = self.scoped().where(
+            Invitation.id == invitation_id,
+            Invitation.accepted_at.is_(None),
+            Invitation.revoked_at.is_(None),
+        )
+        return (await self.session.scalars(stmt)).one_or_none()
+
+    async def open_ids(self, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+        """The newest pending invitation id of each of `user_ids` that has one."""
+        if not user_ids:
+            return {}
+        stmt = (
+            select(Invitation.user_id, Invitation.id)
+            .where(
+                Invitation.tenant_id == self.ctx.tenant_id,
+                Invitation.user_id.in_(user_ids),
+                Invitation.accepted_at.is_(None),
+                Invitation.revoked_at.is_(None),
+            )
+            .order_by(Invitation.created_at)
+        )
+        return {row.user_id: row.id for row in await self.session.execute(stmt)}
+
     async def revoke_open(self, user_id: uuid.UUID) -> int:
         stmt = (
             update(Invitation)

@@ -80,12 +80,18 @@ async def list_members(
     rows, total = await MembershipRepository(session, ctx).list_with_users(
         limit=limit, offset=offset
     )
+    # Until they accept, an invitee is known to the tenant only by the invited e-mail: the
+    # account's platform-wide id and name are not shown (the pending invitation's id stands
+    # in for the user id, and every route taking a member id accepts it).
+    pending = await InvitationRepository(session, ctx).open_ids(
+        [u.id for m, u in rows if m.status == "invited"]
+    )
     return MemberList(
         users=[
             MemberOut(
-                user_id=u.id,
+                user_id=pending.get(u.id, u.id) if m.status == "invited" else u.id,
                 email=u.email,
-                full_name=u.full_name,
+                full_name=None if m.status == "invited" else u.full_name,
                 role=m.role,
                 is_tenant_admin=m.role == Role.admin,
                 status="invited" if m.status == "invited" else "active",
@@ -128,14 +134,27 @@ async def _refuse_losing_last_admin(members: MembershipRepository, membership: M
         raise Conflict("the tenant's last admin can be neither demoted nor removed")
 
 
+async def _locate_member(
+    session: TenantSession, ctx: TenantContext, member_id: uuid.UUID
+) -> Membership:
+    """A membership by its user id, or an invited one by its pending invitation's id."""
+    members = MembershipRepository(session, ctx)
+    membership = await members.get_for_update(member_id)
+    if membership is None:
+        invitation = await InvitationRepository(session, ctx).open_by_id(member_id)
+        if invitation is not None:
+            membership = await members.get_for_update(invitation.user_id)
+    if membership is None:
+        raise NotFound("member not found")
+    return membership
+
+
 async def change_role(
     session: TenantSession, ctx: TenantContext, user_id: uuid.UUID, body: RoleUpdate
 ) -> RoleOut:
     await _lock_members(session, ctx)
     members = MembershipRepository(session, ctx)
-    membership = await members.get_for_update(user_id)
-    if membership is None:
-        raise NotFound("member not found")
+    membership = await _locate_member(session, ctx, user_id)
     if body.role is None and body.is_tenant_admin is None:
         raise ValidationFailed("send role or is_tenant_admin")
     current = Role(membership.role)
@@ -163,17 +182,15 @@ async def remove_member(session: TenantSession, ctx: TenantContext, user_id: uui
     """Remove a member (admins; or the member themself) or withdraw a pending invitation."""
     await _lock_members(session, ctx)
     members = MembershipRepository(session, ctx)
-    membership = await members.get_for_update(user_id)
-    if membership is None:
-        raise NotFound("member not found")
-    if not ctx.has_role(Role.admin) and ctx.user_id != user_id:
+    membership = await _locate_member(session, ctx, user_id)
+    if not ctx.has_role(Role.admin) and ctx.user_id != membership.user_id:
         raise Forbidden("only an admin may remove another member")
     await _refuse_losing_last_admin(members, membership)
     before = {"role": membership.role, "status": membership.status}
     await members.delete(membership)
-    revoked_invitations = await InvitationRepository(session, ctx).revoke_open(user_id)
+    revoked_invitations = await InvitationRepository(session, ctx).revoke_open(membership.user_id)
     revoked_tokens = await RefreshTokenRepository(session).revoke_for_membership(
-        user_id, ctx.tenant_id
+        membership.user_id, ctx.tenant_id
     )
     await record(
         session,
@@ -225,7 +242,7 @@ def _invitation_out(invitation: Invitation, role: str) -> InvitationOut:
         email=invitation.email,
         role=role,
         is_tenant_admin=role == Role.admin,
-        user_id=invitation.user_id,
+        user_id=invitation.id,  # the account's id is shown only once the invitation is accepted
         expires_at=invitation.expires_at,
         created_at=invitation.created_at,
     )
@@ -273,8 +290,8 @@ async def invite(
             session,
             ctx,
             "member.reinvite",
-            target_type="user",
-            target_id=existing.id,
+            target_type="invitation",
+            target_id=invitation.id,
             before=previous,
             after={"email": invitation.email, "role": role.value, "expires_at": expires_at},
         )
@@ -301,8 +318,8 @@ async def invite(
             session,
             ctx,
             "member.invite",
-            target_type="user",
-            target_id=user.id,
+            target_type="invitation",
+            target_id=invitation.id,
             after={"email": user.email, "role": role.value, "expires_at": expires_at},
         )
         created = True

@@ -7,17 +7,16 @@ from importlib.resources import files
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 
+from iiot.http.routing import IIoTRoute
 from iiot.tenancy.access import Public
 
-router = APIRouter(tags=["web"], include_in_schema=False)
+router = APIRouter(tags=["web"], include_in_schema=False, route_class=IIoTRoute)
 
 _TEMPLATES = files("iiot.web") / "templates"
 
 
-@router.get("/invitations/accept", dependencies=[Depends(Public())], response_class=HTMLResponse)
-async def accept_invitation_page() -> HTMLResponse:
-    """The page an invitation e-mail links to: sets a password and accepts."""
-    html = (_TEMPLATES / "accept_invitation.html").read_text(encoding="utf-8")
+def _page(template: str) -> HTMLResponse:
+    html = (_TEMPLATES / template).read_text(encoding="utf-8")
     return HTMLResponse(
         html,
         headers={
@@ -30,3 +29,15 @@ async def accept_invitation_page() -> HTMLResponse:
             "X-Content-Type-Options": "nosniff",
         },
     )
+
+
+@router.get("/invitations/accept", dependencies=[Depends(Public())], response_class=HTMLResponse)
+async def accept_invitation_page() -> HTMLResponse:
+    """The page an invitation e-mail links to: sets a password and accepts."""
+    return _page("accept_invitation.html")
+
+
+@router.get("/password-reset", dependencies=[Depends(Public())], response_class=HTMLResponse)
+async def reset_password_page() -> HTMLResponse:
+    """Asks for a reset link by e-mail; opened from that link, sets the new password."""
+    return _page("reset_password.html")

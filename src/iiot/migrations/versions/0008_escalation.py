@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql
 from iiot.migrations.rls import disable_tenant_rls, enable_tenant_rls
 
 revision: str = "0008"
-down_revision: str | None = "0006"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

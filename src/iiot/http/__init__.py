@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by every route: JSON decoding, body limits, read timeouts."""

@@ -1,0 +1,106 @@
+"""Slow or idle clients cannot hold `iiot serve`'s connections (issue 13, #7)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import PlainTextResponse
+
+from iiot.app import install_error_handlers
+from iiot.http.limits import RequestBodyGuard
+from iiot.http.server import protocol_with_header_timeout
+
+
+def _app() -> FastAPI:
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.post("/")
+    async def echo(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(str(len(await request.body())))
+
+    return app
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[int]:
+    port = _free_port()
+    config = uvicorn.Config(
+        RequestBodyGuard(_app(), max_bytes=1024, read_timeout=0.5),
+        host="127.0.0.1",
+        port=port,
+        http=protocol_with_header_timeout(0.5),
+        lifespan="off",
+        log_level="warning",
+        timeout_graceful_shutdown=1,
+    )
+    srv = uvicorn.Server(config)
+    task = asyncio.create_task(srv.serve())
+    while not srv.started:
+        await asyncio.sleep(0.01)
+    yield port
+    srv.should_exit = True
+    await task
+
+
+async def _closed_within(reader: asyncio.StreamReader, seconds: float) -> tuple[bool, bytes]:
+    start = time.monotonic()
+    data = await asyncio.wait_for(reader.read(), seconds)
+    return time.monotonic() - start < seconds, data
+
+
+async def test_a_silent_connection_is_closed(server: int) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server)
+    closed, data = await _closed_within(reader, 3)
+    assert closed
+    assert data == b""
+    writer.close()
+
+
+async def test_headers_dribbled_byte_by_byte_are_cut_off(server: int) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server)
+    start = time.monotonic()
+    for byte in b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100:
+        writer.write(bytes([byte]))
+        try:
+            await writer.drain()
+        except ConnectionError:
+            break
+        await asyncio.sleep(0.05)
+        if reader.at_eof() or writer.is_closing():
+            break
+        if time.monotonic() - start > 3:
+            break
+    data = await asyncio.wait_for(reader.read(), 3)
+    assert data == b""
+    assert time.monotonic() - start < 3
+    writer.close()
+
+
+async def test_a_stalled_body_answers_408_and_a_prompt_one_is_served(server: int) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server)
+    writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+    await writer.drain()
+    data = await asyncio.wait_for(reader.read(4096), 3)
+    assert data.startswith(b"HTTP/1.1 408"), data
+    assert b"application/problem+json" in data
+    writer.close()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server)
+    writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc")
+    await writer.drain()
+    data = await asyncio.wait_for(reader.read(), 3)
+    assert data.startswith(b"HTTP/1.1 200")
+    assert data.endswith(b"3")
+    writer.close()
