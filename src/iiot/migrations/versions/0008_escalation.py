@@ -2,7 +2,7 @@
 and on-call schedules
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 
 - rules.webhook_secrets: the author's own signing key per webhook URL;
 - alerts.group_id: repeated alerts of one rule, device and severity share a group;

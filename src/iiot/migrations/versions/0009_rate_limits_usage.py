@@ -1,7 +1,7 @@
 """rate limits and usage metering
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0008
 
 Per-tenant rate limits next to the existing quotas: `api_requests_per_minute` becomes a
 tenant override too, and `max_device_messages_per_minute` (per device) and
