@@ -247,7 +247,8 @@ async def test_system_admin_may_change_everything(world: World, owner_engine: As
         e["action"]
         for e in await rows(
             owner_engine,
-            "select action from audit_events where tenant_id = :t order by created_at",
+            # One PATCH records its update and tier change in one transaction (same time).
+            "select action from audit_events where tenant_id = :t order by created_at, action desc",
             t=world.tenant_a.id,
         )
     ]
@@ -311,7 +312,8 @@ async def test_suspension_refuses_members_but_not_their_other_tenants(
         e["action"]
         for e in await rows(
             owner_engine,
-            "select action from audit_events where tenant_id = :t order by created_at",
+            # One PATCH records its update and tier change in one transaction (same time).
+            "select action from audit_events where tenant_id = :t order by created_at, action desc",
             t=world.tenant_a.id,
         )
     ]
