@@ -180,6 +180,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         version=__version__,
         description="Multi-tenant Industrial IoT platform API.",
         lifespan=lifespan,
+        # Served by iiot.web.spa from local assets (no CDN): /docs works offline.
+        docs_url=None,
+        redoc_url=None,
     )
     if runtime is not None:
         app.state.runtime = runtime
