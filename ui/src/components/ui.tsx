@@ -1,7 +1,7 @@
 // Small shared building blocks: error box, bars, dialogs, copy button, data loading hook.
 
-import type { ComponentChildren } from "preact";
-import { useCallback, useEffect, useRef, useState } from "preact/hooks";
+import { cloneElement, type ComponentChildren, type VNode } from "preact";
+import { useCallback, useEffect, useId, useRef, useState } from "preact/hooks";
 import { errorText } from "../api";
 
 export function ErrorBox({ error }: { error: unknown }) {
@@ -165,12 +165,15 @@ export function Pager({
   );
 }
 
-export function Field({ label, children, hint }: { label: string; children: ComponentChildren; hint?: string }) {
+/** A labelled control: the label names the control (by id), the hint describes it. */
+export function Field({ label, children, hint }: { label: string; children: VNode; hint?: string }) {
+  const id = useId();
+  const control = cloneElement(children, { id, "aria-describedby": hint ? `${id}-hint` : undefined });
   return (
-    <label class="field">
-      <span>{label}</span>
-      {children}
-      {hint ? <small>{hint}</small> : null}
-    </label>
+    <div class="field">
+      <label for={id}>{label}</label>
+      {control}
+      {hint ? <small id={`${id}-hint`}>{hint}</small> : null}
+    </div>
   );
 }

@@ -1,7 +1,7 @@
 import { lazy, useLocation, useRoute } from "preact-iso";
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { ApiError, get, qs, request } from "../api";
-import { Dialog, ErrorBox, useAction, useLoad } from "../components/ui";
+import { Dialog, ErrorBox, Field, useAction, useLoad } from "../components/ui";
 import { chartSource, RANGES, shown, when } from "../format";
 import { useCan } from "../session";
 import { openStream } from "../stream";
@@ -187,8 +187,7 @@ export function DevicePage() {
       </table>
       <h2>Chart</h2>
       <div class="filters">
-        <label class="field">
-          <span>Key</span>
+        <Field label="Chart key">
           <select value={key} onChange={(e) => setKey(e.currentTarget.value)}>
             {keys.length === 0 ? <option value="">—</option> : null}
             {keys.map((k) => (
@@ -197,9 +196,8 @@ export function DevicePage() {
               </option>
             ))}
           </select>
-        </label>
-        <label class="field">
-          <span>Range</span>
+        </Field>
+        <Field label="Range">
           <select value={range} onChange={(e) => setRange(Number(e.currentTarget.value))}>
             {RANGES.map((r) => (
               <option key={r.seconds} value={r.seconds}>
@@ -207,7 +205,7 @@ export function DevicePage() {
               </option>
             ))}
           </select>
-        </label>
+        </Field>
         <small>{chartSource(range).kind === "raw" ? "Raw points, live" : `Averages per ${(chartSource(range) as { interval: string }).interval}`}</small>
       </div>
       <ErrorBox error={seriesError} />
@@ -297,10 +295,9 @@ function DeviceActions({ device, onChanged }: { device: DeviceDetail; onChanged:
           }}
         >
           <p>This deletes the device, its credentials and all its telemetry. Type its name to confirm.</p>
-          <label class="field">
-            <span>Device name</span>
+          <Field label="Device name">
             <input value={confirmName} onInput={(e) => setConfirmName(e.currentTarget.value)} />
-          </label>
+          </Field>
           <ErrorBox error={error} />
           <div class="actions">
             <button type="submit" class="danger" disabled={busy || confirmName !== device.name}>
