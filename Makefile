@@ -1,17 +1,37 @@
 # The two commands: `make run` (serve on the embedded PostgreSQL) and `make test` (whole suite).
+# Both build the web UI (Node 20+) when its sources changed.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.iiot-installed
 DEV_STAMP := $(VENV)/.iiot-dev-installed
+# The web UI: sources in ui/, built into the Python package (served by `iiot serve`).
+UI_BUILT := src/iiot/web/ui/index.html
+UI_DEPS := ui/node_modules/.package-lock.json
+UI_SOURCES := $(shell find ui/src ui/public ui/scripts -type f 2>/dev/null) \
+	ui/index.html ui/vite.config.ts ui/tsconfig.json
 
-.PHONY: run test lint migrate clean
+.PHONY: run test test-ui lint migrate clean ui
 
-run: $(RUN_STAMP)
+run: $(RUN_STAMP) $(UI_BUILT)
 	$(BIN)/iiot serve
 
-test: $(DEV_STAMP)
+test: $(DEV_STAMP) $(UI_BUILT) test-ui
 	$(BIN)/pytest -q
+
+# Vitest unit tests of the UI (the end-to-end browser test runs in pytest: tests/web).
+test-ui: $(UI_DEPS)
+	cd ui && npm test
+
+ui: $(UI_BUILT)
+
+$(UI_DEPS): ui/package.json ui/package-lock.json
+	@node -e 'const v = +process.versions.node.split(".")[0]; if (v < 20) { console.error("the web UI needs Node 20+ (found " + process.version + ")"); process.exit(1); }'
+	cd ui && npm ci
+	touch $@
+
+$(UI_BUILT): $(UI_DEPS) $(UI_SOURCES)
+	cd ui && npm run build
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff format --check src tests
@@ -35,4 +55,4 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 	touch $@ $(RUN_STAMP)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache ui/node_modules src/iiot/web/ui test-artifacts

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from iiot.app import create_app
+from iiot.app import MODULES, create_app
 from iiot.config import Settings
 from iiot.quotas.ratelimit import MemoryRateCounter
 from iiot.runtime import Runtime
@@ -41,7 +41,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="session")
 async def runtime(db_urls: TestDatabase, settings: Settings) -> AsyncIterator[Runtime]:
-    rt = Runtime.build(settings, db_urls.app_url)
+    rt = Runtime.build(settings, db_urls.app_url, MODULES)
     yield rt
     await rt.db.dispose()
 

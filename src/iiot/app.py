@@ -1,4 +1,10 @@
-"""The ASGI application: routers, the one problem-details error handler, start-up."""
+"""The ASGI application: the modules iiot is made of, the one problem-details error handler,
+start-up and shutdown.
+
+`MODULES` is the whole system. Each entry is a domain's `module.py`, which lists that domain's
+routers, periodic jobs, start-up and shutdown hooks, usage providers and event listeners;
+nothing is part of the application unless it is listed here.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +14,61 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from iiot import __version__
+from iiot.alerts.module import MODULE as ALERTS
+from iiot.apikeys.module import MODULE as APIKEYS
+from iiot.audit.module import MODULE as AUDIT
+from iiot.auth.module import MODULE as AUTH
 from iiot.config import Settings, get_settings
+from iiot.db.outage import RETRY_AFTER_SECONDS, is_database_unavailable, outage_log
+from iiot.devices.module import MODULE as DEVICES
 from iiot.errors import PROBLEM_CONTENT_TYPE, IIoTError
+from iiot.jobs import scheduler
+from iiot.mail.module import MODULE as MAIL
+from iiot.modules import Module, Wiring
+from iiot.notifications.module import MODULE as NOTIFICATIONS
+from iiot.platform.module import MODULE as PLATFORM
+from iiot.rules.module import MODULE as RULES
 from iiot.runtime import Runtime
+from iiot.stream.module import MODULE as STREAM
+from iiot.telemetry.module import MODULE as TELEMETRY
+from iiot.tenants.module import MODULE as TENANTS
+from iiot.users.module import MODULE as USERS
+from iiot.web.module import CLIENT_ROUTES
+from iiot.web.module import MODULE as WEB
 
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
+
+# Everything `iiot serve` runs, in order: routers are mounted, and start-up and shutdown hooks
+# run, in this order (the rules engine drains before mail waits for its last messages).
+MODULES: tuple[Module, ...] = (
+    PLATFORM,
+    WEB,
+    AUTH,
+    TENANTS,
+    USERS,
+    AUDIT,
+    DEVICES,
+    TELEMETRY,
+    RULES,
+    ALERTS,
+    STREAM,
+    APIKEYS,
+    NOTIFICATIONS,
+    MAIL,
+    CLIENT_ROUTES,
+)
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -119,6 +165,36 @@ def install_error_handlers(app: FastAPI) -> None:
             )
         )
 
+    async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+        # Registered for the driver's connection-level errors, so that an outage is answered
+        # here (once logged) instead of reaching the catch-all, which logs a traceback per
+        # request and makes the server log the exception again.
+        if not is_database_unavailable(exc):
+            return await _unexpected(request, exc)
+        rt = getattr(request.app.state, "runtime", None)
+        if rt is not None:
+            outage_log(rt).report(exc)
+        return _problem_response(
+            problem(
+                503,
+                "database_unavailable",
+                "Database unavailable",
+                "the database cannot be reached; retry later",
+                retry_after=RETRY_AFTER_SECONDS,
+            ),
+            {"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+    for database_error in (
+        sa_exc.OperationalError,
+        sa_exc.InterfaceError,
+        sa_exc.TimeoutError,
+        psycopg.OperationalError,
+        psycopg.InterfaceError,
+        ConnectionError,
+    ):
+        app.add_exception_handler(database_error, _database_error)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
@@ -148,22 +224,29 @@ def _openapi_with_problem(app: FastAPI) -> dict[str, Any]:
     return schema
 
 
-def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
-    """Build the app. With `runtime` given (tests), start-up does no database preparation."""
+def create_app(
+    settings: Settings | None = None,
+    runtime: Runtime | None = None,
+    modules: tuple[Module, ...] = MODULES,
+) -> FastAPI:
+    """Build the app from `modules`. With `runtime` given (tests), start-up does no database
+    preparation, runs no jobs or hooks, and the runtime is expected to run the same modules."""
     settings = settings or (runtime.settings if runtime else get_settings())
+    wiring = Wiring.of(modules)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from iiot import bootstrap
-        from iiot.jobs import scheduler
 
         rt = runtime
         owned = rt is None
         if rt is None:
             urls = await asyncio.to_thread(bootstrap.prepare_database, settings)
-            rt = Runtime.build(settings, urls.require_app_url())
+            rt = Runtime.build(settings, urls.require_app_url(), modules)
             await bootstrap.ensure_bootstrap_admin(rt)
         app.state.runtime = rt
+        if owned:
+            await scheduler.run_startup_hooks(rt)
         tasks = scheduler.start_all(rt) if settings.run_background_jobs and owned else []
         try:
             yield
@@ -187,9 +270,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     if runtime is not None:
         app.state.runtime = runtime
     install_error_handlers(app)
-
-    from iiot.routes import include_routes
-
-    include_routes(app, API_PREFIX)
+    for router in wiring.routers:
+        app.include_router(router)
+    for router in wiring.api_routers:
+        app.include_router(router, prefix=API_PREFIX)
     app.openapi = lambda: _openapi_with_problem(app)  # type: ignore[method-assign]
     return app

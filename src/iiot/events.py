@@ -1,13 +1,13 @@
 """In-process events between domains, so that lower layers never import higher ones.
 
-`telemetry_committed` fires after an ingest transaction commits (the rules engine listens).
+`telemetry_committed` fires after an ingest transaction commits; the listeners are those of
+the modules the runtime runs (the rules engine's, for one).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -32,18 +32,9 @@ class TelemetryCommitted:
     points: list[CommittedPoint]
 
 
-TelemetryListener = Callable[["Runtime", TelemetryCommitted], Awaitable[None]]
-_telemetry_listeners: list[TelemetryListener] = []
-
-
-def on_telemetry_committed(listener: TelemetryListener) -> TelemetryListener:
-    _telemetry_listeners.append(listener)
-    return listener
-
-
 async def telemetry_committed(rt: Runtime, event: TelemetryCommitted) -> None:
     """Run every listener; a failing listener is logged and never fails the ingest."""
-    for listener in list(_telemetry_listeners):
+    for listener in rt.wiring.telemetry_listeners:
         try:
             await listener(rt, event)
         except Exception:

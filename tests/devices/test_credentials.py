@@ -8,7 +8,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from iiot.app import create_app
+from iiot.app import MODULES, create_app
 from iiot.auth.tokens import digest
 from iiot.devices.token_cache import token_cache
 from iiot.runtime import Runtime
@@ -59,7 +59,7 @@ async def test_revocation_reaches_a_second_process_that_cached_the_token(
 ) -> None:
     dev = await make_device(factory, world.a["developer"])
     # A second process: its own runtime (pool, caches, listener) on the same database.
-    other = Runtime.build(runtime.settings, runtime.db.url)
+    other = Runtime.build(runtime.settings, runtime.db.url, MODULES)
     other_app = create_app(runtime=other)
     cache = token_cache(other)
     try:
@@ -95,7 +95,7 @@ async def test_cache_is_bypassed_while_the_listener_is_down(
     factory: Factory, world: World, runtime: Runtime
 ) -> None:
     dev = await make_device(factory, world.a["developer"])
-    other = Runtime.build(runtime.settings, runtime.db.url)
+    other = Runtime.build(runtime.settings, runtime.db.url, MODULES)
     cache = token_cache(other)
     try:
         await cache.wait_listening()
@@ -125,7 +125,7 @@ async def test_shutdown_flushes_presence_and_stops_the_listener(
 ) -> None:
     from iiot.jobs import scheduler
 
-    other = Runtime.build(runtime.settings, runtime.db.url)
+    other = Runtime.build(runtime.settings, runtime.db.url, MODULES)
     other_app = create_app(runtime=other)
     dev = await make_device(factory, world.a["developer"])
     try:

@@ -275,5 +275,5 @@ async def test_device_count_usage_provider(factory: Factory, world: World) -> No
         await make_device(factory, world.a["developer"])
     ctx = system_context(world.tenant_a.id)
     async with factory.rt.db.tenant(ctx) as session:
-        figures = await usage.collect(session, ctx)
+        figures = await usage.collect(factory.rt.wiring.usage_providers, session, ctx)
     assert figures["device_count"] == 2

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import iiot.mail.outbox  # noqa: F401 - registers its hook
-import iiot.rules.engine  # noqa: F401 - registers its hook
+from iiot.app import MODULES
 from iiot.jobs import scheduler
+from iiot.modules import Hook, Module, Wiring
 from iiot.runtime import Runtime
 
 
-def test_domains_register_their_shutdown_work() -> None:
-    assert {"rules.engine", "mail.wait_idle"} <= set(scheduler.SHUTDOWN_HOOKS)
+def test_the_rules_engine_drains_before_mail_waits() -> None:
+    names = [hook.name for hook in Wiring.of(MODULES).shutdown]
+    assert names.index("rules.engine") < names.index("mail.wait_idle")
 
 
 async def test_a_failing_hook_does_not_stop_the_others(runtime: Runtime) -> None:
@@ -22,13 +23,15 @@ async def test_a_failing_hook_does_not_stop_the_others(runtime: Runtime) -> None
     async def after(rt: Runtime) -> None:
         ran.append("after")
 
-    saved = dict(scheduler.SHUTDOWN_HOOKS)
-    scheduler.SHUTDOWN_HOOKS.clear()
+    saved = runtime.wiring
+    runtime.wiring = Wiring.of(
+        [
+            Module("a", shutdown=(Hook("broken", broken),)),
+            Module("b", shutdown=(Hook("after", after),)),
+        ]
+    )
     try:
-        scheduler.register_shutdown("broken", broken)
-        scheduler.register_shutdown("after", after)
         await scheduler.run_shutdown_hooks(runtime)
     finally:
-        scheduler.SHUTDOWN_HOOKS.clear()
-        scheduler.SHUTDOWN_HOOKS.update(saved)
+        runtime.wiring = saved
     assert ran == ["broken", "after"]

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from iiot.app import create_app
+from iiot.app import MODULES, create_app
 from iiot.config import Settings
 from iiot.events import CommittedPoint, TelemetryCommitted
 from iiot.notifications.webhooks import deliver_pending
@@ -30,7 +30,7 @@ async def second_process(
     db_urls: TestDatabase, settings: Settings
 ) -> AsyncIterator[tuple[Runtime, Factory]]:
     """Another app instance on the same database: its own runtime, engine and rule cache."""
-    rt = Runtime.build(settings, db_urls.app_url)
+    rt = Runtime.build(settings, db_urls.app_url, MODULES)
     factory = Factory(rt=rt, app=create_app(runtime=rt))
     try:
         yield rt, factory
@@ -239,7 +239,7 @@ async def test_shutdown_evaluates_what_is_queued(
 ) -> None:
     dev = await make_device(world.a["developer"])
     await make_rule(world.a["developer"])
-    rt = Runtime.build(settings, db_urls.app_url)
+    rt = Runtime.build(settings, db_urls.app_url, MODULES)
     factory = Factory(rt=rt, app=create_app(runtime=rt))
     try:
         op = _as(factory, world.a["operator"]).client

@@ -92,7 +92,7 @@ async def test_batch_with_epoch_ms_out_of_order_and_duplicates(
     assert latest["latest_telemetry"]["q"]["value"] is True
     ctx = system_context(world.tenant_a.id)
     async with factory.rt.db.tenant(ctx) as session:
-        figures = await usage.collect(session, ctx)
+        figures = await usage.collect(factory.rt.wiring.usage_providers, session, ctx)
     assert figures["telemetry_points_today"] == 102
 
 
@@ -262,7 +262,9 @@ async def test_partition_job_prepares_the_days_ahead(
     far = datetime.now(UTC).date() + timedelta(days=partitions.AHEAD_DAYS)
     async with owner_engine.begin() as conn:
         await conn.execute(text(f"drop table if exists telemetry_p{far:%Y%m%d}"))
-    assert await scheduler.run_once(factory.rt, scheduler.JOBS["telemetry-partitions"])
+    assert await scheduler.run_once(
+        factory.rt, next(j for j in factory.rt.wiring.jobs if j.name == "telemetry-partitions")
+    )
     async with owner_engine.connect() as conn:
         found = (
             await conn.execute(

@@ -133,7 +133,7 @@ async def test_job_is_registered_and_runs_through_the_scheduler(
 ) -> None:
     dev = await seed_device(runtime, world.tenant_a.id)
     await seed_points(runtime, world.tenant_a.id, dev, [("temp", ago(91), 1), ("temp", ago(1), 2)])
-    job = scheduler.JOBS[retention.JOB_NAME]
+    job = next(j for j in runtime.wiring.jobs if j.name == retention.JOB_NAME)
     assert await scheduler.run_once(runtime, job)
     assert await stored(owner_engine, world.tenant_a.id) == {ago(1)}
 
@@ -142,13 +142,15 @@ async def test_oldest_data_age_days(runtime: Runtime, world: World) -> None:
     dev = await seed_device(runtime, world.tenant_a.id)
     ctx = system_context(world.tenant_a.id)
     async with runtime.db.tenant(ctx) as session:
-        assert (await usage.collect(session, ctx))["oldest_data_age_days"] is None
+        assert (await usage.collect(runtime.wiring.usage_providers, session, ctx))[
+            "oldest_data_age_days"
+        ] is None
     # The migration keeps daily partitions for the last week; the oldest one with data counts.
     await seed_points(runtime, world.tenant_a.id, dev, [("temp", ago(0), 1), ("temp", ago(3), 1)])
     b_dev = await seed_device(runtime, world.tenant_b.id)
     await seed_points(runtime, world.tenant_b.id, b_dev, [("temp", ago(6), 1)])
     async with runtime.db.tenant(ctx) as session:
-        figures = await usage.collect(session, ctx)
+        figures = await usage.collect(runtime.wiring.usage_providers, session, ctx)
     assert figures["oldest_data_age_days"] == (NOW.date() - ago(3).date()).days
 
 
@@ -161,5 +163,5 @@ async def test_oldest_data_age_looks_only_inside_the_window(
     await seed_points(runtime, tenant.id, dev, [("temp", ago(6), 1), ("temp", ago(3), 1)])
     ctx = system_context(tenant.id)
     async with runtime.db.tenant(ctx) as session:
-        figures = await usage.collect(session, ctx)
+        figures = await usage.collect(runtime.wiring.usage_providers, session, ctx)
     assert figures["oldest_data_age_days"] == (NOW.date() - ago(3).date()).days

@@ -21,7 +21,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-ARTIFACTS = Path(os.environ.get("IIOT_UI_ARTIFACTS", Path(__file__).parents[2] / "test-artifacts" / "ui"))
+ARTIFACTS = Path(
+    os.environ.get("IIOT_UI_ARTIFACTS", Path(__file__).parents[2] / "test-artifacts" / "ui")
+)
 
 
 def _missing() -> str | None:

@@ -7,9 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from playwright.async_api import expect
-
-expect.set_options(timeout=10_000)
+import pytest
 
 from iiot.runtime import Runtime
 from tests.fixtures.factories import PASSWORD, Factory
@@ -17,6 +15,12 @@ from tests.mail.smtp_server import Inbox, accept_token
 from tests.web.browser import shot
 
 MEMBER_PASSWORD = "member-password-123"
+
+# Imported lazily so that collecting the suite needs no browser tooling (the `browser` fixture
+# says what is missing); assertions wait up to 10 s.
+pw = pytest.importorskip("playwright.async_api")
+expect = pw.expect
+expect.set_options(timeout=10_000)
 
 
 async def sign_in(context: Any, base: str, email: str, password: str) -> Any:

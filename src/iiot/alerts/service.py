@@ -16,7 +16,6 @@ from iiot.audit.service import record
 from iiot.auth.principals import principal_actor_id
 from iiot.errors import Conflict, NotFound
 from iiot.models.alerts import Alert, AlertHistory
-from iiot.quotas import usage
 from iiot.tenancy.context import TenantContext
 
 # action -> (states it may start from, state it leads to, timestamp column it sets)
@@ -207,12 +206,9 @@ async def resolve_cleared(
     return alert.id
 
 
-async def _alert_usage(session: AsyncSession, ctx: TenantContext) -> dict[str, Any]:
+async def alert_usage(session: AsyncSession, ctx: TenantContext) -> dict[str, Any]:
     repo = AlertRepository(session, ctx)
     return {
         "alerts_24h": await repo.count(since=datetime.now(UTC) - timedelta(hours=24)),
         "active_alerts": await repo.count(open_only=True),
     }
-
-
-usage.register("alerts", _alert_usage)

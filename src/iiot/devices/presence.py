@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from iiot.devices.repository import DeviceRepository
-from iiot.jobs import scheduler
 from iiot.tenancy.context import system_context
 
 if TYPE_CHECKING:
@@ -23,8 +22,6 @@ log = logging.getLogger(__name__)
 
 OFFLINE_AFTER = timedelta(minutes=5)
 FLUSH_INTERVAL_SECONDS = 10.0
-
-_EXTRAS_KEY = "device_presence"
 
 
 class Presence:
@@ -74,11 +71,12 @@ class Presence:
                 devices[device_id] = at
 
 
+def _new_presence(rt: Runtime) -> Presence:
+    return Presence()
+
+
 def presence(rt: Runtime) -> Presence:
-    found = rt.extras.get(_EXTRAS_KEY)
-    if found is None:
-        found = rt.extras[_EXTRAS_KEY] = Presence()
-    return found
+    return rt.state.get(_new_presence)
 
 
 def effective_status(stored_status: str, last_seen: datetime | None, now: datetime) -> str:
@@ -112,5 +110,3 @@ def utcnow() -> datetime:
 
 # Each process flushes its own map; a run skipped because another process held the job's
 # lock at that moment is caught up by the next one. On shutdown the last interval is flushed.
-scheduler.register("device-presence", FLUSH_INTERVAL_SECONDS, flush)
-scheduler.register_shutdown("device-presence", flush)

@@ -30,7 +30,6 @@ from iiot.devices.schemas import (
 )
 from iiot.errors import NotFound
 from iiot.models.devices import Device, DeviceCredential
-from iiot.quotas import usage
 from iiot.quotas.seats import take_seat
 from iiot.telemetry.repository import LatestTelemetryRepository
 from iiot.tenancy.context import TenantContext
@@ -247,8 +246,5 @@ async def rotate_credentials(
     )
 
 
-async def _device_usage(session: AsyncSession, ctx: TenantContext) -> dict[str, Any]:
+async def device_usage(session: AsyncSession, ctx: TenantContext) -> dict[str, Any]:
     return {"device_count": await DeviceRepository(session, ctx).count()}
-
-
-usage.register("devices", _device_usage)

@@ -22,14 +22,12 @@ import psycopg
 
 from iiot.db.setup import plain_url
 from iiot.devices.repository import CREDENTIALS_CHANNEL, DeviceTokenRepository, TokenOwner
-from iiot.jobs import scheduler
 
 if TYPE_CHECKING:
     from iiot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-_EXTRAS_KEY = "device_token_cache"
 DEFAULT_TTL_SECONDS = 30.0
 MAX_ENTRIES = 100_000
 
@@ -128,16 +126,10 @@ class DeviceTokenCache:
 
 
 def token_cache(rt: Runtime) -> DeviceTokenCache:
-    found = rt.extras.get(_EXTRAS_KEY)
-    if found is None:
-        found = rt.extras[_EXTRAS_KEY] = DeviceTokenCache(rt)
-    return found
+    return rt.state.get(DeviceTokenCache)
 
 
-async def _stop_listener(rt: Runtime) -> None:
-    cache = rt.extras.get(_EXTRAS_KEY)
+async def stop_listener(rt: Runtime) -> None:
+    cache = rt.state.peek(DeviceTokenCache)
     if cache is not None:
         await cache.stop()
-
-
-scheduler.register_shutdown("device-token-listener", _stop_listener)

@@ -1,7 +1,8 @@
 """Periodic background jobs. PostgreSQL advisory locks make each run happen in one process only.
 
-Domains register a job with `register(name, interval_seconds, fn)`; `fn(runtime)` runs every
-interval in the process that wins the job's advisory lock for that run.
+The jobs, start-up and shutdown hooks are those of the modules the runtime runs
+(`rt.wiring`); `fn(runtime)` of a job runs every interval in the process that wins the job's
+advisory lock for that run.
 """
 
 from __future__ import annotations
@@ -9,47 +10,33 @@ from __future__ import annotations
 import asyncio
 import logging
 import zlib
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy import text
+
+from iiot.db.outage import is_database_unavailable, outage_log
+from iiot.modules import Job
 
 if TYPE_CHECKING:
     from iiot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-JobFn = Callable[["Runtime"], Awaitable[object]]
 
-
-@dataclass(frozen=True)
-class Job:
-    name: str
-    interval_seconds: float
-    fn: JobFn
-
-
-JOBS: dict[str, Job] = {}
-# Run once on a graceful stop, in registration order, before the database is closed: they
-# finish work already acknowledged to clients (queued rule evaluations, mail, presence).
-SHUTDOWN_HOOKS: dict[str, JobFn] = {}
-
-
-def register(name: str, interval_seconds: float, fn: JobFn) -> None:
-    JOBS[name] = Job(name, interval_seconds, fn)
-
-
-def register_shutdown(name: str, fn: JobFn) -> None:
-    SHUTDOWN_HOOKS[name] = fn
+async def run_startup_hooks(rt: Runtime) -> None:
+    """Start-up hooks in module order; a failing one stops the start (it raises)."""
+    for hook in rt.wiring.startup:
+        await hook.fn(rt)
 
 
 async def run_shutdown_hooks(rt: Runtime) -> None:
-    for name, fn in SHUTDOWN_HOOKS.items():
+    """Shutdown hooks in module order, before the database is closed: they finish work
+    already acknowledged to clients (queued rule evaluations, mail, presence)."""
+    for hook in rt.wiring.shutdown:
         try:
-            await fn(rt)
+            await hook.fn(rt)
         except Exception:
-            log.exception("shutdown hook %s failed", name)
+            log.exception("shutdown hook %s failed", hook.name)
 
 
 def _lock_key(name: str) -> int:
@@ -77,10 +64,13 @@ async def _loop(rt: Runtime, job: Job) -> None:
             await run_once(rt, job)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("job %s failed", job.name)
+        except Exception as exc:
+            if is_database_unavailable(exc):
+                outage_log(rt).report(exc)
+            else:
+                log.exception("job %s failed", job.name)
         await asyncio.sleep(job.interval_seconds)
 
 
 def start_all(rt: Runtime) -> list[asyncio.Task[None]]:
-    return [asyncio.create_task(_loop(rt, job), name=f"job:{job.name}") for job in JOBS.values()]
+    return [asyncio.create_task(_loop(rt, job), name=f"job:{job.name}") for job in rt.wiring.jobs]

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from iiot.jobs import scheduler
 from iiot.mail import smtp
 from iiot.mail.repository import MailRepository
 from iiot.models.base import utcnow
@@ -31,7 +30,6 @@ MAX_ATTEMPTS = 8
 FIRST_RETRY_SECONDS = 30
 MAX_RETRY_SECONDS = 3600
 JOB_INTERVAL_SECONDS = 30
-_TASKS_KEY = "mail.delivery_tasks"
 
 
 @dataclass
@@ -139,9 +137,13 @@ async def _deliver_in_background(rt: Runtime) -> None:
         log.exception("mail delivery failed; the periodic job will retry")
 
 
+def _delivery_tasks(rt: Runtime) -> set[asyncio.Task[None]]:
+    return set()
+
+
 def deliver_soon(rt: Runtime) -> None:
     """Start delivering due messages in the background (call after the queueing commit)."""
-    tasks: set[asyncio.Task[None]] = rt.extras.setdefault(_TASKS_KEY, set())
+    tasks = rt.state.get(_delivery_tasks)
     task = asyncio.create_task(_deliver_in_background(rt), name="mail:deliver")
     tasks.add(task)
     task.add_done_callback(tasks.discard)
@@ -149,10 +151,6 @@ def deliver_soon(rt: Runtime) -> None:
 
 async def wait_idle(rt: Runtime) -> None:
     """Wait for delivery tasks started by `deliver_soon` (shutdown, tests)."""
-    tasks: set[asyncio.Task[None]] = rt.extras.get(_TASKS_KEY, set())
+    tasks = rt.state.get(_delivery_tasks)
     while tasks:
         await asyncio.gather(*list(tasks), return_exceptions=True)
-
-
-scheduler.register("mail.deliver", JOB_INTERVAL_SECONDS, deliver_pending)
-scheduler.register_shutdown("mail.wait_idle", wait_idle)

@@ -22,7 +22,6 @@ import httpx
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from iiot.jobs import scheduler
 from iiot.models.rules import WebhookDelivery
 from iiot.notifications.destinations import DestinationRefused, check_destination
 from iiot.notifications.repository import DueWebhooks, WebhookRepository
@@ -40,8 +39,6 @@ TIMEOUT_SECONDS = 5.0
 # While a call is in flight its row is leased, so another process does not send it too.
 LEASE_SECONDS = 60
 JOB_INTERVAL_SECONDS = 15
-_CLIENT_KEY = "notifications.http_client"
-_TASKS_KEY = "notifications.tasks"
 WEBHOOK_CALLS = Counter(
     "iiot_webhook_calls_total", "Webhook delivery attempts by result", ["result"]
 )
@@ -88,14 +85,18 @@ class DeliveryReport:
     failed: int = 0
 
 
+def _new_client(rt: Runtime) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(TIMEOUT_SECONDS), follow_redirects=False, trust_env=False
+    )
+
+
 def _client(rt: Runtime) -> httpx.AsyncClient:
-    client = rt.extras.get(_CLIENT_KEY)
-    if client is None:
-        client = httpx.AsyncClient(
-            timeout=httpx.Timeout(TIMEOUT_SECONDS), follow_redirects=False, trust_env=False
-        )
-        rt.extras[_CLIENT_KEY] = client
-    return client
+    return rt.state.get(_new_client)
+
+
+def _delivery_tasks(rt: Runtime) -> set[asyncio.Task[None]]:
+    return set()
 
 
 async def _post(rt: Runtime, url: str, secret: str, body: str) -> str | None:
@@ -173,7 +174,7 @@ def deliver_soon(rt: Runtime, tenant_id: uuid.UUID, ids: list[uuid.UUID]) -> Non
     """Start sending just-committed calls in the background; the job retries failures."""
     if not ids:
         return
-    tasks: set[asyncio.Task[None]] = rt.extras.setdefault(_TASKS_KEY, set())
+    tasks = rt.state.get(_delivery_tasks)
 
     async def run() -> None:
         for delivery_id in ids:
@@ -189,9 +190,6 @@ def deliver_soon(rt: Runtime, tenant_id: uuid.UUID, ids: list[uuid.UUID]) -> Non
 
 async def wait_for_deliveries(rt: Runtime) -> None:
     """Wait for the background calls started by `deliver_soon` (tests, shutdown)."""
-    tasks: set[asyncio.Task[None]] = rt.extras.get(_TASKS_KEY, set())
+    tasks = rt.state.get(_delivery_tasks)
     while tasks:
         await asyncio.gather(*list(tasks), return_exceptions=True)
-
-
-scheduler.register("webhooks.deliver", JOB_INTERVAL_SECONDS, deliver_pending)

@@ -9,8 +9,6 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 
 from iiot.devices.presence import presence
 from iiot.errors import Forbidden, NotFound, Unauthorized, ValidationFailed, problem_responses
-from iiot.rules import engine as _engine  # noqa: F401 - registers the telemetry listener
-from iiot.rules import offline as _offline  # noqa: F401 - registers the device-offline job
 from iiot.rules import service
 from iiot.rules.schemas import RuleIn, RuleList, RuleOut, RuleSaved, RuleTestReport
 from iiot.runtime import get_runtime

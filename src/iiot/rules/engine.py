@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 from iiot import events, mail
 from iiot.auth.principals import SystemPrincipal
-from iiot.jobs import scheduler
 from iiot.notifications import webhooks
 from iiot.rules import metrics
 from iiot.rules.cache import RuleCache
@@ -29,7 +28,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_EXTRAS_KEY = "rules.engine"
 MAX_ATTEMPTS = 5
 MAX_BATCHES_PER_EVALUATION = 64
 ENGINE_ACTOR = SystemPrincipal(name="rules-engine")
@@ -148,7 +146,7 @@ async def shutdown(rt: Runtime, timeout_seconds: float = 10.0) -> None:
     Called on a graceful stop, before the database is disposed, so that batches already
     acknowledged to their senders are not left unevaluated.
     """
-    found: RulesEngine | None = rt.extras.get(_EXTRAS_KEY)
+    found = rt.state.peek(RulesEngine)
     if found is None:
         return
     try:
@@ -160,15 +158,8 @@ async def shutdown(rt: Runtime, timeout_seconds: float = 10.0) -> None:
 
 
 def engine(rt: Runtime) -> RulesEngine:
-    found = rt.extras.get(_EXTRAS_KEY)
-    if found is None:
-        found = rt.extras[_EXTRAS_KEY] = RulesEngine(rt)
-    return found
+    return rt.state.get(RulesEngine)
 
 
-async def _on_telemetry(rt: Runtime, event: events.TelemetryCommitted) -> None:
+async def on_telemetry_committed(rt: Runtime, event: events.TelemetryCommitted) -> None:
     engine(rt).submit(event)
-
-
-events.on_telemetry_committed(_on_telemetry)
-scheduler.register_shutdown("rules.engine", shutdown)

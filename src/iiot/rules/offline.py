@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from iiot.devices.presence import presence
-from iiot.jobs import scheduler
 from iiot.rules.engine import ENGINE_ACTOR, after_commit
 from iiot.rules.evaluation import Judged, Outcome, apply, judge
 from iiot.rules.repository import (
@@ -56,6 +55,3 @@ async def evaluate_offline_rules(rt: Runtime) -> int:
     for tenant_id in tenants:
         fired += (await evaluate_tenant(rt, tenant_id)).fired
     return fired
-
-
-scheduler.register("rules.device_offline", JOB_INTERVAL_SECONDS, evaluate_offline_rules)

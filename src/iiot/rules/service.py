@@ -18,7 +18,6 @@ from iiot.auth.tokens import new_secret
 from iiot.errors import NotFound, ValidationFailed
 from iiot.models.rules import Rule
 from iiot.notifications.destinations import check_destination
-from iiot.quotas import usage
 from iiot.rules.evaluation import in_cooldown, judge
 from iiot.rules.repository import (
     ReadingRepository,
@@ -243,8 +242,5 @@ async def test_rule(
     return RuleTestReport(rule_id=rule_id, evaluated_at=now, results=results)
 
 
-async def _rule_usage(session: AsyncSession, ctx: TenantContext) -> dict[str, Any]:
+async def rule_usage(session: AsyncSession, ctx: TenantContext) -> dict[str, Any]:
     return {"rule_count": await RuleRepository(session, ctx).count()}
-
-
-usage.register("rules", _rule_usage)

@@ -23,11 +23,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import psycopg
 
-from iiot import events
 from iiot.alerts.repository import ALERTS_CHANNEL
 from iiot.db.setup import plain_url
 from iiot.events import TelemetryCommitted
-from iiot.jobs import scheduler
 
 if TYPE_CHECKING:
     from iiot.runtime import Runtime
@@ -251,27 +249,17 @@ class StreamHub:
         self._listener = self._publisher = None
 
 
-_EXTRAS_KEY = "stream.hub"
-
-
 def hub(rt: Runtime) -> StreamHub:
-    found: StreamHub | None = rt.extras.get(_EXTRAS_KEY)
-    if found is None:
-        found = rt.extras[_EXTRAS_KEY] = StreamHub(rt)
-    return found
+    """This process's hub."""
+    return rt.state.get(StreamHub)
 
 
 async def on_telemetry(rt: Runtime, event: TelemetryCommitted) -> None:
+    """The telemetry listener: deliver in-process, publish for the other processes."""
     hub(rt).telemetry_committed(event)
 
 
 async def shutdown(rt: Runtime) -> None:
-    found: StreamHub | None = rt.extras.get(_EXTRAS_KEY)
+    found = rt.state.peek(StreamHub)
     if found is not None:
         await found.close()
-
-
-# Wiring (to move into the package's module definition): the in-process telemetry listener
-# and the graceful-stop hook.
-events.on_telemetry_committed(on_telemetry)
-scheduler.register_shutdown("stream.hub", shutdown)

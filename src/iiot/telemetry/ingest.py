@@ -26,7 +26,6 @@ from iiot import events
 from iiot.auth.principals import DevicePrincipal
 from iiot.devices.presence import presence
 from iiot.errors import BadRequest, NotFound, QuotaExceeded, Unauthorized, ValidationFailed
-from iiot.quotas import usage
 from iiot.quotas.repository import QuotaRepository
 from iiot.telemetry.ingest_group import GROUP_MAX_ROWS, group_committer
 from iiot.telemetry.partitions import keeper
@@ -43,7 +42,6 @@ if TYPE_CHECKING:
     from iiot.runtime import Runtime
 
 RETENTION_CACHE_SECONDS = 5.0
-_RETENTION_KEY = "telemetry_retention"
 
 
 @dataclass(slots=True)
@@ -59,9 +57,13 @@ def seconds_to_next_utc_midnight(now: datetime) -> int:
     return max(1, int((midnight - now).total_seconds()) + 1)
 
 
+def _retention_cache(rt: Runtime) -> dict[uuid.UUID, tuple[int | None, float]]:
+    return {}
+
+
 async def _retention_days(rt: Runtime, ctx: TenantContext) -> int | None:
     """The tenant's effective retention, cached briefly (it changes rarely)."""
-    cache: dict[uuid.UUID, tuple[int | None, float]] = rt.extras.setdefault(_RETENTION_KEY, {})
+    cache = rt.state.get(_retention_cache)
     now = time.monotonic()
     hit = cache.get(ctx.tenant_id)
     if hit is not None and hit[1] > now:
@@ -164,9 +166,6 @@ async def after_commit(
     await events.telemetry_committed(rt, events.TelemetryCommitted(ctx.tenant_id, points))
 
 
-async def _telemetry_usage(session: AsyncSession, ctx: TenantContext) -> dict[str, Any]:
+async def telemetry_usage(session: AsyncSession, ctx: TenantContext) -> dict[str, Any]:
     today = datetime.now(UTC).date()
     return {"telemetry_points_today": await UsageRepository(session, ctx).points_on(today)}
-
-
-usage.register("telemetry_today", _telemetry_usage)

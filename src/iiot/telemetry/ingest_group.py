@@ -30,8 +30,6 @@ log = logging.getLogger(__name__)
 GROUP_MAX_ROWS = 64
 GROUP_MAX_ITEMS = 256
 
-_EXTRAS_KEY = "telemetry_group_commit"
-
 
 @dataclass(slots=True)
 class _Queued:
@@ -105,8 +103,9 @@ class GroupCommitter:
             queued.settle(None, exc)
 
 
+def _new_group_committer(rt: Runtime) -> GroupCommitter:
+    return GroupCommitter(TelemetryWriter(rt.db.engine))
+
+
 def group_committer(rt: Runtime) -> GroupCommitter:
-    found = rt.extras.get(_EXTRAS_KEY)
-    if found is None:
-        found = rt.extras[_EXTRAS_KEY] = GroupCommitter(TelemetryWriter(rt.db.engine))
-    return found
+    return rt.state.get(_new_group_committer)

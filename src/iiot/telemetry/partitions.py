@@ -14,7 +14,6 @@ import asyncio
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from iiot.jobs import scheduler
 from iiot.telemetry.repository import PartitionRepository
 
 if TYPE_CHECKING:
@@ -23,8 +22,6 @@ if TYPE_CHECKING:
 AHEAD_DAYS = 7
 OLDEST_PARTITIONED_DAYS = 400
 JOB_INTERVAL_SECONDS = 3600.0
-
-_EXTRAS_KEY = "telemetry_partitions"
 
 
 def partition_name(day: date) -> str:
@@ -67,11 +64,12 @@ class PartitionKeeper:
         self._settled.discard(day)
 
 
+def _new_keeper(rt: Runtime) -> PartitionKeeper:
+    return PartitionKeeper()
+
+
 def keeper(rt: Runtime) -> PartitionKeeper:
-    found = rt.extras.get(_EXTRAS_KEY)
-    if found is None:
-        found = rt.extras[_EXTRAS_KEY] = PartitionKeeper()
-    return found
+    return rt.state.get(_new_keeper)
 
 
 async def prepare_ahead(rt: Runtime) -> None:
@@ -80,6 +78,3 @@ async def prepare_ahead(rt: Runtime) -> None:
     keep = keeper(rt)
     await keep.refresh(rt)
     await keep.ensure(rt, today - timedelta(days=1), today + timedelta(days=AHEAD_DAYS))
-
-
-scheduler.register("telemetry-partitions", JOB_INTERVAL_SECONDS, prepare_ahead)

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel
 
 # Imported for its registrations: the retention job and the `oldest_data_age_days` figure.
-import iiot.telemetry.retention  # noqa: F401
 from iiot.errors import (
     BadRequest,
     Forbidden,

@@ -25,8 +25,6 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from iiot.jobs import scheduler
-from iiot.quotas import usage
 from iiot.telemetry import partitions
 from iiot.telemetry.query_repository import RetentionPlatformRepository, TelemetryQueryRepository
 from iiot.tenancy.context import TenantContext, system_context
@@ -89,7 +87,7 @@ async def enforce_retention(
     return report
 
 
-async def _run_job(rt: Runtime) -> None:
+async def run_job(rt: Runtime) -> None:
     await enforce_retention(rt)
 
 
@@ -102,7 +100,3 @@ async def oldest_data_age(session: AsyncSession, ctx: TenantContext) -> dict[str
     today = datetime.now(UTC).date()
     oldest = await TelemetryQueryRepository(session, ctx).oldest_data_day(today)
     return {"oldest_data_age_days": (today - oldest).days if oldest is not None else None}
-
-
-scheduler.register(JOB_NAME, INTERVAL_SECONDS, _run_job)
-usage.register("telemetry_retention", oldest_data_age)

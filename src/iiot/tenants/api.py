@@ -121,16 +121,18 @@ async def activate_tenant(ctx: Operator, request: Request) -> TenantOut:
 @router.get("/tenants/{id}/stats", responses=_READ)
 async def tenant_stats(ctx: Member, request: Request) -> TenantStats:
     """Counts of devices, members, rules, alerts and today's telemetry, with quota use."""
-    async with get_runtime(request).db.tenant(ctx) as session:
-        result = await service.tenant_stats(session, ctx)
+    rt = get_runtime(request)
+    async with rt.db.tenant(ctx) as session:
+        result = await service.tenant_stats(rt.wiring.usage_providers, session, ctx)
     return result
 
 
 @router.get("/tenants/{id}/quotas", responses=_READ)
 async def tenant_quotas(ctx: Member, request: Request) -> TenantQuotas:
     """Use of each quota against the tenant's effective limit."""
-    async with get_runtime(request).db.tenant(ctx) as session:
-        result = await service.tenant_quotas(session, ctx)
+    rt = get_runtime(request)
+    async with rt.db.tenant(ctx) as session:
+        result = await service.tenant_quotas(rt.wiring.usage_providers, session, ctx)
     return result
 
 

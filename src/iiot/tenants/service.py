@@ -8,6 +8,7 @@ Never commits: the caller does.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -15,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from iiot.audit.service import changes, record, record_platform
 from iiot.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from iiot.jobs import scheduler
 from iiot.models.base import utcnow
 from iiot.models.tenancy import Tenant, Tier
+from iiot.modules import UsageProvider
 from iiot.quotas import usage
 from iiot.quotas.limits import effective_limits, percentage
 from iiot.quotas.repository import QuotaRepository
@@ -285,9 +286,6 @@ async def purge_deleted_tenants(rt: Runtime) -> list[uuid.UUID]:
     return purged
 
 
-scheduler.register("tenants.purge", PURGE_INTERVAL_SECONDS, purge_deleted_tenants)
-
-
 # --- usage -----------------------------------------------------------------------------------
 
 
@@ -300,8 +298,10 @@ def _int(figures: dict[str, Any], name: str) -> int:
     return int(figures.get(name) or 0)
 
 
-async def tenant_stats(session: AsyncSession, ctx: TenantContext) -> TenantStats:
-    figures = await usage.collect(session, ctx)
+async def tenant_stats(
+    providers: Iterable[UsageProvider], session: AsyncSession, ctx: TenantContext
+) -> TenantStats:
+    figures = await usage.collect(providers, session, ctx)
     limits = await QuotaRepository(session, ctx).limits()
     devices, users = _int(figures, "device_count"), _int(figures, "user_count")
     invited, points = _int(figures, "invited_count"), _int(figures, "telemetry_points_today")
@@ -320,8 +320,10 @@ async def tenant_stats(session: AsyncSession, ctx: TenantContext) -> TenantStats
     )
 
 
-async def tenant_quotas(session: AsyncSession, ctx: TenantContext) -> TenantQuotas:
-    figures = await usage.collect(session, ctx)
+async def tenant_quotas(
+    providers: Iterable[UsageProvider], session: AsyncSession, ctx: TenantContext
+) -> TenantQuotas:
+    figures = await usage.collect(providers, session, ctx)
     limits = await QuotaRepository(session, ctx).limits()
     devices = _int(figures, "device_count")
     seats = _int(figures, "user_count") + _int(figures, "invited_count")

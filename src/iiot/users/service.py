@@ -35,7 +35,6 @@ from iiot.errors import (
 from iiot.models.base import utcnow
 from iiot.models.invitations import Invitation
 from iiot.models.users import Membership
-from iiot.quotas import usage
 from iiot.quotas.repository import QuotaRepository
 from iiot.quotas.seats import take_seat
 from iiot.tenancy.context import TenantContext, system_context
@@ -69,9 +68,6 @@ SEAT_STATUSES = ("active", "invited")
 async def member_figures(session: AsyncSession, ctx: TenantContext) -> dict[str, Any]:
     counts = await MembershipRepository(session, ctx).counts_by_status()
     return {"user_count": counts.get("active", 0), "invited_count": counts.get("invited", 0)}
-
-
-usage.register("members", member_figures)
 
 
 # --- listing -----------------------------------------------------------------------------------

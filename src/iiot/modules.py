@@ -1,0 +1,104 @@
+"""What the application is made of: each domain describes itself as one `Module`.
+
+A module lists its routers, periodic jobs, start-up and shutdown hooks, usage providers and
+event listeners. Nothing registers itself when imported: an entry point (`iiot.app.MODULES`
+for `iiot serve`) lists the modules it runs, and the runtime and the ASGI app are built from
+that list, so a module is part of the system exactly when an entry point names it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+if TYPE_CHECKING:
+    from iiot.events import TelemetryCommitted
+    from iiot.runtime import Runtime
+    from iiot.tenancy.context import TenantContext
+
+RuntimeFn = Callable[["Runtime"], Awaitable[object]]
+UsageProvider = Callable[[AsyncSession, "TenantContext"], Awaitable[dict[str, Any]]]
+TelemetryListener = Callable[["Runtime", "TelemetryCommitted"], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """Runs every `interval_seconds` in the one process holding the job's advisory lock."""
+
+    name: str
+    interval_seconds: float
+    fn: RuntimeFn
+
+
+@dataclass(frozen=True, slots=True)
+class Hook:
+    """Runs once: at start-up (after the database is ready) or on a graceful stop."""
+
+    name: str
+    fn: RuntimeFn
+
+
+@dataclass(frozen=True)
+class Module:
+    name: str
+    api_routers: tuple[APIRouter, ...] = ()  # mounted under /api/v1
+    routers: tuple[APIRouter, ...] = ()  # mounted at the root
+    jobs: tuple[Job, ...] = ()
+    startup: tuple[Hook, ...] = ()
+    shutdown: tuple[Hook, ...] = ()
+    usage_providers: tuple[UsageProvider, ...] = ()
+    telemetry_listeners: tuple[TelemetryListener, ...] = ()
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """The assembled parts of a list of modules, in module order."""
+
+    modules: tuple[Module, ...]
+
+    @classmethod
+    def of(cls, modules: Sequence[Module]) -> Wiring:
+        names = [m.name for m in modules]
+        duplicates = {n for n in names if names.count(n) > 1}
+        if duplicates:
+            raise ValueError(f"modules listed twice: {sorted(duplicates)}")
+        jobs = [j.name for m in modules for j in m.jobs]
+        if len(jobs) != len(set(jobs)):
+            raise ValueError("two jobs share a name (their advisory lock would be shared)")
+        return cls(tuple(modules))
+
+    def _each(self, attribute: str) -> Iterator[Any]:
+        for module in self.modules:
+            yield from getattr(module, attribute)
+
+    @property
+    def api_routers(self) -> list[APIRouter]:
+        return list(self._each("api_routers"))
+
+    @property
+    def routers(self) -> list[APIRouter]:
+        return list(self._each("routers"))
+
+    @property
+    def jobs(self) -> list[Job]:
+        return list(self._each("jobs"))
+
+    @property
+    def startup(self) -> list[Hook]:
+        return list(self._each("startup"))
+
+    @property
+    def shutdown(self) -> list[Hook]:
+        return list(self._each("shutdown"))
+
+    @property
+    def usage_providers(self) -> list[UsageProvider]:
+        return list(self._each("usage_providers"))
+
+    @property
+    def telemetry_listeners(self) -> list[TelemetryListener]:
+        return list(self._each("telemetry_listeners"))

@@ -1,0 +1,17 @@
+"""Rules: their API, the engine fed by committed telemetry, and the device-offline job."""
+
+from iiot.modules import Hook, Job, Module
+from iiot.rules import engine, offline
+from iiot.rules.api import router
+from iiot.rules.service import rule_usage
+
+MODULE = Module(
+    name="rules",
+    api_routers=(router,),
+    jobs=(
+        Job("rules.device_offline", offline.JOB_INTERVAL_SECONDS, offline.evaluate_offline_rules),
+    ),
+    shutdown=(Hook("rules.engine", engine.shutdown),),
+    usage_providers=(rule_usage,),
+    telemetry_listeners=(engine.on_telemetry_committed,),
+)

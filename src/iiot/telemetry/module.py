@@ -1,0 +1,17 @@
+"""Telemetry: ingest, queries, day partitions and retention."""
+
+from iiot.modules import Job, Module
+from iiot.telemetry import partitions, retention
+from iiot.telemetry.api import router as ingest_router
+from iiot.telemetry.ingest import telemetry_usage
+from iiot.telemetry.query_api import router as query_router
+
+MODULE = Module(
+    name="telemetry",
+    api_routers=(ingest_router, query_router),
+    jobs=(
+        Job("telemetry-partitions", partitions.JOB_INTERVAL_SECONDS, partitions.prepare_ahead),
+        Job(retention.JOB_NAME, retention.INTERVAL_SECONDS, retention.run_job),
+    ),
+    usage_providers=(telemetry_usage, retention.oldest_data_age),
+)
