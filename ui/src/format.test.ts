@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { can, chartSource, lastDays, RANGES } from "./format";
+import { can, chartSource, RANGES } from "./format";
 
 describe("can", () => {
   it("orders roles and lets system admins do anything", () => {
@@ -25,12 +25,5 @@ describe("chartSource", () => {
       const s = chartSource(r.seconds);
       if (s.kind === "aggregate") expect(r.seconds / widths[s.interval]).toBeLessThanOrEqual(1500);
     }
-  });
-});
-
-describe("lastDays", () => {
-  it("lists UTC days oldest first, ending today", () => {
-    const days = lastDays(3, new Date("2026-03-01T05:00:00Z"));
-    expect(days).toEqual(["2026-02-27", "2026-02-28", "2026-03-01"]);
   });
 });

@@ -59,11 +59,3 @@ export function shown(v: unknown): string {
   if (typeof v === "number") return Number.isInteger(v) ? String(v) : v.toFixed(3).replace(/0+$/, "");
   return String(v);
 }
-
-/** A UTC day key (YYYY-MM-DD) for each of the last `days` days, oldest first. */
-export function lastDays(days: number, now = new Date()): string[] {
-  const out: string[] = [];
-  const base = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
-  for (let i = days - 1; i >= 0; i--) out.push(new Date(base - i * 86400_000).toISOString().slice(0, 10));
-  return out;
-}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -184,3 +184,14 @@ class TierUpdate(StrictModel):
     max_retention_days: Limit | None = None
     api_requests_per_minute: Limit | None = None
     features: list[Feature] | None = Field(default=None, max_length=50)
+
+
+class DayUsage(BaseModel):
+    day: date
+    telemetry_points: int
+
+
+class DailyUsage(BaseModel):
+    """Telemetry points accepted per UTC day, oldest first, every day of the range listed."""
+
+    days: list[DayUsage]

@@ -1,48 +1,21 @@
 import { lazy } from "preact-iso";
 import { useMemo } from "preact/hooks";
-import { get, qs } from "../api";
+import { get } from "../api";
 import { Bar, ErrorBox, useLoad } from "../components/ui";
-import { lastDays, num, when } from "../format";
+import { num, when } from "../format";
 import { useSession } from "../session";
 import type { Quotas, Stats } from "../types";
 
 const Chart = lazy(() => import("../components/chart"));
 
-interface Latest {
-  values: { device_id: string; key: string }[];
-  truncated: boolean;
-}
-interface Aggregate {
-  buckets: { ts: string; value: number | null; count: number }[];
+interface DailyUsage {
+  days: { day: string; telemetry_points: number }[];
 }
 
-// At most this many series are counted for the points-per-day chart (one request each).
-const MAX_SERIES = 40;
-
-async function pointsPerDay(): Promise<{ days: string[]; counts: number[]; partial: boolean }> {
-  const days = lastDays(30);
-  const start = `${days[0]}T00:00:00Z`;
-  const latest = await get<Latest>(`/telemetry/latest${qs({ limit: 1000 })}`);
-  const series = latest.values.slice(0, MAX_SERIES);
-  const counts = new Map(days.map((d) => [d, 0]));
-  const queue = [...series];
-  const worker = async () => {
-    for (let s = queue.shift(); s; s = queue.shift()) {
-      const agg = await get<Aggregate>(
-        `/telemetry/aggregate${qs({ device_id: s.device_id, key: s.key, interval: "1d", fn: "count", start })}`,
-      );
-      for (const b of agg.buckets) {
-        const day = b.ts.slice(0, 10);
-        if (counts.has(day)) counts.set(day, counts.get(day)! + b.count);
-      }
-    }
-  };
-  await Promise.all([worker(), worker(), worker(), worker()]);
-  return {
-    days,
-    counts: days.map((d) => counts.get(d)!),
-    partial: latest.truncated || latest.values.length > MAX_SERIES,
-  };
+/** Points accepted per UTC day over the last 30 days (the tenant's usage meter). */
+async function pointsPerDay(tenantId: string): Promise<{ days: string[]; counts: number[] }> {
+  const usage = await get<DailyUsage>(`/tenants/${tenantId}/usage/daily?days=30`);
+  return { days: usage.days.map((d) => d.day), counts: usage.days.map((d) => d.telemetry_points) };
 }
 
 export function Dashboard() {
@@ -50,7 +23,7 @@ export function Dashboard() {
   const id = user.tenant!.id;
   const quotas = useLoad(() => get<Quotas>(`/tenants/${id}/quotas`), [id]);
   const stats = useLoad(() => get<Stats>(`/tenants/${id}/stats`), [id]);
-  const perDay = useLoad(pointsPerDay, [id]);
+  const perDay = useLoad(() => pointsPerDay(id), [id]);
   const chartData = useMemo(() => {
     if (!perDay.data) return null;
     return [perDay.data.days.map((d) => Date.parse(`${d}T00:00:00Z`) / 1000), perDay.data.counts];
@@ -118,7 +91,6 @@ export function Dashboard() {
         {chartData ? (
           <>
             <Chart title="Telemetry points per day over the last 30 days" data={chartData} series={[{ label: "points", bars: true }]} height={220} />
-            {perDay.data!.partial ? <small>Counted over the first {MAX_SERIES} series.</small> : null}
           </>
         ) : perDay.loading ? (
           <p class="loading">Counting…</p>
