@@ -26,6 +26,7 @@ test-ui: $(UI_DEPS)
 ui: $(UI_BUILT)
 
 $(UI_DEPS): ui/package.json ui/package-lock.json
+	@command -v node >/dev/null 2>&1 || { echo "the web UI needs Node 20+ and npm (not found)"; exit 1; }
 	@node -e 'const v = +process.versions.node.split(".")[0]; if (v < 20) { console.error("the web UI needs Node 20+ (found " + process.version + ")"); process.exit(1); }'
 	cd ui && npm ci
 	touch $@

@@ -23,8 +23,17 @@ expect = pw.expect
 expect.set_options(timeout=10_000)
 
 
+CSP_ERRORS: list[str] = []
+
+
+def _watch_csp(message: Any) -> None:
+    if message.type == "error" and "Content Security Policy" in message.text:
+        CSP_ERRORS.append(message.text)
+
+
 async def sign_in(context: Any, base: str, email: str, password: str) -> Any:
     page = await context.new_page()
+    page.on("console", _watch_csp)
     page.set_default_timeout(10_000)
     await page.goto(base + "/")
     await expect(page).to_have_url(re.compile(r"/signin"))
@@ -176,6 +185,14 @@ async def test_sign_in_to_acknowledged_alert(
         await page.get_by_role("link", name=link).click()
         await expect(page.get_by_role("heading", name=heading)).to_be_visible()
         await shot(page, name)
+
+    # The API docs render offline from local assets under their CSP.
+    docs = await admin_ctx.new_page()
+    docs.on("console", _watch_csp)
+    await docs.goto(base + "/docs")
+    await expect(docs.get_by_text("/api/v1/auth/login").first).to_be_visible()
+    await shot(docs, "docs")
+    assert CSP_ERRORS == []
 
     # Signing out ends the session: a reload lands on the sign-in page.
     await mpage.get_by_role("button", name="Sign out").click()

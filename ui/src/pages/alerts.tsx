@@ -1,5 +1,5 @@
 import { useLocation, useRoute } from "preact-iso";
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiError, get, qs, request } from "../api";
 import { ErrorBox, Field, Pager, useAction, useLoad } from "../components/ui";
 import { shown, when } from "../format";
@@ -34,10 +34,23 @@ export function Alerts() {
   const offset = Number(query.offset ?? 0) || 0;
   const list = useLoad(() => loadAlerts(state, severity, offset), [state, severity, offset]);
   const [live, setLive] = useState(false);
-  useEffect(
-    () => openStream({ onStatus: setLive, onAlert: () => list.reload(), onReset: () => list.reload() }),
-    [list.reload],
-  );
+  // Alert events of a busy tenant come in bursts: re-read the list at most every 300 ms.
+  const pending = useRef<number | null>(null);
+  useEffect(() => {
+    const soon = () => {
+      if (pending.current !== null) return;
+      pending.current = window.setTimeout(() => {
+        pending.current = null;
+        list.reload();
+      }, 300);
+    };
+    const close = openStream({ onStatus: setLive, onAlert: soon, onReset: soon });
+    return () => {
+      close();
+      if (pending.current !== null) window.clearTimeout(pending.current);
+      pending.current = null;
+    };
+  }, [list.reload]);
   const set = (changes: Record<string, string | number>) =>
     route(`/alerts${qs({ state, severity, offset: 0, ...changes })}`, true);
   return (
