@@ -24,6 +24,8 @@ RUNNERS = {"execute", "scalars", "scalar", "stream", "stream_scalars", "exec_dri
 
 
 def _is_upper_layer(path: Path) -> bool:
+    if "migrations" in path.relative_to(SRC).parts:
+        return False  # revisions are DDL by nature, whatever their name
     stem = path.stem
     return stem in ("api", "service") or stem.endswith(("_api", "_service"))
 

@@ -22,7 +22,12 @@ from iiot.runtime import Runtime
 from iiot.tenancy.context import system_context
 from tests.fixtures.database import TestDatabase
 from tests.fixtures.factories import Factory
-from tests.fixtures.tenant_tables import PARTITIONS_SQL, Seeded, seed_tenant_rows
+from tests.fixtures.tenant_tables import (
+    PARTITIONS_SQL,
+    REQUIRED_TENANT_TABLES,
+    Seeded,
+    seed_tenant_rows,
+)
 
 
 @dataclass(frozen=True)
@@ -88,8 +93,7 @@ def _set_tenant(conn: psycopg.Connection, tenant_id: uuid.UUID | str) -> None:
 
 
 def test_every_tenant_table_is_probed(probe: Probe, owner_conn: psycopg.Connection) -> None:
-    expected = {"memberships", "audit_events", "tenant_quota_locks"}
-    assert expected <= set(probe.seeded.tables)
+    assert set(REQUIRED_TENANT_TABLES) <= set(probe.seeded.tables)
     assert probe.seeded.failed == {}, f"no generic row could be written: {probe.seeded.failed}"
     for table in probe.parents:
         for tenant in (probe.a, probe.b):

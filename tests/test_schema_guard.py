@@ -21,7 +21,7 @@ from sqlalchemy import create_engine
 from iiot.db.setup import plain_url
 from iiot.models import Base
 from tests.fixtures.database import TestDatabase
-from tests.fixtures.tenant_tables import PARTITIONS_SQL, tenant_tables
+from tests.fixtures.tenant_tables import PARTITIONS_SQL, REQUIRED_TENANT_TABLES, tenant_tables
 
 TENANT_SETTING = "current_setting('app.tenant_id'"
 
@@ -35,7 +35,7 @@ def catalog(db_urls: TestDatabase) -> Iterator[psycopg.Connection]:
 @pytest.fixture
 def tables(catalog: psycopg.Connection) -> list[str]:
     found = tenant_tables(catalog)
-    assert {"memberships", "audit_events"} <= set(found)
+    assert set(REQUIRED_TENANT_TABLES) <= set(found)
     return found
 
 

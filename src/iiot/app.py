@@ -25,13 +25,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from iiot import __version__
 from iiot.alerts.module import MODULE as ALERTS
+from iiot.analytics.module import MODULE as ANALYTICS
 from iiot.apikeys.module import MODULE as APIKEYS
 from iiot.audit.module import MODULE as AUDIT
 from iiot.auth.module import MODULE as AUTH
 from iiot.config import Settings, get_settings
+from iiot.connectivity.module import MODULE as CONNECTIVITY
 from iiot.db.outage import RETRY_AFTER_SECONDS, is_database_unavailable, outage_log
 from iiot.devices.module import MODULE as DEVICES
 from iiot.errors import PROBLEM_CONTENT_TYPE, IIoTError
+from iiot.escalation.module import MODULE as ESCALATION
 from iiot.jobs import scheduler
 from iiot.mail.module import MODULE as MAIL
 from iiot.modules import Module, Wiring
@@ -61,12 +64,17 @@ MODULES: tuple[Module, ...] = (
     AUDIT,
     DEVICES,
     TELEMETRY,
+    ANALYTICS,
     RULES,
     ALERTS,
+    ESCALATION,
     STREAM,
     APIKEYS,
     NOTIFICATIONS,
     MAIL,
+    # Last: its `/api/v1/{token}/...` device API must come after every other API route.
+    CONNECTIVITY,
+    # The web UI's client routes (root catch-all outside the reserved paths).
     CLIENT_ROUTES,
 )
 

@@ -60,6 +60,7 @@ def serve(
     import uvicorn
 
     from iiot.app import create_app
+    from iiot.connectivity.redact import uvicorn_log_config
 
     settings = _settings()
     with console.status("Preparing the database and starting iiot…"):
@@ -69,6 +70,7 @@ def serve(
         host=host or settings.host,
         port=port or settings.port,
         log_level="info",
+        log_config=uvicorn_log_config(),
         access_log=settings.access_log if access_log is None else access_log,
         proxy_headers=False,
     )

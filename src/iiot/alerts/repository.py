@@ -1,12 +1,14 @@
 """Alert rows and their history. One open alert per (rule, device) is kept by a partial
-unique index; a re-trigger bumps that row in one upsert."""
+unique index; a re-trigger bumps that row in one upsert. A new alert joins the group of the
+latest alert of the same rule, device and severity that occurred within the grouping window,
+or starts its own group."""
 
 from __future__ import annotations
 
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Select, func, select, text
 
@@ -22,9 +24,19 @@ _OPEN_OR_BUMP = text(
     """
     insert into alerts (tenant_id, id, rule_id, device_id, rule_name, device_name, severity,
                         state, message, key, value, threshold, occurrence_count, created_at,
-                        last_occurred_at)
+                        last_occurred_at, group_id)
     values (:tenant_id, :id, :rule_id, :device_id, :rule_name, :device_name, :severity,
-            'new', :message, :key, :value, :threshold, 1, :now, :now)
+            'new', :message, :key, :value, :threshold, 1, :now, :now,
+            coalesce((select coalesce(g.group_id, g.id) from alerts g
+                      where g.tenant_id = cast(:tenant_id as uuid)
+                        and g.rule_id = cast(:rule_id as uuid)
+                        and g.device_id = cast(:device_id as uuid)
+                        and g.severity = cast(:severity as varchar)
+                        and g.last_occurred_at
+                            >= cast(:now as timestamptz) - cast(:window as interval)
+                        and g.last_occurred_at <= cast(:now as timestamptz)
+                      order by g.last_occurred_at desc limit 1),
+                     cast(:id as uuid)))
     on conflict (tenant_id, rule_id, device_id) where state <> 'resolved'
     do update set occurrence_count = alerts.occurrence_count + 1,
                   last_occurred_at = excluded.last_occurred_at,
@@ -32,6 +44,23 @@ _OPEN_OR_BUMP = text(
     returning id, (xmax = 0) as inserted
     """
 )
+
+
+_GROUP = text(
+    """
+    select count(*) as alerts, coalesce(sum(occurrence_count), 0) as occurrences,
+           min(created_at) as first_at, max(last_occurred_at) as last_at
+    from alerts where tenant_id = :tenant_id and coalesce(group_id, id) = :group_id
+    """
+)
+
+
+@dataclass(frozen=True)
+class GroupFigures:
+    alerts: int
+    occurrences: int
+    first_occurred_at: datetime
+    last_occurred_at: datetime
 
 
 @dataclass(frozen=True)
@@ -63,6 +92,7 @@ class AlertRepository(TenantRepository[Alert]):
         value: float | None,
         threshold: float | None,
         now: datetime,
+        group_window: timedelta,
     ) -> tuple[uuid.UUID, bool]:
         """The open alert of (rule, device), new or with one more occurrence; True if new."""
         row = (
@@ -81,6 +111,7 @@ class AlertRepository(TenantRepository[Alert]):
                     "value": value,
                     "threshold": threshold,
                     "now": now,
+                    "window": group_window,
                 },
             )
         ).one()
@@ -121,6 +152,14 @@ class AlertRepository(TenantRepository[Alert]):
             .with_for_update()
         )
         return (await self.session.scalars(stmt)).one_or_none()
+
+    async def group(self, group_id: uuid.UUID) -> GroupFigures:
+        row = (
+            await self.session.execute(
+                _GROUP, {"tenant_id": self.ctx.tenant_id, "group_id": group_id}
+            )
+        ).one()
+        return GroupFigures(int(row.alerts), int(row.occurrences), row.first_at, row.last_at)
 
     async def notify(
         self, alert_id: uuid.UUID, *, state: str | None, event: str, severity: str | None = None

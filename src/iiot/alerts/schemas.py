@@ -29,7 +29,10 @@ class AlertOut(BaseModel):
     key: str | None
     value: float | None
     threshold: float | None
+    # Occurrences of this alert (re-triggers while it was open).
     occurrence_count: int
+    # Shared by alerts of the same rule, device and severity raised within the grouping window.
+    group_id: uuid.UUID
     created_at: datetime
     last_occurred_at: datetime
     acknowledged_at: datetime | None
@@ -43,7 +46,18 @@ class AlertOut(BaseModel):
     ttr_breached: bool
 
 
+class AlertGroup(BaseModel):
+    id: uuid.UUID
+    alert_count: int
+    # Occurrences of every alert of the group.
+    occurrence_count: int
+    first_occurred_at: datetime
+    last_occurred_at: datetime
+
+
 class AlertHistoryOut(BaseModel):
+    # "state": a lifecycle change; "escalation": a tier of an escalation policy fired.
+    event: str
     from_state: str | None
     to_state: str
     actor_type: str
@@ -53,6 +67,7 @@ class AlertHistoryOut(BaseModel):
 
 
 class AlertDetail(AlertOut):
+    group: AlertGroup
     history: list[AlertHistoryOut]
 
 

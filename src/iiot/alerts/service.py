@@ -10,13 +10,22 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from iiot.alerts.repository import AlertFilter, AlertRepository
-from iiot.alerts.schemas import AlertDetail, AlertHistoryOut, AlertList, AlertOut
+from iiot.alerts.schemas import (
+    AlertDetail,
+    AlertGroup,
+    AlertHistoryOut,
+    AlertList,
+    AlertOut,
+)
 from iiot.alerts.sla import sla_status
 from iiot.audit.service import record
 from iiot.auth.principals import principal_actor_id
 from iiot.errors import Conflict, NotFound
 from iiot.models.alerts import Alert, AlertHistory
 from iiot.tenancy.context import TenantContext
+
+# Repeated alerts of one rule, device and severity this close together form one group.
+GROUP_WINDOW = timedelta(hours=1)
 
 # action -> (states it may start from, state it leads to, timestamp column it sets)
 TRANSITIONS: dict[str, tuple[frozenset[str], str, str]] = {
@@ -43,6 +52,7 @@ def to_out(alert: Alert, now: datetime) -> AlertOut:
         value=alert.value,
         threshold=alert.threshold,
         occurrence_count=alert.occurrence_count,
+        group_id=alert.group_id or alert.id,
         created_at=alert.created_at,
         last_occurred_at=alert.last_occurred_at,
         acknowledged_at=alert.acknowledged_at,
@@ -67,10 +77,20 @@ async def list_alerts(
 
 async def _detail(repo: AlertRepository, alert: Alert) -> AlertDetail:
     history = await repo.history(alert.id)
+    group_id = alert.group_id or alert.id
+    group = await repo.group(group_id)
     return AlertDetail(
         **to_out(alert, datetime.now(UTC)).model_dump(),
+        group=AlertGroup(
+            id=group_id,
+            alert_count=group.alerts,
+            occurrence_count=group.occurrences,
+            first_occurred_at=group.first_occurred_at,
+            last_occurred_at=group.last_occurred_at,
+        ),
         history=[
             AlertHistoryOut(
+                event=h.event,
                 from_state=h.from_state,
                 to_state=h.to_state,
                 actor_type=h.actor_type,
@@ -157,8 +177,11 @@ async def raise_alert(
     value: float | None,
     threshold: float | None,
     now: datetime,
+    group_window: timedelta = GROUP_WINDOW,
 ) -> uuid.UUID:
-    """Open an alert for (rule, device), or count one more occurrence of the open one."""
+    """Open an alert for (rule, device), or count one more occurrence of the open one. A new
+    alert joins the group of the same rule, device and severity if one occurred within
+    `group_window` before `now`."""
     repo = AlertRepository(session, ctx)
     alert_id, created = await repo.open_or_bump(
         rule_id=rule_id,
@@ -171,6 +194,7 @@ async def raise_alert(
         value=value,
         threshold=threshold,
         now=now,
+        group_window=group_window,
     )
     if created:
         await repo.add_history(
@@ -191,6 +215,24 @@ async def raise_alert(
         severity=severity,
     )
     return alert_id
+
+
+async def record_escalation(
+    session: AsyncSession, ctx: TenantContext, alert_id: uuid.UUID, notes: str, now: datetime
+) -> None:
+    """Note in the alert's history that an escalation tier fired (its state is unchanged)."""
+    await AlertRepository(session, ctx).add_history(
+        AlertHistory(
+            alert_id=alert_id,
+            event="escalation",
+            from_state="new",
+            to_state="new",
+            actor_type=ctx.principal.kind,
+            actor_id=principal_actor_id(ctx.principal),
+            notes=notes[:2000],
+            created_at=now,
+        )
+    )
 
 
 async def resolve_cleared(

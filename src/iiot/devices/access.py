@@ -5,10 +5,13 @@ and a `TenantContext` for the device's tenant. This resolver is the only place o
 `iiot.tenancy.resolver` that creates a `TenantContext`: the tenant comes from the credential
 row found by the token's digest, never from the request. The context has no membership role
 (`role=None`), so role checks refuse a device; routes that accept devices check the
-principal instead. Any other caller is delegated to `TokenTenant`.
+principal instead. `device_context` builds the same context for a device verified by another
+transport (MQTT, the ThingsBoard HTTP device API). Any other caller is delegated to `TokenTenant`.
 """
 
 from __future__ import annotations
+
+import uuid
 
 from starlette.requests import Request
 
@@ -50,14 +53,21 @@ async def resolve_device(request: Request, token: str) -> TenantContext:
         raise TenantSuspended("this tenant is suspended")
     if owner.device_status == "disabled":
         raise Forbidden("this device is disabled")
-    principal = DevicePrincipal(tenant_id=owner.tenant_id, device_id=owner.device_id)
     request.state.device_token_digest = digest(token)
+    return device_context(owner.tenant_id, owner.device_id, client_ip(request))
+
+
+def device_context(
+    tenant_id: uuid.UUID, device_id: uuid.UUID, ip: str | None = None
+) -> TenantContext:
+    """The context of a device whose credential was verified (by token, or through the
+    gateway that speaks for it): the device's tenant, no membership role."""
     return TenantContext(
-        tenant_id=owner.tenant_id,
-        principal=principal,
+        tenant_id=tenant_id,
+        principal=DevicePrincipal(tenant_id=tenant_id, device_id=device_id),
         role=None,
         is_system_admin=False,
-        client_ip=client_ip(request),
+        client_ip=ip,
     )
 
 

@@ -79,9 +79,19 @@ def presence(rt: Runtime) -> Presence:
     return rt.state.get(_new_presence)
 
 
-def effective_status(stored_status: str, last_seen: datetime | None, now: datetime) -> str:
+def effective_status(
+    stored_status: str,
+    last_seen: datetime | None,
+    now: datetime,
+    disconnected_at: datetime | None = None,
+) -> str:
+    """`disabled`; `offline` once a device's session closed and nothing came since
+    (`disconnected_at` at or after `last_seen`); else `online` while heard from within
+    `OFFLINE_AFTER` (a live session keeps its device heard from)."""
     if stored_status == "disabled":
         return "disabled"
+    if disconnected_at is not None and (last_seen is None or disconnected_at >= last_seen):
+        return "offline"
     if last_seen is not None and last_seen >= now - OFFLINE_AFTER:
         return "online"
     return "offline"

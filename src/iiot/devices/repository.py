@@ -67,6 +67,10 @@ class DeviceRepository(TenantRepository[Device]):
         recent = Device.last_seen_at >= online_since
         if seen_recently:
             recent = recent | Device.id.in_(seen_recently)
+        # A device whose session closed is offline until it is heard from again.
+        recent = recent & (
+            Device.disconnected_at.is_(None) | (Device.disconnected_at < Device.last_seen_at)
+        )
         if filters.status == "disabled":
             stmt = stmt.where(Device.status == "disabled")
         elif filters.status == "online":
@@ -102,6 +106,28 @@ class DeviceRepository(TenantRepository[Device]):
             {"ids": ids, "seen": [seen[i] for i in ids], "tenant_id": self.ctx.tenant_id},
         )
         return int(getattr(result, "rowcount", 0) or 0)
+
+    async def mark_connected(self, device_id: uuid.UUID, at: datetime) -> None:
+        """A live session opened: heard from now, no longer disconnected."""
+        await self.session.execute(
+            update(Device)
+            .where(Device.tenant_id == self.ctx.tenant_id, Device.id == device_id)
+            .values(
+                disconnected_at=None,
+                last_seen_at=func.greatest(func.coalesce(Device.last_seen_at, at), at),
+            )
+        )
+
+    async def mark_disconnected(self, device_id: uuid.UUID, at: datetime) -> None:
+        """The last live session closed: offline until heard from again."""
+        await self.session.execute(
+            update(Device)
+            .where(Device.tenant_id == self.ctx.tenant_id, Device.id == device_id)
+            .values(
+                disconnected_at=at,
+                last_seen_at=func.greatest(func.coalesce(Device.last_seen_at, at), at),
+            )
+        )
 
     async def notify_credentials_changed(self, device_id: uuid.UUID) -> None:
         """Tell every process to forget cached tokens of this device (delivered at commit)."""
@@ -167,4 +193,5 @@ def device_fields(device: Device) -> dict[str, Any]:
         "config": device.config,
         "metadata": device.metadata_,
         "status": device.status,
+        "is_gateway": device.is_gateway,
     }

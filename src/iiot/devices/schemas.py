@@ -46,6 +46,9 @@ class DeviceIn(BaseModel):
     config: JsonObject = Field(default_factory=dict)
     metadata: JsonObject = Field(default_factory=dict)
     status: WritableStatus = "enabled"
+    is_gateway: bool = Field(
+        default=False, description="A gateway speaks for sub-devices it names (ThingsBoard API)"
+    )
 
 
 class DevicePatch(BaseModel):
@@ -61,6 +64,7 @@ class DevicePatch(BaseModel):
     config: JsonObject | None = None
     metadata: JsonObject | None = None
     status: WritableStatus | None = None
+    is_gateway: bool | None = None
 
 
 class LatestValue(BaseModel):
@@ -82,6 +86,10 @@ class DeviceOut(BaseModel):
     metadata: dict[str, Any]
     status: DeviceStatus
     last_seen: datetime | None
+    is_gateway: bool
+    gateway_id: uuid.UUID | None = Field(
+        description="The gateway that created this sub-device and speaks for it"
+    )
     created_at: datetime
     updated_at: datetime
 

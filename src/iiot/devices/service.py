@@ -51,8 +51,10 @@ def device_out(device: Device, presence: Presence, now: datetime) -> DeviceOut:
         protocol=device.protocol,
         config=device.config,
         metadata=device.metadata_,
-        status=effective_status(device.status, last_seen, now),
+        status=effective_status(device.status, last_seen, now, device.disconnected_at),
         last_seen=last_seen,
+        is_gateway=device.is_gateway,
+        gateway_id=device.gateway_id,
         created_at=device.created_at,
         updated_at=device.updated_at,
     )
@@ -117,6 +119,7 @@ async def create_device(
             config=body.config,
             metadata_=body.metadata,
             status=_stored_status(body.status),
+            is_gateway=body.is_gateway,
         )
     )
     credential, token = await _issue_token(session, ctx, device.id)
@@ -183,6 +186,9 @@ async def update_device(
         elif name == "name":
             if value is not None:
                 device.name = value
+        elif name == "is_gateway":
+            if value is not None:
+                device.is_gateway = value
         else:
             setattr(device, name, value)
     device.updated_at = datetime.now(UTC)
@@ -199,7 +205,8 @@ async def update_device(
             before=old,
             after=new,
         )
-    if before["status"] != after["status"]:
+    if before["status"] != after["status"] or before["is_gateway"] != after["is_gateway"]:
+        # Live sessions re-check what they may do (a disabled device, a former gateway).
         await DeviceRepository(session, ctx).notify_credentials_changed(device.id)
     return device_out(device, presence, datetime.now(UTC))
 

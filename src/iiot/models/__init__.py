@@ -4,7 +4,14 @@ from iiot.models.alerts import Alert, AlertHistory
 from iiot.models.apikeys import ApiKey
 from iiot.models.audit import AuditEvent, PlatformAuditEvent
 from iiot.models.base import Base
+from iiot.models.connectivity import DeviceAttribute, DeviceRpc
 from iiot.models.devices import Device, DeviceCredential
+from iiot.models.escalation import (
+    AlertEscalation,
+    EscalationPolicy,
+    OnCallOverride,
+    OnCallSchedule,
+)
 from iiot.models.invitations import Invitation
 from iiot.models.mail import MailMessage
 from iiot.models.quotas import TenantQuotaLock
@@ -15,14 +22,20 @@ from iiot.models.users import Membership, RefreshToken, User
 
 __all__ = [
     "Alert",
+    "AlertEscalation",
     "AlertHistory",
     "ApiKey",
     "AuditEvent",
     "Base",
     "Device",
+    "DeviceAttribute",
     "DeviceCredential",
+    "EscalationPolicy",
+    "DeviceRpc",
     "Invitation",
     "MailMessage",
+    "OnCallOverride",
+    "OnCallSchedule",
     "Membership",
     "PlatformAuditEvent",
     "RefreshToken",

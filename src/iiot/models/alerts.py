@@ -58,6 +58,13 @@ class Alert(Base):
         ),
         Index("ix_alerts_tenant_id_created_at", "tenant_id", "created_at"),
         Index("ix_alerts_tenant_id_state", "tenant_id", "state"),
+        Index(
+            "ix_alerts_tenant_id_rule_id_device_id_last_occurred_at",
+            "tenant_id",
+            "rule_id",
+            "device_id",
+            "last_occurred_at",
+        ),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(
@@ -80,6 +87,9 @@ class Alert(Base):
     acknowledged_at: Mapped[datetime | None]
     investigating_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
+    # Alerts of the same rule, device and severity raised within the grouping window of each
+    # other share a group (the id of its first alert).
+    group_id: Mapped[uuid.UUID | None]
 
 
 class AlertHistory(Base):
@@ -94,6 +104,7 @@ class AlertHistory(Base):
             name="fk_alert_history_tenant_id_alert_id_alerts",
         ),
         Index("ix_alert_history_tenant_id_alert_id", "tenant_id", "alert_id", "created_at"),
+        CheckConstraint("event in ('state','escalation')", name="event_valid"),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -105,3 +116,5 @@ class AlertHistory(Base):
     actor_id: Mapped[uuid.UUID | None]
     notes: Mapped[str | None] = mapped_column(String(2000))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # "state": a lifecycle change; "escalation": a tier of an escalation policy fired.
+    event: Mapped[str] = mapped_column(String(16), default="state", server_default="state")

@@ -32,6 +32,22 @@ class Device(Base, Timestamps):
         Index("ix_devices_tenant_id_type", "tenant_id", "type"),
         Index("ix_devices_tenant_id_area", "tenant_id", "area"),
         Index("ix_devices_tenant_id_status", "tenant_id", "status"),
+        Index("ix_devices_tenant_id_name", "tenant_id", "name"),
+        # A gateway's sub-devices are found by name; one name per gateway.
+        Index(
+            "ix_devices_tenant_id_gateway_id_name",
+            "tenant_id",
+            "gateway_id",
+            "name",
+            unique=True,
+            postgresql_where=text("gateway_id is not null"),
+        ),
+        ForeignKeyConstraint(
+            ["tenant_id", "gateway_id"],
+            ["devices.tenant_id", "devices.id"],
+            ondelete="SET NULL (gateway_id)",
+            name="fk_devices_tenant_id_gateway_id_devices",
+        ),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(
@@ -49,6 +65,12 @@ class Device(Base, Timestamps):
     )
     status: Mapped[str] = mapped_column(String(16), default="offline", server_default="offline")
     last_seen_at: Mapped[datetime | None]
+    # A gateway speaks for sub-devices; a sub-device names the gateway that created it.
+    is_gateway: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    gateway_id: Mapped[uuid.UUID | None]
+    # When the device's last live session (MQTT) closed; it is offline from then until it is
+    # heard from again.
+    disconnected_at: Mapped[datetime | None]
 
 
 class DeviceCredential(Base):

@@ -75,6 +75,11 @@ class Rule(Base, Timestamps):
     # HMAC key for webhook signatures: it must be readable to sign, so it is kept as is and
     # shown to the rule's author once.
     webhook_secret: Mapped[str | None] = mapped_column(String(128))
+    # The author's own signing keys, by webhook URL (given with the action, never shown back);
+    # a webhook without one is signed with `webhook_secret`.
+    webhook_secrets: Mapped[dict[str, str]] = mapped_column(
+        JSONB, default=dict, server_default=text("'{}'::jsonb")
+    )
     created_by: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="set null")
     )

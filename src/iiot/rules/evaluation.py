@@ -307,7 +307,8 @@ async def _fire(
             )
             outcome.alerts.append(alert_id)
     for action in spec.actions:
-        if isinstance(action, WebhookAction) and spec.webhook_secret:
+        secret = spec.signing_key(str(action.url)) if isinstance(action, WebhookAction) else None
+        if isinstance(action, WebhookAction) and secret:
             payload = {
                 "event": "rule.triggered",
                 "tenant_id": str(ctx.tenant_id),
@@ -327,7 +328,7 @@ async def _fire(
                     ctx,
                     rule_id=spec.id,
                     url=str(action.url),
-                    secret=spec.webhook_secret,
+                    secret=secret,
                     payload=payload,
                 )
             )

@@ -1,5 +1,10 @@
 """Wire format of rules. Each rule type has its own condition model (a discriminated union),
-so a condition that does not fit its type, an unknown operator or function is a 422."""
+so a condition that does not fit its type, an unknown operator or function is a 422.
+
+The original platform's spelling is accepted on input and stored in ours (the canonical form,
+the one every response shows): `conditions` for `condition`, a threshold's `duration` for
+`duration_seconds`, a statistical `window` for `window_seconds`, an e-mail action's `to_emails`
+for `recipients`, and severity `warning` for `medium`."""
 
 from __future__ import annotations
 
@@ -10,8 +15,10 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AliasChoices,
     AnyUrl,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
@@ -22,6 +29,17 @@ from pydantic import (
 
 Operator = Literal[">", "<", ">=", "<=", "==", "!="]
 Severity = Literal["critical", "high", "medium", "low", "info"]
+# The original platform's severity names that differ from ours.
+SEVERITY_ALIASES = {"warning": "medium"}
+
+
+def _severity_alias(value: Any) -> Any:
+    return SEVERITY_ALIASES.get(value, value) if isinstance(value, str) else value
+
+
+SeverityIn = Annotated[Severity, BeforeValidator(_severity_alias)]
+DEFAULT_STATISTICAL_WINDOW_SECONDS = 3600
+MIN_WEBHOOK_SECRET_LENGTH = 16
 StatFunction = Literal["avg", "min", "max", "stddev", "count"]
 TelemetryKey = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
@@ -44,7 +62,12 @@ class ThresholdCondition(_Strict):
     key: TelemetryKey
     operator: Operator
     value: float
-    duration_seconds: int | None = Field(default=None, ge=1, le=MAX_WINDOW_SECONDS)
+    duration_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_WINDOW_SECONDS,
+        validation_alias=AliasChoices("duration_seconds", "duration"),
+    )
 
     _finite_value = field_validator("value")(_finite)
 
@@ -58,7 +81,12 @@ class ComparisonCondition(_Strict):
 class StatisticalCondition(_Strict):
     key: TelemetryKey
     function: StatFunction
-    window_seconds: int = Field(ge=1, le=MAX_WINDOW_SECONDS)
+    window_seconds: int = Field(
+        default=DEFAULT_STATISTICAL_WINDOW_SECONDS,
+        ge=1,
+        le=MAX_WINDOW_SECONDS,
+        validation_alias=AliasChoices("window_seconds", "window"),
+    )
     operator: Operator
     value: float
 
@@ -87,7 +115,7 @@ def check_template(template: str) -> str:
 
 class AlertAction(_Strict):
     type: Literal["alert"]
-    severity: Severity | None = Field(default=None, description="Defaults to the rule's")
+    severity: SeverityIn | None = Field(default=None, description="Defaults to the rule's")
     message: str = Field(
         default="{rule_name}: {key} = {value} on {device_name}",
         min_length=1,
@@ -100,6 +128,16 @@ class AlertAction(_Strict):
 class WebhookAction(_Strict):
     type: Literal["webhook"]
     url: AnyUrl = Field(description="http(s) URL; private addresses are refused")
+    secret: str | None = Field(
+        default=None,
+        min_length=MIN_WEBHOOK_SECRET_LENGTH,
+        max_length=128,
+        exclude=True,
+        description=(
+            "Your own HMAC key for this URL's signatures (write-only; never returned). "
+            "Without it the rule's generated key signs."
+        ),
+    )
 
     @field_validator("url")
     @classmethod
@@ -117,7 +155,9 @@ class WebhookAction(_Strict):
 
 class EmailAction(_Strict):
     type: Literal["email"]
-    recipients: list[EmailStr] = Field(min_length=1, max_length=20)
+    recipients: list[EmailStr] = Field(
+        min_length=1, max_length=20, validation_alias=AliasChoices("recipients", "to_emails")
+    )
 
 
 Action = Annotated[AlertAction | WebhookAction | EmailAction, Field(discriminator="type")]
@@ -133,7 +173,7 @@ class _RuleFields(_Strict):
     enabled: bool = True
     priority: int = Field(default=0, ge=-1000, le=1000, description="Higher runs first")
     cooldown_seconds: int = Field(default=0, ge=0, le=30 * 86400)
-    severity: Severity = "medium"
+    severity: SeverityIn = "medium"
     auto_resolve: bool = False
     actions: list[Action] = Field(min_length=1, max_length=10)
 
@@ -143,25 +183,46 @@ class _RuleFields(_Strict):
             raise ValueError("give device_id or device_type, not both")
         return self
 
+    @model_validator(mode="after")
+    def _one_secret_per_url(self) -> _RuleFields:
+        secrets: dict[str, str] = {}
+        for action in self.actions:
+            if not isinstance(action, WebhookAction) or action.secret is None:
+                continue
+            if secrets.setdefault(str(action.url), action.secret) != action.secret:
+                raise ValueError("webhook actions to the same URL must share one secret")
+        return self
+
+    def webhook_secrets(self) -> dict[str, str]:
+        """The caller's own signing keys, by webhook URL."""
+        return {
+            str(a.url): a.secret
+            for a in self.actions
+            if isinstance(a, WebhookAction) and a.secret is not None
+        }
+
+
+_CONDITION = AliasChoices("condition", "conditions")
+
 
 class ThresholdRule(_RuleFields):
     rule_type: Literal["threshold"]
-    condition: ThresholdCondition
+    condition: ThresholdCondition = Field(validation_alias=_CONDITION)
 
 
 class ComparisonRule(_RuleFields):
     rule_type: Literal["comparison"]
-    condition: ComparisonCondition
+    condition: ComparisonCondition = Field(validation_alias=_CONDITION)
 
 
 class StatisticalRule(_RuleFields):
     rule_type: Literal["statistical"]
-    condition: StatisticalCondition
+    condition: StatisticalCondition = Field(validation_alias=_CONDITION)
 
 
 class TimeBasedRule(_RuleFields):
     rule_type: Literal["time_based"]
-    condition: TimeBasedCondition
+    condition: TimeBasedCondition = Field(validation_alias=_CONDITION)
 
 
 RuleIn = Annotated[

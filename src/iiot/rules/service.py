@@ -6,6 +6,7 @@ delivered on commit) and records an audit event.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -43,6 +44,25 @@ _CONDITION_FIELDS = frozenset({"rule_type", "condition", "device_id", "device_ty
 LastSeen = Callable[[uuid.UUID, datetime | None], datetime | None]
 
 
+def secret_hint(secret: str) -> str:
+    """Enough of a key to tell which one is set, never enough to use it."""
+    return "…" + secret[-4:]
+
+
+def _actions_out(rule: Rule) -> list[dict[str, Any]]:
+    own = rule.webhook_secrets or {}
+    out = []
+    for action in rule.actions:
+        if action.get("type") == "webhook" and action.get("url") in own:
+            action = {**action, "secret_hint": secret_hint(own[action["url"]])}
+        out.append(action)
+    return out
+
+
+def _fingerprint(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()[:12]
+
+
 def to_out(rule: Rule) -> RuleOut:
     return RuleOut(
         id=rule.id,
@@ -57,7 +77,7 @@ def to_out(rule: Rule) -> RuleOut:
         cooldown_seconds=rule.cooldown_seconds,
         severity=rule.severity,
         auto_resolve=rule.auto_resolve,
-        actions=rule.actions,
+        actions=_actions_out(rule),
         created_by=rule.created_by,
         created_at=rule.created_at,
         updated_at=rule.updated_at,
@@ -65,7 +85,9 @@ def to_out(rule: Rule) -> RuleOut:
 
 
 def _audited(rule: Rule) -> dict[str, Any]:
-    return {
+    # Own webhook secrets appear as fingerprints only, so that a change of key is visible.
+    own = {url: _fingerprint(secret) for url, secret in (rule.webhook_secrets or {}).items()}
+    return {"webhook_secret_fingerprints": own} | {
         k: getattr(rule, k)
         for k in (
             "name",
@@ -138,7 +160,12 @@ def _fill(rule: Rule, data: RuleIn) -> bool:
     rule.severity = data.severity
     rule.auto_resolve = data.auto_resolve
     rule.actions = [a.model_dump(mode="json") for a in data.actions]
-    needs_secret = any(isinstance(a, WebhookAction) for a in data.actions)
+    # An own key given now replaces the stored one for that URL; a URL given again without
+    # one keeps its stored key; keys of URLs no longer used are dropped.
+    urls = {str(a.url) for a in data.actions if isinstance(a, WebhookAction)}
+    kept = {u: k for u, k in (rule.webhook_secrets or {}).items() if u in urls}
+    rule.webhook_secrets = kept | data.webhook_secrets()
+    needs_secret = bool(urls - rule.webhook_secrets.keys())
     if needs_secret and not rule.webhook_secret:
         rule.webhook_secret = new_secret(WEBHOOK_SECRET_PREFIX)
         return True

@@ -38,6 +38,11 @@ class RuleSpec:
     auto_resolve: bool
     actions: tuple[Action, ...]
     webhook_secret: str | None
+    webhook_secrets: dict[str, str]
+
+    def signing_key(self, url: str) -> str | None:
+        """The key that signs calls to `url`: the author's own for it, else the generated one."""
+        return self.webhook_secrets.get(url) or self.webhook_secret
 
     @property
     def keys(self) -> frozenset[str]:
@@ -79,4 +84,5 @@ def compile_rule(rule: Rule) -> RuleSpec | None:
         auto_resolve=rule.auto_resolve,
         actions=tuple(actions),
         webhook_secret=rule.webhook_secret,
+        webhook_secrets=dict(rule.webhook_secrets or {}),
     )

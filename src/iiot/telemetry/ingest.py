@@ -34,6 +34,7 @@ from iiot.telemetry.schemas import (
     MAX_REPORTED_ERRORS,
     IngestAccepted,
     ParsedIngest,
+    PointIn,
     parse_ingest,
 )
 from iiot.tenancy.context import TenantContext
@@ -94,7 +95,28 @@ async def prepare(
     """Decode and validate a request body; make sure its days' partitions exist."""
     if not body:
         raise BadRequest("empty body: expected a JSON object")
-    document = decode(body)
+    return await prepare_document(rt, ctx, decode(body), token_digest)
+
+
+async def prepare_points(
+    rt: Runtime,
+    ctx: TenantContext,
+    device_id: uuid.UUID,
+    points: list[PointIn],
+    token_digest: bytes | None,
+) -> PreparedIngest:
+    """Validate points another transport decoded (same rules and errors as a body)."""
+    document = {
+        "device_id": str(device_id),
+        "points": [{"ts": p.ts, "values": p.values} for p in points],
+    }
+    return await prepare_document(rt, ctx, document, token_digest)
+
+
+async def prepare_document(
+    rt: Runtime, ctx: TenantContext, document: object, token_digest: bytes | None
+) -> PreparedIngest:
+    """Validate a decoded body; make sure its days' partitions exist."""
     now = datetime.now(UTC)
     retention = await _retention_days(rt, ctx)
     oldest = now - timedelta(days=retention) if retention is not None else None

@@ -79,6 +79,19 @@ class ParsedIngest:
     max_ts: datetime | None = None
 
 
+TelemetryValue = float | bool | str
+
+
+@dataclass(frozen=True, slots=True)
+class PointIn:
+    """Values of one device at one time, from a transport other than the JSON ingest body
+    (MQTT, the ThingsBoard HTTP device API); `ingest.prepare_points` validates them exactly as
+    it validates a body."""
+
+    ts: datetime
+    values: dict[str, TelemetryValue]
+
+
 class IngestAccepted(BaseModel):
     points: int = Field(description="Points stored by this request")
     duplicates: int = Field(description="Points already stored (same device, key, timestamp)")
@@ -86,6 +99,8 @@ class IngestAccepted(BaseModel):
 
 def _parse_ts(raw: Any) -> datetime | str:
     """A timestamp, or the reason it is refused."""
+    if type(raw) is datetime and raw.tzinfo is not None:
+        return raw.astimezone(UTC)  # already decoded by another transport (`PointIn`)
     if isinstance(raw, str):
         if len(raw) > 40 or not _RFC3339.match(raw):
             return "timestamp must be RFC 3339 with an offset (e.g. 2026-01-02T03:04:05Z)"

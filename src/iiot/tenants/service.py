@@ -229,6 +229,7 @@ async def update_tenant(session: AsyncSession, ctx: TenantContext, body: TenantU
                 after={"tier": new["tier"]},
             )
         if "status" in new:
+            await TenantRepository(session).notify_status_changed(tenant.id)
             action = {"suspended": "tenant.suspend", "active": "tenant.activate"}.get(
                 new["status"], "tenant.status_change"
             )
@@ -251,6 +252,7 @@ async def set_status(session: AsyncSession, ctx: TenantContext, status: str) -> 
         before = tenant.status
         tenant.status, tenant.updated_at = status, utcnow()
         await TenantRepository(session).flush()
+        await TenantRepository(session).notify_status_changed(tenant.id)
         await record(
             session,
             ctx,
@@ -268,6 +270,7 @@ async def delete_tenant(session: AsyncSession, ctx: TenantContext) -> None:
     tenant = await _tenant(session, ctx, lock=True)
     tenant.deleted_at = utcnow()
     await TenantRepository(session).flush()
+    await TenantRepository(session).notify_status_changed(tenant.id)
     await record(
         session,
         ctx,
