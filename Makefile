@@ -1,5 +1,6 @@
 # The two commands: `make run` (serve on the embedded PostgreSQL) and `make test` (whole suite,
-# two pytest-xdist workers, each with its own database).
+# two pytest-xdist workers, each with its own database). Both build the web UI (Node 20+) when
+# its sources changed.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -10,14 +11,34 @@ DEV_STAMP := $(VENV)/.iiot-dev-installed
 TB_VENV := .venv-tb
 TB_STAMP := $(TB_VENV)/.installed
 TB_PACKAGES := tb-mqtt-client==1.13.13 thingsboard-gateway==3.8.5 pymodbus==3.9.2
+# The web UI: sources in ui/, built into the Python package (served by `iiot serve`).
+UI_BUILT := src/iiot/web/ui/index.html
+UI_DEPS := ui/node_modules/.package-lock.json
+UI_SOURCES := $(shell find ui/src ui/public ui/scripts -type f 2>/dev/null) \
+	ui/index.html ui/vite.config.ts ui/tsconfig.json
 
-.PHONY: run test lint migrate clean
+.PHONY: run test test-ui lint migrate clean ui
 
-run: $(RUN_STAMP)
+run: $(RUN_STAMP) $(UI_BUILT)
 	$(BIN)/iiot serve
 
-test: $(DEV_STAMP) $(TB_STAMP)
+test: $(DEV_STAMP) $(TB_STAMP) $(UI_BUILT) test-ui
 	$(BIN)/pytest -q -n 2
+
+# Vitest unit tests of the UI (the end-to-end browser test runs in pytest: tests/web).
+test-ui: $(UI_DEPS)
+	cd ui && npm test
+
+ui: $(UI_BUILT)
+
+$(UI_DEPS): ui/package.json ui/package-lock.json
+	@command -v node >/dev/null 2>&1 || { echo "the web UI needs Node 20+ and npm (not found)"; exit 1; }
+	@node -e 'const v = +process.versions.node.split(".")[0]; if (v < 20) { console.error("the web UI needs Node 20+ (found " + process.version + ")"); process.exit(1); }'
+	cd ui && npm ci
+	touch $@
+
+$(UI_BUILT): $(UI_DEPS) $(UI_SOURCES)
+	cd ui && npm run build
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff format --check src tests
@@ -47,4 +68,4 @@ $(TB_STAMP):
 	touch $@
 
 clean:
-	rm -rf $(VENV) $(TB_VENV) .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(TB_VENV) .pytest_cache .ruff_cache .mypy_cache ui/node_modules src/iiot/web/ui test-artifacts

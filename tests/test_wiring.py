@@ -54,7 +54,10 @@ def test_jobs_and_listeners_come_from_the_listed_modules() -> None:
     without_rules = Wiring.of([m for m in MODULES if m is not RULES])
     assert "rules.device_offline" in {j.name for j in wiring.jobs}
     assert "rules.device_offline" not in {j.name for j in without_rules.jobs}
-    assert without_rules.telemetry_listeners == []
+    from iiot.rules import engine as rules_engine
+
+    assert rules_engine.on_telemetry_committed in wiring.telemetry_listeners
+    assert rules_engine.on_telemetry_committed not in without_rules.telemetry_listeners
 
 
 async def test_telemetry_reaches_the_rules_engine_only_through_the_rules_module(

@@ -48,11 +48,13 @@ from iiot.platform.module import MODULE as PLATFORM
 from iiot.quotas.ratelimit import claim_single_process
 from iiot.rules.module import MODULE as RULES
 from iiot.runtime import Runtime
+from iiot.stream.module import MODULE as STREAM
 from iiot.telemetry.module import MODULE as TELEMETRY
 from iiot.telemetry.schemas import MAX_BODY_BYTES as MAX_INGEST_BODY_BYTES
 from iiot.tenancy.access import SECURITY_SCHEMES, Access, route_policies
 from iiot.tenants.module import MODULE as TENANTS
 from iiot.users.module import MODULE as USERS
+from iiot.web.module import CLIENT_ROUTES
 from iiot.web.module import MODULE as WEB
 
 log = logging.getLogger(__name__)
@@ -81,10 +83,13 @@ MODULES: tuple[Module, ...] = (
     RULES,
     ALERTS,
     ESCALATION,
+    STREAM,
     APIKEYS,
     # Last: its `/api/v1/{token}/...` device API must come after every other API route.
     CONNECTIVITY,
     MQTT,
+    # The web UI's client routes (root catch-all outside the reserved paths).
+    CLIENT_ROUTES,
 )
 
 _HTTP_CODES = {
@@ -364,6 +369,9 @@ def create_app(
         version=__version__,
         description="Multi-tenant Industrial IoT platform API.",
         lifespan=lifespan,
+        # Served by iiot.web.spa from local assets (no CDN): /docs works offline.
+        docs_url=None,
+        redoc_url=None,
     )
     if runtime is not None:
         app.state.runtime = runtime

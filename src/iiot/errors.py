@@ -67,6 +67,10 @@ class NotFound(IIoTError):
     status, code, title = 404, "not_found", "Not found"
 
 
+class NotAcceptable(IIoTError):
+    status, code, title = 406, "not_acceptable", "Not acceptable"
+
+
 class Conflict(IIoTError):
     status, code, title = 409, "conflict", "Conflict"
 

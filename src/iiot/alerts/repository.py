@@ -5,6 +5,7 @@ or starts its own group."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,6 +14,11 @@ from sqlalchemy import Select, func, select, text
 
 from iiot.db.repository import TenantRepository
 from iiot.models.alerts import Alert, AlertHistory
+
+# Channel on which alert openings and changes are announced (live views); the payload is a
+# small JSON object naming the tenant, the alert, its state and what happened.
+ALERTS_CHANNEL = "iiot_alerts"
+_NOTIFY = text("select pg_notify(:channel, :payload)")
 
 _OPEN_OR_BUMP = text(
     """
@@ -154,6 +160,21 @@ class AlertRepository(TenantRepository[Alert]):
             )
         ).one()
         return GroupFigures(int(row.alerts), int(row.occurrences), row.first_at, row.last_at)
+
+    async def notify(
+        self, alert_id: uuid.UUID, *, state: str | None, event: str, severity: str | None = None
+    ) -> None:
+        """Announce an alert change to every process, on commit of this transaction."""
+        payload = {
+            "t": str(self.ctx.tenant_id),
+            "id": str(alert_id),
+            "state": state,
+            "event": event,
+            "severity": severity,
+        }
+        await self.session.execute(
+            _NOTIFY, {"channel": ALERTS_CHANNEL, "payload": json.dumps(payload)}
+        )
 
     async def history(self, alert_id: uuid.UUID) -> list[AlertHistory]:
         rows = await self.session.scalars(

@@ -149,6 +149,7 @@ async def transition(
             allowed_from=sorted(allowed_from),
         )
     before = await _move(repo, ctx, alert, to_state, notes)
+    await repo.notify(alert.id, state=to_state, event=action, severity=alert.severity)
     await record(
         session,
         ctx,
@@ -206,6 +207,12 @@ async def raise_alert(
                 created_at=now,
             )
         )
+    await repo.notify(
+        alert_id,
+        state="new" if created else None,
+        event="opened" if created else "occurred",
+        severity=severity,
+    )
     return alert_id
 
 
@@ -236,6 +243,7 @@ async def resolve_cleared(
     if alert is None:
         return None
     await _move(repo, ctx, alert, "resolved", "condition cleared")
+    await repo.notify(alert.id, state="resolved", event="resolve", severity=alert.severity)
     return alert.id
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from iiot import mail
 from iiot.auth import service
 from iiot.auth.principals import UserPrincipal
 from iiot.auth.schemas import (
     Accepted,
+    CookieSession,
     LoginRequest,
     PasswordChange,
     PasswordResetConfirm,
@@ -42,14 +43,68 @@ router = APIRouter(prefix="/auth", tags=["auth"], route_class=IIoTRoute)
 
 CurrentUser = Annotated[UserPrincipal, Depends(AnyUser())]
 
+# Cookie mode (the web UI): the refresh token is set as an HttpOnly, SameSite=Strict cookie
+# sent only to the auth routes, and left out of the JSON body, so that script on the page
+# never sees it. Without `?cookie=true` (or, for refresh and logout, without a body) the JSON
+# API is unchanged.
+REFRESH_COOKIE = "iiot_refresh"
+COOKIE_PATH = "/api/v1/auth"
+CookieMode = Annotated[
+    bool,
+    Query(
+        alias="cookie",
+        description="Cookie mode: the refresh token is set as an HttpOnly cookie, not returned",
+    ),
+]
+
+
+def _session(request: Request, response: Response, pair: TokenPair) -> CookieSession:
+    response.set_cookie(
+        REFRESH_COOKIE,
+        pair.refresh_token,
+        max_age=get_runtime(request).settings.refresh_token_ttl_seconds,
+        path=COOKIE_PATH,
+        secure=request.url.scheme == "https",
+        httponly=True,
+        samesite="strict",
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return CookieSession(
+        access_token=pair.access_token,
+        token_type=pair.token_type,
+        expires_in=pair.expires_in,
+        user=pair.user,
+    )
+
+
+def _clear_cookie(request: Request, response: Response) -> None:
+    response.delete_cookie(
+        REFRESH_COOKIE,
+        path=COOKIE_PATH,
+        secure=request.url.scheme == "https",
+        httponly=True,
+        samesite="strict",
+    )
+
+
+def _presented_refresh(body: RefreshRequest | None, request: Request) -> str | None:
+    if body is not None:
+        return body.refresh_token
+    token = request.cookies.get(REFRESH_COOKIE)
+    return token if token and len(token) <= 512 else None
+
 
 @router.post(
     "/login",
     dependencies=[Depends(Public())],
     responses=problem_responses(Unauthorized, Forbidden, NotFound, RateLimited, ValidationFailed),
 )
-async def login(body: LoginRequest, request: Request) -> TokenPair:
-    """Sign in with e-mail and password; returns an access and a refresh token."""
+async def login(
+    body: LoginRequest, request: Request, response: Response, cookie: CookieMode = False
+) -> TokenPair | CookieSession:
+    """Sign in with e-mail and password; returns an access and a refresh token.
+
+    With `?cookie=true` the refresh token is set as an HttpOnly cookie instead of returned."""
     rt = get_runtime(request)
     async with rt.db.system() as session:
         outcome = await service.login(
@@ -60,7 +115,8 @@ async def login(body: LoginRequest, request: Request) -> TokenPair:
             tenant_id=body.tenant_id,
             ip=client_ip(request),
         )
-    return outcome.unwrap()
+    pair = outcome.unwrap()
+    return _session(request, response, pair) if cookie else pair
 
 
 @router.post(
@@ -68,14 +124,29 @@ async def login(body: LoginRequest, request: Request) -> TokenPair:
     dependencies=[Depends(Public())],
     responses=problem_responses(Unauthorized, TenantSuspended, ValidationFailed),
 )
-async def refresh(body: RefreshRequest, request: Request) -> TokenPair:
-    """Exchange a refresh token for a new pair; the old one is spent."""
+async def refresh(
+    request: Request, response: Response, body: RefreshRequest | None = None
+) -> TokenPair | CookieSession:
+    """Exchange a refresh token for a new pair; the old one is spent.
+
+    Without a body the refresh token is read from the cookie set in cookie mode, and the new
+    one replaces it there."""
     rt = get_runtime(request)
+    token = _presented_refresh(body, request)
+    if token is None:
+        raise Unauthorized("no refresh token: sign in")
     async with rt.db.system() as session:
-        outcome = await service.refresh(
-            session, rt, token=body.refresh_token, ip=client_ip(request)
-        )
-    return outcome.unwrap()
+        outcome = await service.refresh(session, rt, token=token, ip=client_ip(request))
+    if body is None and outcome.pair is None:
+        _clear_cookie(request, response)
+        if outcome.error is not None:
+            # The cookie is cleared even though the answer is an error.
+            outcome.error.headers = {
+                **(outcome.error.headers or {}),
+                "set-cookie": response.headers["set-cookie"],
+            }
+    pair = outcome.unwrap()
+    return pair if body is not None else _session(request, response, pair)
 
 
 @router.post(
@@ -84,13 +155,19 @@ async def refresh(body: RefreshRequest, request: Request) -> TokenPair:
     dependencies=[Depends(Public())],
     responses=problem_responses(ValidationFailed),
 )
-async def logout(body: RefreshRequest, request: Request) -> Response:
-    """Revoke a refresh token and its whole family, and stop the access token sent with it."""
+async def logout(request: Request, body: RefreshRequest | None = None) -> Response:
+    """Revoke a refresh token and its whole family (without a body: the cookie's, which is
+    cleared), and stop the access token sent with it."""
     rt = get_runtime(request)
-    async with rt.db.system() as session:
-        await service.logout(session, token=body.refresh_token, ip=client_ip(request))
+    token = _presented_refresh(body, request)
+    if token is not None:
+        async with rt.db.system() as session:
+            await service.logout(session, token=token, ip=client_ip(request))
     await service.sign_out_access_token(rt, _presented_access_claims(request))
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    if body is None:
+        _clear_cookie(request, response)
+    return response
 
 
 def _presented_access_claims(request: Request) -> AccessClaims | None:
@@ -176,11 +253,16 @@ async def me(user: CurrentUser, request: Request) -> UserOut:
     responses=problem_responses(Unauthorized, NotFound, NotAMember, ValidationFailed),
 )
 async def switch_tenant(
-    body: SwitchTenantRequest, user: CurrentUser, request: Request
-) -> TokenPair:
+    body: SwitchTenantRequest,
+    user: CurrentUser,
+    request: Request,
+    response: Response,
+    cookie: CookieMode = False,
+) -> TokenPair | CookieSession:
     """A new token pair whose active tenant is another of the user's memberships."""
     rt = get_runtime(request)
     async with rt.db.system() as session:
-        return await service.switch_tenant(
+        pair = await service.switch_tenant(
             session, rt, user_id=user.user_id, tenant_id=body.tenant_id, ip=client_ip(request)
         )
+    return _session(request, response, pair) if cookie else pair

@@ -80,3 +80,12 @@ class PasswordResetConfirm(StrictModel):
 class Accepted(BaseModel):
     status: str = "accepted"
     detail: str
+
+
+class CookieSession(BaseModel):
+    """A token pair in cookie mode: the refresh token travels only in an HttpOnly cookie."""
+
+    access_token: str
+    token_type: str = "bearer"  # noqa: S105 - the OAuth token type, not a secret
+    expires_in: int
+    user: UserOut

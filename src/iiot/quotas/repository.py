@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
@@ -10,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from iiot.db.repository import SystemRepository, TenantRepository
 from iiot.models.quotas import TenantQuotaLock
+from iiot.models.telemetry import TenantUsageDaily
 from iiot.models.tenancy import Tenant, Tier
 from iiot.quotas.limits import EffectiveLimits, effective_limits
 
@@ -39,6 +41,15 @@ class QuotaRepository(TenantRepository[TenantQuotaLock]):
             )
         ).one()
         return effective_limits(row[0], row[1])
+
+    async def points_per_day(self, since: date) -> dict[date, int]:
+        """Telemetry points accepted per UTC day from `since` (days without points absent)."""
+        rows = await self.session.execute(
+            select(TenantUsageDaily.day, TenantUsageDaily.telemetry_points).where(
+                TenantUsageDaily.tenant_id == self.ctx.tenant_id, TenantUsageDaily.day >= since
+            )
+        )
+        return {day: int(points) for day, points in rows.all()}
 
 
 class TenantLimitsRepository(SystemRepository):

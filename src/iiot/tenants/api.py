@@ -27,6 +27,7 @@ from iiot.tenants import service
 from iiot.tenants.access import SystemAdminOnTenant
 from iiot.tenants.schemas import (
     SLUG_PATTERN,
+    DailyUsage,
     TenantCreate,
     TenantList,
     TenantOut,
@@ -160,6 +161,18 @@ async def tenant_quotas(ctx: Member, request: Request) -> TenantQuotas:
     rt = get_runtime(request)
     async with rt.db.tenant(ctx) as session:
         result = await service.tenant_quotas(rt.wiring.usage_providers, session, ctx)
+    return result
+
+
+@router.get("/tenants/{id}/usage/daily", responses=_READ)
+async def tenant_daily_usage(
+    ctx: Member,
+    request: Request,
+    days: Annotated[int, Query(ge=1, le=400, description="How many UTC days, up to today")] = 30,
+) -> DailyUsage:
+    """Telemetry points accepted per UTC day over the last `days` days (today included)."""
+    async with get_runtime(request).db.tenant(ctx) as session:
+        result = await service.daily_usage(session, ctx, days=days)
     return result
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -220,3 +220,14 @@ class TierUpdate(StrictModel):
     max_device_messages_per_minute: Limit | None = None
     max_points_per_second: Limit | None = None
     features: list[Feature] | None = Field(default=None, max_length=50)
+
+
+class DayUsage(BaseModel):
+    day: date
+    telemetry_points: int
+
+
+class DailyUsage(BaseModel):
+    """Telemetry points accepted per UTC day, oldest first, every day of the range listed."""
+
+    days: list[DayUsage]

@@ -31,6 +31,8 @@ from iiot.tenants.schemas import (
     NULLABLE_FIELDS,
     TENANT_ADMIN_FIELDS,
     BrandingOut,
+    DailyUsage,
+    DayUsage,
     EffectiveLimitsOut,
     RateLimitOut,
     RateLimits,
@@ -470,3 +472,15 @@ async def update_tier(
             ip=ip,
         )
     return after
+
+
+async def daily_usage(session: TenantSession, ctx: TenantContext, *, days: int) -> DailyUsage:
+    today = datetime.now(UTC).date()
+    first = today - timedelta(days=days - 1)
+    points = await QuotaRepository(session, ctx).points_per_day(first)
+    return DailyUsage(
+        days=[
+            DayUsage(day=day, telemetry_points=points.get(day, 0))
+            for day in (first + timedelta(days=n) for n in range(days))
+        ]
+    )

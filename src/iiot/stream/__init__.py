@@ -1,0 +1,1 @@
+"""Live updates for the web UI: a tenant-scoped Server-Sent Events stream."""

@@ -1,0 +1,265 @@
+"""The per-process hub of live subscribers, fed in-process and across processes by NOTIFY.
+
+Telemetry: the ingesting process delivers a committed batch to its own subscribers at once
+(a telemetry listener on `iiot.events`) and publishes a small NOTIFY on `iiot_telemetry` for
+the other processes; a process ignores its own notifications. Alerts: the alert repository
+NOTIFYs `iiot_alerts` inside the transaction that opens or changes an alert, so every process
+(this one included) hears of it only once it is committed. Nothing is ever read back from the
+telemetry table: a notification carries the values.
+
+Every notification names its tenant, and a subscriber only ever receives notifications of
+the tenant its stream was opened for, for the devices it was allowed to watch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import psycopg
+
+from iiot.alerts.repository import ALERTS_CHANNEL
+from iiot.db.setup import plain_url
+from iiot.events import TelemetryCommitted
+
+if TYPE_CHECKING:
+    from iiot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+TELEMETRY_CHANNEL = "iiot_telemetry"
+# A NOTIFY payload must stay under 8000 bytes.
+MAX_PAYLOAD_BYTES = 7000
+# Events waiting for a slow subscriber; beyond this it is told it lagged and must reload.
+SUBSCRIBER_QUEUE = 500
+# Batches waiting to be published to the other processes; beyond this they are dropped
+# (live views are best effort; the data itself is committed and queryable).
+PUBLISH_QUEUE = 1000
+RECONNECT_SECONDS = 1.0
+
+
+@dataclass(eq=False)
+class Subscriber:
+    tenant_id: uuid.UUID
+    devices: frozenset[uuid.UUID]
+    queue: asyncio.Queue[tuple[str, bytes]] = field(
+        default_factory=lambda: asyncio.Queue(SUBSCRIBER_QUEUE)
+    )
+    lagged: bool = False
+
+    def offer(self, event: str, data: bytes) -> None:
+        if self.lagged:
+            return
+        try:
+            self.queue.put_nowait((event, data))
+        except asyncio.QueueFull:
+            # Tell the page once that it missed events; it reloads what it shows.
+            self.lagged = True
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self.queue.get_nowait()
+            self.queue.put_nowait(("lagged", b"{}"))
+
+
+def _point_rows(event: TelemetryCommitted) -> list[list[Any]]:
+    return [[str(p.device_id), p.key, p.ts.isoformat(), p.value] for p in event.points]
+
+
+class StreamHub:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.origin = uuid.uuid4().hex
+        self._subscribers: dict[uuid.UUID, set[Subscriber]] = {}
+        self._listener: asyncio.Task[None] | None = None
+        self._listening = asyncio.Event()
+        self._outbox: asyncio.Queue[TelemetryCommitted] = asyncio.Queue(PUBLISH_QUEUE)
+        self._publisher: asyncio.Task[None] | None = None
+
+    # --- subscribers ------------------------------------------------------------------------
+
+    async def subscribe(self, tenant_id: uuid.UUID, devices: frozenset[uuid.UUID]) -> Subscriber:
+        sub = Subscriber(tenant_id, devices)
+        self._subscribers.setdefault(tenant_id, set()).add(sub)
+        if self._listener is None or self._listener.done():
+            self._listening.clear()
+            self._listener = asyncio.create_task(self._listen(), name="stream-listener")
+        # Wait (briefly) until notifications are received, so that nothing committed after
+        # the stream said `ready` is missed.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._listening.wait(), 5)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        subs = self._subscribers.get(sub.tenant_id)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self._subscribers[sub.tenant_id]
+
+    def subscriber_count(self) -> int:
+        return sum(len(s) for s in self._subscribers.values())
+
+    # --- delivery ---------------------------------------------------------------------------
+
+    def deliver_telemetry(self, tenant_id: uuid.UUID, rows: list[list[Any]]) -> None:
+        subs = self._subscribers.get(tenant_id)
+        if not subs:
+            return
+        by_device: dict[str, list[list[Any]]] = {}
+        for row in rows:
+            by_device.setdefault(row[0], []).append(row[1:])
+        for device, points in by_device.items():
+            try:
+                device_id = uuid.UUID(device)
+            except ValueError:
+                continue
+            data: bytes | None = None
+            for sub in subs:
+                if device_id in sub.devices:
+                    if data is None:
+                        data = orjson.dumps({"device_id": device, "points": points})
+                    sub.offer("telemetry", data)
+
+    def deliver_alert(self, tenant_id: uuid.UUID, alert: dict[str, Any]) -> None:
+        subs = self._subscribers.get(tenant_id)
+        if not subs:
+            return
+        data = orjson.dumps(alert)
+        for sub in subs:
+            sub.offer("alert", data)
+
+    # --- in-process telemetry and NOTIFY for the other processes -----------------------------
+
+    def telemetry_committed(self, event: TelemetryCommitted) -> None:
+        self.deliver_telemetry(event.tenant_id, _point_rows(event))
+        try:
+            self._outbox.put_nowait(event)
+        except asyncio.QueueFull:
+            log.warning("live telemetry publishing is behind; a batch is not published")
+            return
+        if self._publisher is None or self._publisher.done():
+            self._publisher = asyncio.create_task(self._publish(), name="stream-publisher")
+
+    def _payloads(self, events: list[TelemetryCommitted]) -> list[str]:
+        """Small NOTIFY payloads: the newest value per (device, key) of each tenant."""
+        newest: dict[uuid.UUID, dict[tuple[uuid.UUID, str], list[Any]]] = {}
+        for event in events:
+            per_tenant = newest.setdefault(event.tenant_id, {})
+            for p in event.points:
+                current = per_tenant.get((p.device_id, p.key))
+                if current is None or current[2] <= p.ts.isoformat():
+                    per_tenant[(p.device_id, p.key)] = [
+                        str(p.device_id),
+                        p.key,
+                        p.ts.isoformat(),
+                        p.value,
+                    ]
+        payloads: list[str] = []
+        for tenant_id, rows in newest.items():
+            chunk: list[list[Any]] = []
+            size = 0
+            for row in rows.values():
+                row_size = len(orjson.dumps(row)) + 1
+                if chunk and size + row_size > MAX_PAYLOAD_BYTES:
+                    payloads.append(self._payload(tenant_id, chunk))
+                    chunk, size = [], 0
+                if row_size <= MAX_PAYLOAD_BYTES:
+                    chunk.append(row)
+                    size += row_size
+            if chunk:
+                payloads.append(self._payload(tenant_id, chunk))
+        return payloads
+
+    def _payload(self, tenant_id: uuid.UUID, rows: list[list[Any]]) -> str:
+        return orjson.dumps({"o": self.origin, "t": str(tenant_id), "p": rows}).decode()
+
+    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        url = plain_url(self.rt.db.engine.url.render_as_string(hide_password=False))
+        return await psycopg.AsyncConnection.connect(url, autocommit=True)
+
+    async def _publish(self) -> None:
+        conn: psycopg.AsyncConnection[Any] | None = None
+        try:
+            while True:
+                events = [await self._outbox.get()]
+                while not self._outbox.empty():
+                    events.append(self._outbox.get_nowait())
+                try:
+                    if conn is None or conn.closed:
+                        conn = await self._connect()
+                    for payload in self._payloads(events):
+                        await conn.execute("select pg_notify(%s, %s)", (TELEMETRY_CHANNEL, payload))
+                except (psycopg.Error, OSError):
+                    log.warning("publishing live telemetry failed; %d batches lost", len(events))
+                    if conn is not None:
+                        await conn.close()
+                    conn = None
+                    await asyncio.sleep(RECONNECT_SECONDS)
+        finally:
+            if conn is not None and not conn.closed:
+                await conn.close()
+
+    # --- LISTEN -----------------------------------------------------------------------------
+
+    def _on_notify(self, channel: str, payload: str) -> None:
+        try:
+            note = orjson.loads(payload)
+            tenant_id = uuid.UUID(note["t"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            log.warning("ignoring a malformed notification on %s", channel)
+            return
+        if channel == TELEMETRY_CHANNEL:
+            if note.get("o") != self.origin:
+                self.deliver_telemetry(tenant_id, note.get("p") or [])
+        elif channel == ALERTS_CHANNEL:
+            alert = {k: v for k, v in note.items() if k != "t"}
+            self.deliver_alert(tenant_id, alert)
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                conn = await self._connect()
+                try:
+                    await conn.execute(f"listen {TELEMETRY_CHANNEL}")
+                    await conn.execute(f"listen {ALERTS_CHANNEL}")
+                    self._listening.set()
+                    async for note in conn.notifies():
+                        self._on_notify(note.channel, note.payload)
+                finally:
+                    self._listening.clear()
+                    await conn.close()
+            except asyncio.CancelledError:
+                raise
+            except (psycopg.Error, OSError):
+                log.warning("live stream listener lost its connection; reconnecting")
+            await asyncio.sleep(RECONNECT_SECONDS)
+
+    async def close(self) -> None:
+        for task in (self._listener, self._publisher):
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(
+            *(t for t in (self._listener, self._publisher) if t is not None),
+            return_exceptions=True,
+        )
+        self._listener = self._publisher = None
+
+
+def hub(rt: Runtime) -> StreamHub:
+    """This process's hub."""
+    return rt.state.get(StreamHub)
+
+
+async def on_telemetry(rt: Runtime, event: TelemetryCommitted) -> None:
+    """The telemetry listener: deliver in-process, publish for the other processes."""
+    hub(rt).telemetry_committed(event)
+
+
+async def shutdown(rt: Runtime) -> None:
+    found = rt.state.peek(StreamHub)
+    if found is not None:
+        await found.close()
