@@ -103,6 +103,8 @@ _JSON_OBJECT_SCHEMA = {
 JsonObject = Annotated[
     dict[str, Any], AfterValidator(check_json), WithJsonSchema(_JSON_OBJECT_SCHEMA)
 ]
+# Any JSON value (RPC parameters and replies): the same bounds as a free-form object.
+JsonValue = Annotated[Any, AfterValidator(check_json), WithJsonSchema({})]
 BoundedDatetime = Annotated[AwareDatetime, AfterValidator(check_datetime)]
 Int32Limit = Annotated[int, Field(ge=0, le=MAX_INT32, strict=True)]
 RetentionDays = Annotated[int, Field(ge=1, le=MAX_RETENTION_DAYS, strict=True)]

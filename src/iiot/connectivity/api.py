@@ -19,12 +19,14 @@ from iiot.errors import (
     ValidationFailed,
     problem_responses,
 )
+from iiot.http.routing import IIoTRoute
 from iiot.runtime import get_runtime
 from iiot.tenancy.access import TokenTenant
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.roles import Role
+from iiot.validation import JsonObject
 
-router = APIRouter(prefix="/devices", tags=["device attributes and RPC"])
+router = APIRouter(prefix="/devices", tags=["device attributes and RPC"], route_class=IIoTRoute)
 
 Reader = Annotated[TenantContext, Depends(TokenTenant(Role.viewer))]
 Developer = Annotated[TenantContext, Depends(TokenTenant(Role.developer))]
@@ -72,7 +74,7 @@ async def save_attributes(
         Literal["shared", "server"],
         Path(description="`shared` (pushed to the device) or `server`; `client` is the device's"),
     ],
-    values: Annotated[dict[str, Any], Body()],
+    values: Annotated[JsonObject, Body()],
 ) -> DeviceAttributes:
     """Create or replace shared or server attributes; shared ones are pushed to the device's
     live sessions once committed."""

@@ -33,10 +33,11 @@ from iiot.errors import (
     ValidationFailed,
     problem_responses,
 )
+from iiot.http.routing import IIoTRoute
 from iiot.runtime import get_runtime
 from iiot.telemetry.schemas import MAX_BODY_BYTES, IngestAccepted
 
-router = APIRouter(tags=["device API (ThingsBoard compatible)"])
+router = APIRouter(tags=["device API (ThingsBoard compatible)"], route_class=IIoTRoute)
 
 Device = Annotated[DeviceIdentity, Depends(DeviceTokenInPath())]
 

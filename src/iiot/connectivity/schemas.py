@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from iiot.validation import JsonValue
+
 DEFAULT_RPC_TIMEOUT_MS = 10_000
 MAX_RPC_TIMEOUT_MS = 60_000
 MIN_RPC_TIMEOUT_MS = 100
@@ -42,7 +44,7 @@ class RpcIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     method: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
-    params: Annotated[Any, AfterValidator(_bounded_params)] = None
+    params: Annotated[JsonValue, AfterValidator(_bounded_params)] = None
     timeout_ms: int = Field(
         default=DEFAULT_RPC_TIMEOUT_MS, ge=MIN_RPC_TIMEOUT_MS, le=MAX_RPC_TIMEOUT_MS
     )

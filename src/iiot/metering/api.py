@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 
 from iiot.errors import NotFound, TenantSuspended, Unauthorized, ValidationFailed, problem_responses
+from iiot.http.routing import IIoTRoute
 from iiot.metering import service
 from iiot.metering.meter import utc_today
 from iiot.metering.schemas import UsageReport
@@ -16,7 +17,7 @@ from iiot.tenancy.access import PathTenant
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.roles import Role
 
-router = APIRouter(tags=["tenants"])
+router = APIRouter(tags=["tenants"], route_class=IIoTRoute)
 
 Member = Annotated[TenantContext, Depends(PathTenant(Role.viewer))]
 

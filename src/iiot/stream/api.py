@@ -21,6 +21,7 @@ from iiot.errors import (
     ValidationFailed,
     problem_responses,
 )
+from iiot.http.routing import IIoTRoute
 from iiot.runtime import get_runtime
 from iiot.stream.hub import Subscriber, hub
 from iiot.stream.repository import StreamDeviceRepository
@@ -29,7 +30,7 @@ from iiot.tenancy.context import TenantContext
 from iiot.tenancy.resolver import bearer_token
 from iiot.tenancy.roles import Role
 
-router = APIRouter(tags=["stream"])
+router = APIRouter(tags=["stream"], route_class=IIoTRoute)
 
 Reader = Annotated[TenantContext, Depends(TokenTenant(Role.viewer))]
 MAX_DEVICES = 50

@@ -16,11 +16,11 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
-from fastapi.routing import APIRoute
 from starlette.routing import Match
 from starlette.types import Scope
 
 from iiot.errors import NotFound
+from iiot.http.routing import IIoTRoute
 from iiot.tenancy.access import Public
 
 DIST = Path(__file__).parent / "ui"
@@ -79,7 +79,7 @@ def reserved(path: str) -> bool:
     return first in RESERVED_PREFIXES
 
 
-class ClientRoute(APIRoute):
+class ClientRoute(IIoTRoute):
     """The catch-all of client routes: never matches a reserved path or a non-GET method, so
     it cannot shadow an API route nor turn an API 404 into a 405."""
 
@@ -133,7 +133,7 @@ def _index(request: Request) -> Response:
     return file_response(request, index, headers)
 
 
-assets_router = APIRouter(include_in_schema=False)
+assets_router = APIRouter(include_in_schema=False, route_class=IIoTRoute)
 client_router = APIRouter(include_in_schema=False, route_class=ClientRoute)
 
 
