@@ -277,3 +277,25 @@ async def test_device_count_usage_provider(factory: Factory, world: World) -> No
     async with factory.rt.db.tenant(ctx) as session:
         figures = await usage.collect(factory.rt.wiring.usage_providers, session, ctx)
     assert figures["device_count"] == 2
+
+
+async def test_list_searches_name_and_location_literally(factory: Factory, world: World) -> None:
+    dev = world.a["developer"]
+    await make_device(factory, dev, name="Boiler Pump 7", location="Hall B")
+    await make_device(factory, dev, name="Chiller", location="Roof pump room")
+    await make_device(factory, dev, name="100% valve", location="Hall A")
+    await make_device(factory, dev, name="100x valve")
+    viewer = world.a["viewer"].client
+
+    async def names(search: str) -> list[str]:
+        r = await viewer.get("/api/v1/devices", params={"search": search})
+        assert r.status_code == 200, r.text
+        return sorted(d["name"] for d in r.json()["devices"])
+
+    assert await names("PUMP") == ["Boiler Pump 7", "Chiller"]
+    assert await names("hall") == ["100% valve", "Boiler Pump 7"]
+    # Wildcard characters are taken literally.
+    assert await names("0%") == ["100% valve"]
+    assert await names("_") == []
+    r = await viewer.get("/api/v1/devices", params={"search": "x" * 101})
+    assert r.status_code == 422

@@ -53,12 +53,15 @@ async def list_devices(
     ] = None,
     area: Annotated[str | None, Query(max_length=100)] = None,
     type_: Annotated[str | None, Query(alias="type", max_length=64)] = None,
+    search: Annotated[
+        str | None, Query(max_length=100, description="Part of the name or location")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> DeviceList:
-    """List the tenant's devices, filtered by status, area and type."""
+    """List the tenant's devices, filtered by status, area, type and a search text."""
     rt = get_runtime(request)
-    filters = DeviceFilters(status=status_, area=area, type=type_)
+    filters = DeviceFilters(status=status_, area=area, type=type_, search=search)
     async with rt.db.tenant(ctx) as session:
         result = await service.list_devices(
             session, ctx, filters, limit=limit, offset=offset, presence=presence(rt)

@@ -33,6 +33,8 @@ class DeviceFilters:
     status: str | None = None
     area: str | None = None
     type: str | None = None
+    # Part of the name or location, case-insensitive, taken literally (no wildcards).
+    search: str | None = None
 
 
 class DeviceRepository(TenantRepository[Device]):
@@ -65,6 +67,13 @@ class DeviceRepository(TenantRepository[Device]):
             stmt = stmt.where(Device.area == filters.area)
         if filters.type is not None:
             stmt = stmt.where(Device.type == filters.type)
+        if filters.search:
+            literal = filters.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            pattern = f"%{literal}%"
+            stmt = stmt.where(
+                Device.name.ilike(pattern, escape="\\")
+                | Device.location.ilike(pattern, escape="\\")
+            )
         # Online/offline is derived from last_seen_at, so the filter reads it the same way.
         recent = Device.last_seen_at >= online_since
         if seen_recently:

@@ -17,17 +17,14 @@ export function Devices() {
   const search = query.search ?? "";
   const offset = Number(query.offset ?? 0) || 0;
   const list = useLoad(
-    () => get<DeviceList>(`/devices${qs({ status, type, area, limit: PAGE, offset })}`),
-    [status, type, area, offset],
+    () => get<DeviceList>(`/devices${qs({ status, type, area, search, limit: PAGE, offset })}`),
+    [status, type, area, search, offset],
   );
   const set = (changes: Record<string, string | number>) => {
     const next = { status, type, area, search, offset: 0, ...changes };
     route(`/devices${qs(next)}`, true);
   };
-  const needle = search.toLowerCase();
-  const shown = (list.data?.devices ?? []).filter(
-    (d) => !needle || d.name.toLowerCase().includes(needle) || (d.location ?? "").toLowerCase().includes(needle),
-  );
+  const shown = list.data?.devices ?? [];
   return (
     <section>
       <div class="title-row">
