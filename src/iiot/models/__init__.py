@@ -9,7 +9,12 @@ from iiot.models.invitations import Invitation
 from iiot.models.mail import MailMessage
 from iiot.models.quotas import TenantQuotaLock
 from iiot.models.rules import Rule, RuleState, WebhookDelivery
-from iiot.models.telemetry import TelemetryPoint, TenantUsageDaily
+from iiot.models.telemetry import (
+    TelemetryPoint,
+    TelemetrySeries,
+    TelemetrySeriesRemoved,
+    TenantUsageDaily,
+)
 from iiot.models.tenancy import Tenant, Tier
 from iiot.models.users import Membership, RefreshToken, User
 
@@ -30,6 +35,8 @@ __all__ = [
     "RuleState",
     "Tenant",
     "TelemetryPoint",
+    "TelemetrySeries",
+    "TelemetrySeriesRemoved",
     "TenantQuotaLock",
     "TenantUsageDaily",
     "Tier",

@@ -30,7 +30,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 from iiot.db.repository import SystemRepository, TenantRepository
 from iiot.models.devices import Device
 from iiot.models.rules import Rule, RuleState
-from iiot.models.telemetry import TelemetryPoint
+from iiot.models.telemetry import TelemetryPoint, TelemetrySeries
 
 RULES_CHANNEL = "iiot_rules"
 
@@ -175,11 +175,16 @@ class ReadingRepository(TenantRepository[TelemetryPoint]):
     model = TelemetryPoint
 
     def _where(self, device_id: uuid.UUID, key: str) -> list[object]:
-        return [
-            TelemetryPoint.tenant_id == self.ctx.tenant_id,
-            TelemetryPoint.device_id == device_id,
-            TelemetryPoint.key == key,
-        ]
+        series = (
+            select(TelemetrySeries.id)
+            .where(
+                TelemetrySeries.tenant_id == self.ctx.tenant_id,
+                TelemetrySeries.device_id == device_id,
+                TelemetrySeries.key == key,
+            )
+            .scalar_subquery()
+        )
+        return [TelemetryPoint.tenant_id == self.ctx.tenant_id, TelemetryPoint.series_id == series]
 
     async def latest(
         self, device_id: uuid.UUID, key: str, until: datetime | None = None

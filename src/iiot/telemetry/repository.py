@@ -1,30 +1,40 @@
 """Telemetry writes, the daily usage counter, and the partition functions.
 
+Points are stored against a per-tenant series dictionary: `telemetry_series` names each
+`(device, key)` once, and `telemetry` rows are `(tenant_id, series_id, ts, values)`, so rows
+and index entries stay narrow and a series' points are appended next to each other.
+
 The write is the hot path, so it skips the ORM and the session: `TelemetryWriter` runs its
 own short transaction on a pooled psycopg connection, opened exactly like a tenant session
-(`app.tenant_id` set for the transaction, so row-level security applies): three round trips,
-BEGIN with the tenant setting, one statement, COMMIT. That statement:
+(`app.tenant_id` set for the transaction, so row-level security applies). Series ids are
+cached per process; a batch with a `(device, key)` this process has not seen first resolves
+it (`RESOLVE_SERIES`: creates the missing series, returns the ids). Then one statement:
 
 - expands the points from one JSON document of columns (`json_to_record` + `unnest`;
-  orjson writes UUIDs and datetimes in C, where adapting Python lists element by element
-  costs several times more),
+  orjson writes datetimes in C, where adapting Python lists element by element costs
+  several times more),
 - re-checks the device token's credential (so a token revoked a moment ago is refused even
-  if this process's cache has not heard yet) or, for a member, that every device exists,
+  if this process's cache has not heard yet) or, for a member, that every device exists, and
+  locks the batch's devices once (`FOR KEY SHARE`: a device cannot be deleted before this
+  transaction ends; the points carry no per-row foreign key),
+- checks that every cached series id still exists (a device deleted and re-created under the
+  same id has new series; the writer then resolves again and retries),
 - inserts with `ON CONFLICT DO NOTHING` (a re-sent point is a no-op, counted as duplicate),
 - adds the number actually inserted to `tenant_usage_daily` with one atomic upsert that
   applies only while the sum stays within the day's limit (read in the same statement).
 
 The caller commits only if the credential held, no device was missing and the counter took
-the points; otherwise it rolls back, so the counter never overshoots. `COPY` is not an
-option: PostgreSQL refuses `COPY FROM` into a table with row-level security.
+the points; otherwise it rolls back, so the counter never overshoots. `COPY FROM` is not an
+option: PostgreSQL refuses it into a table with row-level security.
 """
 
 from __future__ import annotations
 
 import uuid
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -42,6 +52,31 @@ from iiot.tenancy.context import TenantContext
 
 _SET_TENANT = "select set_config('app.tenant_id', %s, true)"
 
+# Creates the series of existing devices that are missing and returns every asked-for id.
+# A series created concurrently by another transaction after this statement's snapshot is
+# neither created nor returned here; the writer asks again.
+RESOLVE_SERIES = """
+with want as (
+    select * from unnest(%(devices)s::uuid[], %(keys)s::text[]) as w(device_id, key)
+),
+made as (
+    insert into telemetry_series (tenant_id, device_id, key)
+    select %(tenant_id)s, w.device_id, w.key
+    from want w
+    where exists (
+        select 1 from devices dv where dv.tenant_id = %(tenant_id)s and dv.id = w.device_id
+    )
+    on conflict do nothing
+    returning id, device_id, key
+)
+select id, device_id, key from made
+union all
+select s.id, s.device_id, s.key
+from want w
+join telemetry_series s
+  on s.tenant_id = %(tenant_id)s and s.device_id = w.device_id and s.key = w.key
+"""
+
 _WRITE_HEAD = """
 with lim as (
     select coalesce(t.max_telemetry_points_per_day, tr.max_telemetry_points_per_day)::bigint
@@ -51,7 +86,8 @@ with lim as (
 ),
 cols as (
     select * from json_to_record(%(columns)s::json) as c(
-        d uuid[], k text[], t timestamptz[], n float8[], b bool[], s text[], u text[], q text[]
+        s int8[], t timestamptz[], n float8[], b bool[], x text[], u text[], q text[],
+        dv uuid[], ds int8[]
     )
 ),
 """
@@ -66,6 +102,7 @@ guard as (
     where c.tenant_id = %(tenant_id)s and c.token_hash = %(token_digest)s
       and c.revoked_at is null and d.status <> 'disabled'
       and t.status <> 'suspended' and t.deleted_at is null
+    for key share of d
 ),
 missing as (select '{}'::uuid[] as ids),
 """
@@ -73,21 +110,30 @@ missing as (select '{}'::uuid[] as ids),
 # under row-level security) refuse the whole request.
 _GUARD_MEMBER = """
 guard as (select true as ok),
+locked as (
+    select dv.id from devices dv
+    where dv.tenant_id = %(tenant_id)s and dv.id = any((select cols.dv from cols)::uuid[])
+    for key share
+),
 missing as (
     select coalesce(array_agg(x.id), '{}') as ids
-    from (select distinct unnest(cols.d) as id from cols) x
-    where not exists (
-        select 1 from devices dv where dv.tenant_id = %(tenant_id)s and dv.id = x.id
-    )
+    from (select unnest(cols.dv) as id from cols) x
+    where x.id not in (select id from locked)
 ),
 """
 _WRITE_TAIL = """
+series_ok as (
+    select count(*) = cardinality((select ds from cols)::int8[]) as ok
+    from telemetry_series s
+    where s.tenant_id = %(tenant_id)s and s.id = any((select ds from cols)::int8[])
+),
 ins as (
     insert into telemetry
-        (tenant_id, device_id, key, ts, value_num, value_bool, value_str, unit, quality)
+        (tenant_id, series_id, ts, value_num, value_bool, value_str, unit, quality)
     select %(tenant_id)s, u.*
-    from cols, unnest(cols.d, cols.k, cols.t, cols.n, cols.b, cols.s, cols.u, cols.q) as u
+    from cols, unnest(cols.s, cols.t, cols.n, cols.b, cols.x, cols.u, cols.q) as u
     where exists (select 1 from guard) and cardinality((select ids from missing)) = 0
+      and (select ok from series_ok)
     on conflict do nothing
     returning 1
 ),
@@ -110,7 +156,8 @@ select
     (select telemetry_points from counted),
     (select per_day from lim),
     (select telemetry_points from tenant_usage_daily
-        where tenant_id = %(tenant_id)s and day = %(day)s)
+        where tenant_id = %(tenant_id)s and day = %(day)s),
+    (select ok from series_ok)
 """
 WRITE_AS_DEVICE = _WRITE_HEAD + _GUARD_DEVICE + _WRITE_TAIL
 WRITE_AS_MEMBER = _WRITE_HEAD + _GUARD_MEMBER + _WRITE_TAIL
@@ -136,19 +183,36 @@ class WriteOutcome:
         return self.credential_ok and not self.missing_devices and not self.over_quota
 
 
-def _columns(rows: Rows) -> str:
-    return orjson.dumps(
-        {
-            "d": rows.device_ids,
-            "k": rows.keys,
-            "t": rows.ts,
-            "n": rows.nums,
-            "b": rows.bools,
-            "s": rows.strs,
-            "u": rows.units,
-            "q": rows.qualities,
-        }
-    ).decode()
+SeriesKey = tuple[uuid.UUID, uuid.UUID, str]  # (tenant, device, key)
+
+
+class SeriesCache:
+    """Series ids this process has seen committed; a stale entry is detected by the write."""
+
+    MAX_ENTRIES = 1_000_000
+
+    def __init__(self) -> None:
+        self.ids: dict[SeriesKey, int] = {}
+
+    def remember(self, found: dict[SeriesKey, int]) -> None:
+        if len(self.ids) + len(found) > self.MAX_ENTRIES:
+            self.ids.clear()
+        self.ids.update(found)
+
+    def forget(self, keys: list[SeriesKey]) -> None:
+        for key in keys:
+            self.ids.pop(key, None)
+
+
+_CACHES: weakref.WeakKeyDictionary[AsyncEngine, SeriesCache] = weakref.WeakKeyDictionary()
+
+
+def series_cache(engine: AsyncEngine) -> SeriesCache:
+    """The series cache of the processes' connections to one database."""
+    cache = _CACHES.get(engine)
+    if cache is None:
+        cache = _CACHES[engine] = SeriesCache()
+    return cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,31 +225,104 @@ class PendingWrite:
     token_digest: bytes | None
 
 
+@dataclass(slots=True)
+class _Resolved:
+    """Series ids found or created inside the current transaction (cached after commit)."""
+
+    ids: dict[SeriesKey, int] = field(default_factory=dict)
+
+
 def _set_tenant(tenant_id: uuid.UUID) -> psql.Composed:
     return psql.SQL("select set_config('app.tenant_id', {}, true)").format(
         psql.Literal(str(tenant_id))
     )
 
 
-async def _write_one(conn: AsyncConnection[Any], item: PendingWrite) -> WriteOutcome:
-    params = {
-        "tenant_id": item.ctx.tenant_id,
-        "token_digest": item.token_digest,
-        "day": item.day,
-        "columns": _columns(item.rows),
-    }
+async def _resolve(
+    conn: AsyncConnection[Any], tenant_id: uuid.UUID, wanted: list[SeriesKey]
+) -> dict[SeriesKey, int]:
+    found: dict[SeriesKey, int] = {}
+    for _ in range(3):
+        todo = [k for k in wanted if k not in found]
+        if not todo:
+            break
+        cur = await conn.execute(
+            RESOLVE_SERIES,
+            {
+                "tenant_id": tenant_id,
+                "devices": [k[1] for k in todo],
+                "keys": [k[2] for k in todo],
+            },
+        )
+        for series_id, device_id, key in await cur.fetchall():
+            found[(tenant_id, device_id, key)] = int(series_id)
+    return found
+
+
+def _columns(rows: Rows, series: list[int], devices: list[uuid.UUID], distinct: list[int]) -> str:
+    return orjson.dumps(
+        {
+            "s": series,
+            "t": rows.ts,
+            "n": rows.nums,
+            "b": rows.bools,
+            "x": rows.strs,
+            "u": rows.units,
+            "q": rows.qualities,
+            "dv": devices,
+            "ds": distinct,
+        }
+    ).decode()
+
+
+async def _write_one(
+    conn: AsyncConnection[Any], item: PendingWrite, cache: SeriesCache, resolved: _Resolved
+) -> WriteOutcome:
+    tenant_id = item.ctx.tenant_id
+    rows = item.rows
+    keys: list[SeriesKey] = [
+        (tenant_id, d, k) for d, k in zip(rows.device_ids, rows.keys, strict=True)
+    ]
+    wanted = list(dict.fromkeys(keys))
+    known = cache.ids
     sql = WRITE_AS_DEVICE if item.token_digest is not None else WRITE_AS_MEMBER
-    cur = await conn.execute(sql, params)
-    row = await cur.fetchone()
-    assert row is not None
-    return WriteOutcome(
-        credential_ok=bool(row[0]),
-        missing_devices=list(row[1] or []),
-        inserted=int(row[2] or 0),
-        counted_total=None if row[3] is None else int(row[3]),
-        limit=None if row[4] is None else int(row[4]),
-        used_before=int(row[5] or 0),
-    )
+    for attempt in range(2):
+        missing = [k for k in wanted if k not in known and k not in resolved.ids]
+        if missing:
+            resolved.ids.update(await _resolve(conn, tenant_id, missing))
+
+        def lookup(k: SeriesKey) -> int:
+            hit = resolved.ids.get(k)
+            return hit if hit is not None else known.get(k, 0)
+
+        by_key = {k: lookup(k) for k in wanted}
+        series = [by_key[k] for k in keys]
+        distinct = sorted({v for v in by_key.values() if v})
+        params = {
+            "tenant_id": tenant_id,
+            "token_digest": item.token_digest,
+            "day": item.day,
+            "columns": _columns(rows, series, list({k[1]: None for k in wanted}), distinct),
+        }
+        cur = await conn.execute(sql, params)
+        row = await cur.fetchone()
+        assert row is not None
+        outcome = WriteOutcome(
+            credential_ok=bool(row[0]),
+            missing_devices=list(row[1] or []),
+            inserted=int(row[2] or 0),
+            counted_total=None if row[3] is None else int(row[3]),
+            limit=None if row[4] is None else int(row[4]),
+            used_before=int(row[5] or 0),
+        )
+        series_ok = bool(row[6]) and all(by_key.values())
+        if series_ok or not outcome.credential_ok or outcome.missing_devices or attempt:
+            return outcome
+        # A cached id no longer exists (its device was deleted and re-created): resolve anew.
+        cache.forget(wanted)
+        for k in wanted:
+            resolved.ids.pop(k, None)
+    raise AssertionError("unreachable")
 
 
 class TelemetryWriter:
@@ -193,6 +330,7 @@ class TelemetryWriter:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self.series = series_cache(engine)
 
     @asynccontextmanager
     async def _transaction(self, first_tenant: uuid.UUID) -> AsyncIterator[AsyncConnection[Any]]:
@@ -219,9 +357,12 @@ class TelemetryWriter:
 
     async def write(self, item: PendingWrite) -> WriteOutcome:
         """Insert and count one request; committed when `accepted`, rolled back otherwise."""
+        resolved = _Resolved()
         async with self._transaction(item.ctx.tenant_id) as conn:
-            outcome = await _write_one(conn, item)
+            outcome = await _write_one(conn, item, self.series, resolved)
             await conn.execute("commit" if outcome.accepted else "rollback")
+        if outcome.accepted:
+            self.series.remember(resolved.ids)
         return outcome
 
     async def write_group(self, items: list[PendingWrite]) -> list[WriteOutcome] | None:
@@ -232,6 +373,7 @@ class TelemetryWriter:
         wrote nothing and stays refused; if any request would cross the quota the whole
         group is rolled back and None is returned, so the caller can retry them one by one.
         """
+        resolved = _Resolved()
         async with self._transaction(items[0].ctx.tenant_id) as conn:
             tenant = items[0].ctx.tenant_id
             outcomes: list[WriteOutcome] = []
@@ -239,12 +381,15 @@ class TelemetryWriter:
                 if item.ctx.tenant_id != tenant:
                     tenant = item.ctx.tenant_id
                     await conn.execute(_set_tenant(tenant))
-                outcome = await _write_one(conn, item)
+                outcome = await _write_one(conn, item, self.series, resolved)
                 if outcome.over_quota:
                     await conn.execute("rollback")
                     return None
                 outcomes.append(outcome)
             await conn.execute("commit")
+        # Everything resolved in a committed transaction exists (a refused request's series
+        # too: they were created for existing devices and committed with the group).
+        self.series.remember(resolved.ids)
         return outcomes
 
 
@@ -269,30 +414,21 @@ class LatestPoint:
     quality: str | None
 
 
-# Keys are found with a skip scan over the primary key (one index probe per key), then the
-# newest row of each key is one more probe; cost grows with the number of keys, not of rows.
+# The device's series in key order (the dictionary's unique index), then the newest point of
+# each by a backward primary-key probe; cost grows with the number of keys, not of rows. A
+# series without points (all expired) is left out, as a key without points never existed.
 _LATEST_FOR_DEVICE = text(
     """
-    with recursive keys(key) as (
-        (select key from telemetry
-         where tenant_id = :tenant_id and device_id = :device_id
-         order by key limit 1)
-        union all
-        select (select t.key from telemetry t
-                where t.tenant_id = :tenant_id and t.device_id = :device_id and t.key > keys.key
-                order by t.key limit 1)
-        from keys where keys.key is not null
-    )
-    select k.key, p.ts, p.value_num, p.value_bool, p.value_str, p.unit, p.quality
-    from keys k
+    select s.key, p.ts, p.value_num, p.value_bool, p.value_str, p.unit, p.quality
+    from telemetry_series s
     cross join lateral (
         select ts, value_num, value_bool, value_str, unit, quality
         from telemetry t
-        where t.tenant_id = :tenant_id and t.device_id = :device_id and t.key = k.key
+        where t.tenant_id = :tenant_id and t.series_id = s.id
         order by t.ts desc limit 1
     ) p
-    where k.key is not null
-    order by k.key
+    where s.tenant_id = :tenant_id and s.device_id = :device_id
+    order by s.key
     limit :max_keys
     """
 )
