@@ -55,23 +55,64 @@ def serve(
             help="Log every request (IIOT_ACCESS_LOG); costly on the ingest hot path.",
         ),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=256,
+            help="Server processes (IIOT_WORKERS); default one per core in production, "
+            "one in development.",
+        ),
+    ] = None,
 ) -> None:
-    """Start the HTTP API and web UI (migrates the database first)."""
+    """Start the HTTP API and web UI (migrates the database first).
+
+    With several workers the database is prepared (migrations, first admin) once here, then
+    uvicorn starts the processes; each builds its own runtime. Processes share nothing but
+    the database: per-process caches are invalidated by NOTIFY or re-checked in the write's
+    transaction, and each background job runs in one process at a time (advisory locks).
+    """
     import uvicorn
 
-    from iiot.app import create_app
-
     settings = _settings()
-    with console.status("Preparing the database and starting iiot…"):
-        application = create_app(settings)
-    uvicorn.run(
-        application,
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level="info",
-        access_log=settings.access_log if access_log is None else access_log,
-        proxy_headers=False,
-    )
+    count = settings.worker_count(workers)
+    run = {
+        "host": host or settings.host,
+        "port": port or settings.port,
+        "log_level": "info",
+        "access_log": settings.access_log if access_log is None else access_log,
+        "proxy_headers": False,
+    }
+    if count == 1:
+        from iiot.app import create_app
+
+        with console.status("Preparing the database and starting iiot…"):
+            application = create_app(settings)
+        uvicorn.run(application, **run)  # type: ignore[arg-type]
+        return
+    with console.status("Preparing the database…"):
+        _prepare_for_workers(settings)
+    uvicorn.run("iiot.app:create_app", factory=True, workers=count, **run)  # type: ignore[arg-type]
+
+
+def _prepare_for_workers(settings: Settings) -> None:
+    """What every process would otherwise race to do at its start: migrate, create the
+    development secret and the first admin."""
+    from iiot.app import MODULES
+    from iiot.bootstrap import ensure_bootstrap_admin, prepare_database
+    from iiot.runtime import Runtime
+
+    urls = prepare_database(settings)
+    settings.resolved_jwt_secret()
+
+    async def _admin() -> None:
+        rt = Runtime.build(settings, urls.require_app_url(), MODULES)
+        try:
+            await ensure_bootstrap_admin(rt)
+        finally:
+            await rt.db.dispose()
+
+    asyncio.run(_admin())
 
 
 @db_app.command("upgrade")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +22,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     # One log line per request; Prometheus metrics cover traffic without it.
     access_log: bool = True
+    # Server processes of `iiot serve`; None: one per core in production, one in development.
+    workers: int | None = Field(default=None, ge=1, le=256)
     data_dir: Path = Path(".iiot")
 
     # Database. Unset -> embedded PostgreSQL kept in data_dir.
@@ -73,6 +76,14 @@ class Settings(BaseSettings):
             if self.database_url is None:
                 raise ValueError("IIOT_DATABASE_URL must be set in production")
         return self
+
+    def worker_count(self, requested: int | None = None) -> int:
+        """How many server processes `iiot serve` runs."""
+        if requested is not None:
+            return requested
+        if self.workers is not None:
+            return self.workers
+        return (os.cpu_count() or 1) if self.env == "production" else 1
 
     def resolved_jwt_secret(self) -> str:
         """The configured secret, or in development one generated once and kept in data_dir."""

@@ -104,7 +104,7 @@ def write_sizing(pgdata: Path, memory: int | None = None) -> bool:
 def start_embedded(data_dir: Path) -> EmbeddedServer:
     """Start (or join) the private server in `data_dir/pg`, sized for this machine."""
     # Imported lazily: external-database deployments never load it.
-    from pgserver._commands import pg_ctl
+    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
     from pgserver.postgres_server import get_server
 
     pgdata = (data_dir / "pg").resolve()
