@@ -136,12 +136,10 @@ class Server:
 
 
 @contextmanager
-def running_server(db: Scratch, *, access_log: bool = True) -> Iterator[Server]:
-    """`iiot serve` (uvicorn, one process) on the scratch database.
-
-    With `access_log=False` the same application is served by `uvicorn --factory
-    iiot.app:create_app --no-access-log` instead: `iiot serve` always logs every request.
-    """
+def running_server(
+    db: Scratch, *, access_log: bool = True, workers: int = 1, extra_env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """`iiot serve` on the scratch database (`--workers N` processes, default one)."""
     port = free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="iiot-bench-"))
     env = {
@@ -154,21 +152,12 @@ def running_server(db: Scratch, *, access_log: bool = True) -> Iterator[Server]:
         "IIOT_BOOTSTRAP_ADMIN_EMAIL": "bench-admin@example.com",
         "IIOT_BOOTSTRAP_ADMIN_PASSWORD": secrets.token_urlsafe(24),
         "IIOT_PORT": str(port),
+        **(extra_env or {}),
     }
     bin_dir = Path(sys.executable).parent
-    if access_log:
-        cmd = [str(bin_dir / "iiot"), "serve", "--port", str(port)]
-    else:
-        cmd = [
-            str(bin_dir / "uvicorn"),
-            "--factory",
-            "iiot.app:create_app",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ]
+    cmd = [str(bin_dir / "iiot"), "serve", "--port", str(port), "--workers", str(workers)]
+    if not access_log:
+        cmd.append("--no-access-log")
     log_file = (data_dir / "server.log").open("wb")
     process = subprocess.Popen(cmd, env=env, stdout=log_file, stderr=subprocess.STDOUT, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
@@ -192,7 +181,7 @@ def running_server(db: Scratch, *, access_log: bool = True) -> Iterator[Server]:
     finally:
         process.terminate()
         try:
-            process.wait(timeout=15)
+            process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
@@ -453,3 +442,18 @@ def save(name: str, payload: dict[str, Any]) -> Path:
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
     log(f"results written to {path.relative_to(ROOT)}")
     return path
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children (the server's workers) so far."""
+    import psutil
+
+    root = psutil.Process(pid)
+    total = 0.0
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total

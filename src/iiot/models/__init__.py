@@ -8,7 +8,7 @@ from iiot.models.devices import Device, DeviceCredential
 from iiot.models.invitations import Invitation
 from iiot.models.mail import MailMessage
 from iiot.models.quotas import TenantQuotaLock
-from iiot.models.rules import Rule, RuleState, WebhookDelivery
+from iiot.models.rules import Rule, RuleBatch, RuleState, WebhookDelivery
 from iiot.models.telemetry import (
     TelemetryPoint,
     TelemetrySeries,
@@ -32,6 +32,7 @@ __all__ = [
     "PlatformAuditEvent",
     "RefreshToken",
     "Rule",
+    "RuleBatch",
     "RuleState",
     "Tenant",
     "TelemetryPoint",

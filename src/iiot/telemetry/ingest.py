@@ -49,6 +49,8 @@ class PreparedIngest:
     parsed: ParsedIngest
     now: datetime
     token_digest: bytes | None
+    # Set by `write`: the batch was queued for the rules engine in its transaction.
+    rule_batch: int | None = None
 
 
 def seconds_to_next_utc_midnight(now: datetime) -> int:
@@ -143,27 +145,25 @@ async def write(rt: Runtime, ctx: TenantContext, prepared: PreparedIngest) -> In
             status=429,
             retry_after=seconds_to_next_utc_midnight(prepared.now),
         )
+    prepared.rule_batch = outcome.rule_batch
     return IngestAccepted(points=outcome.inserted, duplicates=len(rows) - outcome.inserted)
 
 
 async def after_commit(
     rt: Runtime, ctx: TenantContext, prepared: PreparedIngest, accepted: IngestAccepted
 ) -> None:
-    """Record the devices as seen and hand the stored points to the rules engine."""
-    rows = prepared.parsed.rows
+    """Record the devices as seen and tell the rules engine a batch of the tenant is queued.
+
+    The batch itself was queued in the ingest transaction (`rule_batches`): this is only the
+    fast path to its evaluation; a batch whose process dies here is found by the engine's
+    sweep.
+    """
     state = presence(rt)
-    for device_id in set(rows.device_ids):
+    for device_id in set(prepared.parsed.rows.device_ids):
         state.seen(ctx.tenant_id, device_id, prepared.now)
-    if accepted.points == 0:
+    if accepted.points == 0 or prepared.rule_batch is None:
         return
-    # When some points were duplicates the event carries the whole request: listeners must
-    # tolerate seeing a point again (as they must for MQTT redelivery anyway).
-    values = [
-        n if n is not None else (b if b is not None else s)
-        for n, b, s in zip(rows.nums, rows.bools, rows.strs, strict=True)
-    ]
-    points = list(map(events.CommittedPoint, rows.device_ids, rows.keys, rows.ts, values))
-    await events.telemetry_committed(rt, events.TelemetryCommitted(ctx.tenant_id, points))
+    await events.telemetry_committed(rt, events.TelemetryCommitted(ctx.tenant_id, []))
 
 
 async def telemetry_usage(session: AsyncSession, ctx: TenantContext) -> dict[str, Any]:

@@ -21,7 +21,9 @@ it (`RESOLVE_SERIES`: creates the missing series, returns the ids). Then one sta
   same id has new series; the writer then resolves again and retries),
 - inserts with `ON CONFLICT DO NOTHING` (a re-sent point is a no-op, counted as duplicate),
 - adds the number actually inserted to `tenant_usage_daily` with one atomic upsert that
-  applies only while the sum stays within the day's limit (read in the same statement).
+  applies only while the sum stays within the day's limit (read in the same statement),
+- queues the batch for the rules engine (`rule_batches`) when the tenant has an enabled
+  telemetry rule, so an acknowledged batch is evaluated even if this process dies.
 
 The caller commits only if the credential held, no device was missing and the counter took
 the points; otherwise it rolls back, so the counter never overshoots. `COPY FROM` is not an
@@ -148,6 +150,18 @@ counted as (
         where (select per_day from lim) is null
            or u.telemetry_points + excluded.telemetry_points <= (select per_day from lim)
     returning u.telemetry_points
+),
+-- Durable rule evaluation: the batch is queued for the rules engine in this transaction when
+-- the tenant has an enabled telemetry rule (see iiot.rules.engine).
+outbox as (
+    insert into rule_batches (tenant_id, points)
+    select %(tenant_id)s, %(columns)s::json
+    where (select inserted from n) > 0
+      and exists (
+        select 1 from rules r
+        where r.tenant_id = %(tenant_id)s and r.enabled and r.rule_type <> 'time_based'
+      )
+    returning id
 )
 select
     exists (select 1 from guard),
@@ -157,7 +171,8 @@ select
     (select per_day from lim),
     (select telemetry_points from tenant_usage_daily
         where tenant_id = %(tenant_id)s and day = %(day)s),
-    (select ok from series_ok)
+    (select ok from series_ok),
+    (select id from outbox)
 """
 WRITE_AS_DEVICE = _WRITE_HEAD + _GUARD_DEVICE + _WRITE_TAIL
 WRITE_AS_MEMBER = _WRITE_HEAD + _GUARD_MEMBER + _WRITE_TAIL
@@ -173,6 +188,8 @@ class WriteOutcome:
     limit: int | None
     # The counter as it stood before this statement (for refusals).
     used_before: int
+    # The batch queued for the rules engine in the same transaction, if any.
+    rule_batch: int | None = None
 
     @property
     def over_quota(self) -> bool:
@@ -314,6 +331,7 @@ async def _write_one(
             counted_total=None if row[3] is None else int(row[3]),
             limit=None if row[4] is None else int(row[4]),
             used_before=int(row[5] or 0),
+            rule_batch=None if row[7] is None else int(row[7]),
         )
         series_ok = bool(row[6]) and all(by_key.values())
         if series_ok or not outcome.credential_ok or outcome.missing_devices or attempt:

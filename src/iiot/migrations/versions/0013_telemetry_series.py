@@ -22,6 +22,16 @@ and a wide index entry (two UUIDs, a text key and a timestamp). Now:
 - `iiot_telemetry_removed_series_tenants()`: the tenants with removed series (a purged tenant
   is no longer in `tenants`, so the job cannot find them otherwise).
 
+Durable rule evaluation:
+
+- `rule_batches (tenant_id, id, points, attempts, last_error, parked_at)`: the ingest
+  statement writes one row per accepted batch of a tenant that has enabled telemetry rules,
+  in the ingest transaction (so an acknowledged batch is never lost); the rules engine
+  evaluates it and deletes it in one transaction (so it is never evaluated twice). A batch
+  that keeps failing is parked (`parked_at`), visible to the tenant's admins.
+- `iiot_rule_batch_tenants(p_older_than)`: tenants with unparked batches waiting longer than
+  `p_older_than` (the sweep that catches batches of a process that died).
+
 Every existing point is moved: the series are created from the distinct `(tenant, device,
 key)` of the old table, each old day partition gets its new partition, and the points are
 copied through the dictionary. Row-level security is relaxed for the owner (NO FORCE) only
@@ -151,6 +161,33 @@ $$;
 revoke all on function iiot_telemetry_removed_series_tenants() from public;
 """
 
+CREATE_RULE_BATCHES = """
+create table rule_batches (
+    tenant_id uuid not null,
+    id bigint generated always as identity,
+    points json not null,
+    created_at timestamptz not null default now(),
+    attempts integer not null default 0,
+    last_error text,
+    parked_at timestamptz,
+    constraint pk_rule_batches primary key (tenant_id, id),
+    constraint fk_rule_batches_tenant_id_tenants
+        foreign key (tenant_id) references tenants (id) on delete cascade
+)
+"""
+
+RULE_BATCH_TENANTS_FN = """
+create function iiot_rule_batch_tenants(p_older_than interval)
+returns setof uuid
+language sql stable security definer
+set search_path = public, pg_temp
+as $$
+    select distinct tenant_id from rule_batches
+    where parked_at is null and created_at <= now() - p_older_than
+$$;
+revoke all on function iiot_rule_batch_tenants(interval) from public;
+"""
+
 MOVE_POINTS = f"""
 do $$
 declare
@@ -193,6 +230,9 @@ def upgrade() -> None:
     enable_tenant_rls("telemetry_series_removed")
     op.execute(REMOVED_TRIGGER)
     op.execute(REMOVED_TENANTS_FN)
+    op.execute(CREATE_RULE_BATCHES)
+    enable_tenant_rls("rule_batches")
+    op.execute(RULE_BATCH_TENANTS_FN)
     op.execute(MOVE_POINTS)
     # The points of the days around now always have their partition.
     op.execute(
@@ -262,6 +302,9 @@ drop table telemetry_narrow;
 
 
 def downgrade() -> None:
+    op.execute("drop function if exists iiot_rule_batch_tenants(interval)")
+    disable_tenant_rls("rule_batches")
+    op.execute("drop table rule_batches")
     op.execute("drop function if exists iiot_telemetry_removed_series_tenants()")
     op.execute(DOWNGRADE)
     enable_tenant_rls("telemetry")
