@@ -200,25 +200,38 @@ class WriteOutcome:
         return self.credential_ok and not self.missing_devices and not self.over_quota
 
 
-SeriesKey = tuple[uuid.UUID, uuid.UUID, str]  # (tenant, device, key)
+SeriesKey = tuple[uuid.UUID, str]  # (device, key) within one tenant
 
 
 class SeriesCache:
-    """Series ids this process has seen committed; a stale entry is detected by the write."""
+    """Series ids this process has seen committed, per tenant; a stale entry (its device
+    deleted and re-created under the same id) is detected by the write, which resolves anew."""
 
     MAX_ENTRIES = 1_000_000
 
     def __init__(self) -> None:
-        self.ids: dict[SeriesKey, int] = {}
+        self.ids: dict[uuid.UUID, dict[SeriesKey, int]] = {}
+        self._size = 0
 
-    def remember(self, found: dict[SeriesKey, int]) -> None:
-        if len(self.ids) + len(found) > self.MAX_ENTRIES:
+    def of(self, tenant_id: uuid.UUID) -> dict[SeriesKey, int]:
+        return self.ids.get(tenant_id) or {}
+
+    def remember(self, found: dict[uuid.UUID, dict[SeriesKey, int]]) -> None:
+        added = sum(len(v) for v in found.values())
+        if self._size + added > self.MAX_ENTRIES:
             self.ids.clear()
-        self.ids.update(found)
+            self._size = 0
+        for tenant_id, ids in found.items():
+            mine = self.ids.setdefault(tenant_id, {})
+            before = len(mine)
+            mine.update(ids)
+            self._size += len(mine) - before
 
-    def forget(self, keys: list[SeriesKey]) -> None:
+    def forget(self, tenant_id: uuid.UUID, keys: list[SeriesKey]) -> None:
+        mine = self.ids.get(tenant_id, {})
         for key in keys:
-            self.ids.pop(key, None)
+            if mine.pop(key, None) is not None:
+                self._size -= 1
 
 
 _CACHES: weakref.WeakKeyDictionary[AsyncEngine, SeriesCache] = weakref.WeakKeyDictionary()
@@ -246,7 +259,10 @@ class PendingWrite:
 class _Resolved:
     """Series ids found or created inside the current transaction (cached after commit)."""
 
-    ids: dict[SeriesKey, int] = field(default_factory=dict)
+    ids: dict[uuid.UUID, dict[SeriesKey, int]] = field(default_factory=dict)
+
+    def of(self, tenant_id: uuid.UUID) -> dict[SeriesKey, int]:
+        return self.ids.setdefault(tenant_id, {})
 
 
 def _set_tenant(tenant_id: uuid.UUID) -> psql.Composed:
@@ -265,14 +281,10 @@ async def _resolve(
             break
         cur = await conn.execute(
             RESOLVE_SERIES,
-            {
-                "tenant_id": tenant_id,
-                "devices": [k[1] for k in todo],
-                "keys": [k[2] for k in todo],
-            },
+            {"tenant_id": tenant_id, "devices": [k[0] for k in todo], "keys": [k[1] for k in todo]},
         )
         for series_id, device_id, key in await cur.fetchall():
-            found[(tenant_id, device_id, key)] = int(series_id)
+            found[(device_id, key)] = int(series_id)
     return found
 
 
@@ -292,54 +304,85 @@ def _columns(rows: Rows, series: list[int], devices: list[uuid.UUID], distinct: 
     ).decode()
 
 
+def _missing(item: PendingWrite, cache: SeriesCache, resolved: _Resolved) -> list[SeriesKey]:
+    known = cache.of(item.ctx.tenant_id)
+    mine = resolved.of(item.ctx.tenant_id)
+    pairs = dict.fromkeys(zip(item.rows.device_ids, item.rows.keys, strict=True))
+    return [k for k in pairs if k not in known and k not in mine]
+
+
+@dataclass(slots=True)
+class _Statement:
+    sql: str
+    params: dict[str, Any]
+    complete: bool  # every (device, key) had a series id
+    wanted: list[SeriesKey]
+
+
+def _statement(item: PendingWrite, cache: SeriesCache, resolved: _Resolved) -> _Statement:
+    tenant_id = item.ctx.tenant_id
+    rows = item.rows
+    known = cache.of(tenant_id)
+    mine = resolved.of(tenant_id)
+    pairs = list(zip(rows.device_ids, rows.keys, strict=True))
+    wanted = list(dict.fromkeys(pairs))
+    by_pair = {k: mine.get(k) or known.get(k, 0) for k in wanted}
+    series = list(map(by_pair.__getitem__, pairs))
+    distinct = sorted({v for v in by_pair.values() if v})
+    devices = list(dict.fromkeys(k[0] for k in wanted))
+    return _Statement(
+        sql=WRITE_AS_DEVICE if item.token_digest is not None else WRITE_AS_MEMBER,
+        params={
+            "tenant_id": tenant_id,
+            "token_digest": item.token_digest,
+            "day": item.day,
+            "columns": _columns(rows, series, devices, distinct),
+        },
+        complete=all(by_pair.values()),
+        wanted=wanted,
+    )
+
+
+def _outcome(row: Any) -> tuple[WriteOutcome, bool]:
+    """The statement's outcome, and whether every series id it was given exists."""
+    outcome = WriteOutcome(
+        credential_ok=bool(row[0]),
+        missing_devices=list(row[1] or []),
+        inserted=int(row[2] or 0),
+        counted_total=None if row[3] is None else int(row[3]),
+        limit=None if row[4] is None else int(row[4]),
+        used_before=int(row[5] or 0),
+        rule_batch=None if row[7] is None else int(row[7]),
+    )
+    return outcome, bool(row[6])
+
+
+def _stale(outcome: WriteOutcome, series_ok: bool, statement: _Statement) -> bool:
+    """A cached series id is gone (or a series could not be resolved) while the credential
+    and the devices held: the write did nothing and must be retried with fresh ids."""
+    refused = not outcome.credential_ok or bool(outcome.missing_devices)
+    return not refused and not (series_ok and statement.complete)
+
+
 async def _write_one(
     conn: AsyncConnection[Any], item: PendingWrite, cache: SeriesCache, resolved: _Resolved
 ) -> WriteOutcome:
     tenant_id = item.ctx.tenant_id
-    rows = item.rows
-    keys: list[SeriesKey] = [
-        (tenant_id, d, k) for d, k in zip(rows.device_ids, rows.keys, strict=True)
-    ]
-    wanted = list(dict.fromkeys(keys))
-    known = cache.ids
-    sql = WRITE_AS_DEVICE if item.token_digest is not None else WRITE_AS_MEMBER
     for attempt in range(2):
-        missing = [k for k in wanted if k not in known and k not in resolved.ids]
+        missing = _missing(item, cache, resolved)
         if missing:
-            resolved.ids.update(await _resolve(conn, tenant_id, missing))
-
-        def lookup(k: SeriesKey) -> int:
-            hit = resolved.ids.get(k)
-            return hit if hit is not None else known.get(k, 0)
-
-        by_key = {k: lookup(k) for k in wanted}
-        series = [by_key[k] for k in keys]
-        distinct = sorted({v for v in by_key.values() if v})
-        params = {
-            "tenant_id": tenant_id,
-            "token_digest": item.token_digest,
-            "day": item.day,
-            "columns": _columns(rows, series, list({k[1]: None for k in wanted}), distinct),
-        }
-        cur = await conn.execute(sql, params)
+            resolved.of(tenant_id).update(await _resolve(conn, tenant_id, missing))
+        statement = _statement(item, cache, resolved)
+        cur = await conn.execute(statement.sql, statement.params)
         row = await cur.fetchone()
         assert row is not None
-        outcome = WriteOutcome(
-            credential_ok=bool(row[0]),
-            missing_devices=list(row[1] or []),
-            inserted=int(row[2] or 0),
-            counted_total=None if row[3] is None else int(row[3]),
-            limit=None if row[4] is None else int(row[4]),
-            used_before=int(row[5] or 0),
-            rule_batch=None if row[7] is None else int(row[7]),
-        )
-        series_ok = bool(row[6]) and all(by_key.values())
-        if series_ok or not outcome.credential_ok or outcome.missing_devices or attempt:
+        outcome, series_ok = _outcome(row)
+        if attempt or not _stale(outcome, series_ok, statement):
             return outcome
         # A cached id no longer exists (its device was deleted and re-created): resolve anew.
-        cache.forget(wanted)
-        for k in wanted:
-            resolved.ids.pop(k, None)
+        cache.forget(tenant_id, statement.wanted)
+        for k in statement.wanted:
+            resolved.of(tenant_id).pop(k, None)
     raise AssertionError("unreachable")
 
 
@@ -386,21 +429,40 @@ class TelemetryWriter:
     async def write_group(self, items: list[PendingWrite]) -> list[WriteOutcome] | None:
         """Several requests in one transaction and one commit (group commit).
 
-        Each request is its own statement, checked against the counter as left by the ones
-        before it, so the quota stays exact. A refused request (bad token, unknown device)
-        wrote nothing and stays refused; if any request would cross the quota the whole
-        group is rolled back and None is returned, so the caller can retry them one by one.
+        The series the group lacks are resolved first (one statement per tenant); then every
+        request's statement is sent in one pipeline (one round trip for the group), each
+        checked against the counter as left by the ones before it, so the quota stays exact.
+        A refused request (bad token, unknown device) wrote nothing and stays refused; if any
+        request would cross the quota, or met a stale series id, the whole group is rolled
+        back and None is returned, so the caller can write them one by one.
         """
         resolved = _Resolved()
         async with self._transaction(items[0].ctx.tenant_id) as conn:
             tenant = items[0].ctx.tenant_id
-            outcomes: list[WriteOutcome] = []
+            missing: dict[uuid.UUID, dict[SeriesKey, None]] = {}
             for item in items:
-                if item.ctx.tenant_id != tenant:
-                    tenant = item.ctx.tenant_id
+                for k in _missing(item, self.series, resolved):
+                    missing.setdefault(item.ctx.tenant_id, {})[k] = None
+            for tenant_id, keys in missing.items():
+                if tenant_id != tenant:
+                    tenant = tenant_id
                     await conn.execute(_set_tenant(tenant))
-                outcome = await _write_one(conn, item, self.series, resolved)
-                if outcome.over_quota:
+                resolved.of(tenant_id).update(await _resolve(conn, tenant_id, list(keys)))
+            statements = [_statement(item, self.series, resolved) for item in items]
+            async with conn.pipeline() as pipeline:
+                cursors = []
+                for item, statement in zip(items, statements, strict=True):
+                    if item.ctx.tenant_id != tenant:
+                        tenant = item.ctx.tenant_id
+                        await conn.execute(_set_tenant(tenant))
+                    cursors.append(await conn.execute(statement.sql, statement.params))
+                await pipeline.sync()
+                rows = [await cur.fetchone() for cur in cursors]
+            outcomes: list[WriteOutcome] = []
+            for row, statement in zip(rows, statements, strict=True):
+                assert row is not None
+                outcome, series_ok = _outcome(row)
+                if outcome.over_quota or _stale(outcome, series_ok, statement):
                     await conn.execute("rollback")
                     return None
                 outcomes.append(outcome)
