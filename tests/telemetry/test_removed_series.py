@@ -52,3 +52,28 @@ async def test_points_of_a_deleted_device_are_deleted_by_partition(
         )
         == 18
     )
+
+
+async def test_a_device_recreated_under_the_same_id_gets_new_series(
+    runtime: Runtime, world: World, owner_engine: AsyncEngine
+) -> None:
+    """The writer's cached series ids of a deleted device are detected as stale."""
+    tenant = world.tenant_a.id
+    device_id = await seed_device(runtime, tenant, "Reborn")
+    op = world.a["operator"].client
+    body = {"device_id": str(device_id), "telemetry": {"t": 1.0}}
+    r = await op.post("/api/v1/telemetry", json=body)
+    assert r.status_code == 201
+    ctx = system_context(tenant)
+    async with runtime.db.tenant(ctx) as session:
+        device = await session.get(Device, (tenant, device_id))
+        assert device is not None
+        await session.delete(device)
+    async with runtime.db.tenant(ctx) as session:
+        session.add(Device(tenant_id=tenant, id=device_id, name="Reborn"))
+    r = await op.post("/api/v1/telemetry", json={**body, "telemetry": {"t": 2.0}})
+    assert r.status_code == 201, r.text
+    assert r.json() == {"points": 1, "duplicates": 0}
+    r = await world.a["viewer"].client.get(f"/api/v1/devices/{device_id}")
+    assert r.status_code == 200
+    assert r.json()["latest_telemetry"]["t"]["value"] == 2.0
