@@ -137,7 +137,11 @@ class Server:
 
 @contextmanager
 def running_server(
-    db: Scratch, *, access_log: bool = True, workers: int = 1, extra_env: dict[str, str] | None = None
+    db: Scratch,
+    *,
+    access_log: bool = True,
+    workers: int = 1,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[Server]:
     """`iiot serve` on the scratch database (`--workers N` processes, default one)."""
     port = free_port()
@@ -457,3 +461,22 @@ def process_cpu_seconds(pid: int) -> float:
             continue
         total += times.user + times.system
     return total
+
+
+def ensure_series(
+    conn: psycopg.Connection[Any], tenant_id: uuid.UUID, device_ids: list[uuid.UUID], keys: Any
+) -> dict[tuple[uuid.UUID, str], int]:
+    """The series ids of every (device, key), created as the owner where missing."""
+    keys = list(keys)
+    conn.execute(
+        "insert into telemetry_series (tenant_id, device_id, key)"
+        " select %s, d, k from unnest(%s::uuid[]) d, unnest(%s::text[]) k"
+        " on conflict do nothing",
+        (tenant_id, device_ids, keys),
+    )
+    rows = conn.execute(
+        "select device_id, key, id from telemetry_series"
+        " where tenant_id = %s and device_id = any(%s) and key = any(%s)",
+        (tenant_id, device_ids, keys),
+    ).fetchall()
+    return {(d, k): int(i) for d, k, i in rows}

@@ -33,7 +33,10 @@ INSERT_SQL = (
 
 def create() -> FastAPI:
     pool = AsyncConnectionPool(
-        os.environ["IIOT_MINIMAL_DSN"], min_size=10, max_size=10, open=False,
+        os.environ["IIOT_MINIMAL_DSN"],
+        min_size=10,
+        max_size=10,
+        open=False,
         kwargs={"autocommit": True},
     )
 
