@@ -59,11 +59,19 @@ RENAME_OLD = f"""
 do $$
 declare
     part record;
+    idx record;
 begin
     alter table telemetry rename to telemetry_wide;
     alter index pk_telemetry rename to pk_telemetry_wide;
     for part in {_OLD_PARTITIONS.format(parent="telemetry_wide")} loop
         execute format('alter table %I rename to %I', part.name, 'wide_' || part.name);
+        -- Its index names too, so the new partitions' indexes get the usual names.
+        for idx in
+            select c.relname::text as name from pg_index i join pg_class c on c.oid = i.indexrelid
+            where i.indrelid = format('%I', 'wide_' || part.name)::regclass
+        loop
+            execute format('alter index %I rename to %I', idx.name, 'wide_' || idx.name);
+        end loop;
     end loop;
 end
 $$;
