@@ -238,6 +238,45 @@ def reference_payloads(rows: int) -> Iterator[bytes]:
         yield "".join(lines).encode()
 
 
+class ActivitySampler:
+    """Samples, every 0.5 s, what else is active in the database during a reference COPY
+    (autovacuum workers, the server's backends): the evidence for what slows it down."""
+
+    def __init__(self, db: harness.Scratch, own_pid: int) -> None:
+        import threading
+
+        self.db = db
+        self.own_pid = own_pid
+        self.seen: dict[str, int] = {}
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(harness.PG_ADMIN, autocommit=True) as conn:
+            while not self._stop.wait(0.5):
+                self.samples += 1
+                rows = conn.execute(
+                    "select backend_type, coalesce(left(query, 60), '') from pg_stat_activity"
+                    " where datname = %s and state <> 'idle' and pid <> pg_backend_pid()"
+                    " and pid <> %s",
+                    (self.db.name, self.own_pid),
+                ).fetchall()
+                for backend, query in rows:
+                    label = f"{backend}: {query}"
+                    self.seen[label] = self.seen.get(label, 0) + 1
+
+    def __enter__(self) -> ActivitySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def physical_reference(db: harness.Scratch, payloads: list[bytes], with_pk: bool) -> dict[str, Any]:
     """One committed COPY per 1,000 rows into a fresh heap (with or without the key)."""
     table = "bench_ref_pk" if with_pk else "bench_ref_heap"
@@ -250,16 +289,23 @@ def physical_reference(db: harness.Scratch, payloads: list[bytes], with_pk: bool
         )
         conn.commit()
         rows = 0
-        t0 = time.perf_counter()
-        for payload in payloads:
-            with cur.copy(f"copy {table} (series_id, ts, value) from stdin") as copy:
-                copy.write(payload)
-            conn.commit()
-            rows += BATCH_POINTS
-        elapsed = time.perf_counter() - t0
+        with ActivitySampler(db, conn.info.backend_pid) as activity:
+            t0 = time.perf_counter()
+            for payload in payloads:
+                with cur.copy(f"copy {table} (series_id, ts, value) from stdin") as copy:
+                    copy.write(payload)
+                conn.commit()
+                rows += BATCH_POINTS
+            elapsed = time.perf_counter() - t0
         cur.execute(f"drop table {table}")
         conn.commit()
-    return {"rows": rows, "seconds": round(elapsed, 2), "rows_per_s": round(rows / elapsed, 1)}
+    return {
+        "rows": rows,
+        "seconds": round(elapsed, 2),
+        "rows_per_s": round(rows / elapsed, 1),
+        "other_activity_samples": activity.samples,
+        "other_activity": activity.seen,
+    }
 
 
 def plot(runs: list[dict[str, Any]], heap: float, pk: float, out: Path) -> None:
