@@ -47,6 +47,7 @@ from iiot.rules.repository import (
     RuleBatchRepository,
     RuleDeviceRepository,
 )
+from iiot.rules.specs import RuleSpec
 from iiot.tenancy.context import TenantContext, system_context
 
 if TYPE_CHECKING:
@@ -138,8 +139,10 @@ class RulesEngine:
                     if not queued:
                         self._one_by_one.discard(tenant_id)
                         return 0
-                    values = await self._values(repo, queued)
-                    outcome = await self._evaluate_in(session, ctx, values)
+                    specs = await self._specs(tenant_id)
+                    keys = {k for spec in specs for k in spec.keys}
+                    values = await self._values(repo, queued, keys) if keys else []
+                    outcome = await self._evaluate_in(session, ctx, values, specs)
                     await repo.done([q.id for q in queued])
         except Exception as exc:
             if is_database_unavailable(exc) or not queued:
@@ -187,12 +190,20 @@ class RulesEngine:
         )
         await asyncio.sleep(0.05 * 2 ** (batch.attempts + 1))
 
+    async def _specs(self, tenant_id: uuid.UUID) -> list[RuleSpec]:
+        specs = await self.cache.rules_for(tenant_id)
+        return [s for s in specs if s.rule_type != "time_based"]
+
     async def _values(
-        self, repo: RuleBatchRepository, queued: list[QueuedBatch]
+        self, repo: RuleBatchRepository, queued: list[QueuedBatch], keys: set[str]
     ) -> list[dict[uuid.UUID, BatchValues]]:
-        """The batches' readings per device and key, from the queued documents."""
+        """The batches' readings per device and key (only the keys some rule reads), from the
+        queued documents."""
         docs: list[dict[str, Any]] = [orjson.loads(q.points) for q in queued]
-        names = await repo.series_names({s for d in docs for s in d["ds"]})
+        found = await repo.series_names({s for d in docs for s in d["ds"]})
+        names = {sid: name for sid, name in found.items() if name[1] in keys}
+        # A batch repeats each timestamp once per key: parse each text once.
+        parsed: dict[str, datetime] = {}
         out = []
         for doc in docs:
             points = []
@@ -203,9 +214,10 @@ class RulesEngine:
                 if name is None:
                     continue  # the device was deleted since
                 value = num if num is not None else (flag if flag is not None else txt)
-                points.append(
-                    events.CommittedPoint(name[0], name[1], datetime.fromisoformat(ts), value)
-                )
+                at = parsed.get(ts)
+                if at is None:
+                    at = parsed[ts] = datetime.fromisoformat(ts)
+                points.append(events.CommittedPoint(name[0], name[1], at, value))
             out.append(batch_values(points))
         return out
 
@@ -215,8 +227,9 @@ class RulesEngine:
         """Evaluate the tenant's batches given in memory, in order, in one tenant transaction."""
         values = [batch_values(b.points) for b in batches if b.tenant_id == tenant_id]
         ctx = system_context(tenant_id, ENGINE_ACTOR)
+        specs = await self._specs(tenant_id)
         async with self.rt.db.tenant(ctx) as session:
-            outcome = await self._evaluate_in(session, ctx, values)
+            outcome = await self._evaluate_in(session, ctx, values, specs)
         after_commit(self.rt, tenant_id, outcome)
         return outcome
 
@@ -225,9 +238,8 @@ class RulesEngine:
         session: AsyncSession,
         ctx: TenantContext,
         values: list[dict[uuid.UUID, BatchValues]],
+        specs: list[RuleSpec],
     ) -> Outcome:
-        specs = await self.cache.rules_for(ctx.tenant_id)
-        specs = [s for s in specs if s.rule_type != "time_based"]
         if not specs or not any(values):
             return Outcome()
         now = datetime.now(UTC)

@@ -75,7 +75,7 @@ begin
     end loop;
 end
 $$;
-"""
+"""  # noqa: S608
 
 # Move the rows with RLS not forced on the owner (it applies to the application role anyway).
 UNFORCE_OLD = f"""
