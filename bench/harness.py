@@ -190,6 +190,9 @@ def running_server(
             process.kill()
             process.wait()
         log_file.close()
+        keep = os.environ.get("IIOT_BENCH_SERVER_LOG")
+        if keep:
+            shutil.copy(data_dir / "server.log", keep)
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
