@@ -35,11 +35,10 @@ KEYS = ("power", "speed")
 def load_day(db: harness.Scratch, tenant: harness.SeededTenant, day: datetime) -> int:
     device = tenant.device_ids[0]
     with db.owner() as conn, conn.cursor() as cur:
-        with cur.copy(
-            "copy telemetry (tenant_id, device_id, key, ts, value_num) from stdin"
-        ) as copy:
+        series = harness.ensure_series(conn, tenant.id, [device], KEYS)
+        with cur.copy("copy telemetry (tenant_id, series_id, ts, value_num) from stdin") as copy:
             for key in KEYS:
-                prefix = f"{tenant.id}\t{device}\t{key}\t"
+                prefix = f"{tenant.id}\t{series[(device, key)]}\t"
                 lines = [
                     f"{prefix}{(day + timedelta(seconds=s)).isoformat()}\t{(s * 37) % 1000 / 10}\n"
                     for s in range(86_400)

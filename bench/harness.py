@@ -136,12 +136,14 @@ class Server:
 
 
 @contextmanager
-def running_server(db: Scratch, *, access_log: bool = True) -> Iterator[Server]:
-    """`iiot serve` (uvicorn, one process) on the scratch database.
-
-    With `access_log=False` the same application is served by `uvicorn --factory
-    iiot.app:create_app --no-access-log` instead: `iiot serve` always logs every request.
-    """
+def running_server(
+    db: Scratch,
+    *,
+    access_log: bool = True,
+    workers: int = 1,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[Server]:
+    """`iiot serve` on the scratch database (`--workers N` processes, default one)."""
     port = free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="iiot-bench-"))
     env = {
@@ -154,21 +156,12 @@ def running_server(db: Scratch, *, access_log: bool = True) -> Iterator[Server]:
         "IIOT_BOOTSTRAP_ADMIN_EMAIL": "bench-admin@example.com",
         "IIOT_BOOTSTRAP_ADMIN_PASSWORD": secrets.token_urlsafe(24),
         "IIOT_PORT": str(port),
+        **(extra_env or {}),
     }
     bin_dir = Path(sys.executable).parent
-    if access_log:
-        cmd = [str(bin_dir / "iiot"), "serve", "--port", str(port)]
-    else:
-        cmd = [
-            str(bin_dir / "uvicorn"),
-            "--factory",
-            "iiot.app:create_app",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ]
+    cmd = [str(bin_dir / "iiot"), "serve", "--port", str(port), "--workers", str(workers)]
+    if not access_log:
+        cmd.append("--no-access-log")
     log_file = (data_dir / "server.log").open("wb")
     process = subprocess.Popen(cmd, env=env, stdout=log_file, stderr=subprocess.STDOUT, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
@@ -192,11 +185,14 @@ def running_server(db: Scratch, *, access_log: bool = True) -> Iterator[Server]:
     finally:
         process.terminate()
         try:
-            process.wait(timeout=15)
+            process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
         log_file.close()
+        keep = os.environ.get("IIOT_BENCH_SERVER_LOG")
+        if keep:
+            shutil.copy(data_dir / "server.log", keep)
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
@@ -453,3 +449,37 @@ def save(name: str, payload: dict[str, Any]) -> Path:
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
     log(f"results written to {path.relative_to(ROOT)}")
     return path
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children (the server's workers) so far."""
+    import psutil
+
+    root = psutil.Process(pid)
+    total = 0.0
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def ensure_series(
+    conn: psycopg.Connection[Any], tenant_id: uuid.UUID, device_ids: list[uuid.UUID], keys: Any
+) -> dict[tuple[uuid.UUID, str], int]:
+    """The series ids of every (device, key), created as the owner where missing."""
+    keys = list(keys)
+    conn.execute(
+        "insert into telemetry_series (tenant_id, device_id, key)"
+        " select %s, d, k from unnest(%s::uuid[]) d, unnest(%s::text[]) k"
+        " on conflict do nothing",
+        (tenant_id, device_ids, keys),
+    )
+    rows = conn.execute(
+        "select device_id, key, id from telemetry_series"
+        " where tenant_id = %s and device_id = any(%s) and key = any(%s)",
+        (tenant_id, device_ids, keys),
+    ).fetchall()
+    return {(d, k): int(i) for d, k, i in rows}

@@ -1,13 +1,23 @@
-"""Batch ingest over HTTP against a real server, with a raw COPY of the same rows as reference.
+"""Sustained batch ingest over HTTP into one day's partition, with the physical references.
 
-    .venv/bin/python bench/ingest_batch.py [--quick]
+    .venv/bin/python bench/ingest_batch.py [--quick] [--points N] [--workers N] [--profile]
 
 1,000 devices, one device token each; every request is one device's batch of 1,000 points
-(100 timestamps x 10 keys) sent with its token. Concurrent requests from an asyncio httpx
-client. Reference, in the same run: `COPY` of the same number of rows (same devices and keys,
-other timestamps) into the same `telemetry` table as the owner, both in one stream and as one
-committed COPY per 1,000 rows. Then a sweep of batch sizes, plotted to
-bench/results/ingest_batch_sweep.png. Figures are medians of the runs.
+(100 timestamps x 10 keys, so 10,000 series) sent with its token by an asyncio httpx client
+keeping `--concurrency` requests in flight. Each run starts from a fresh database and stores
+`--points` points (default 5,000,000) with timestamps from today's 00:10 UTC on, all in
+today's partition; the rate is recorded for every 250,000 points, so the rate of the last
+million is reported beside the overall one, and bench/results/ingest_batch_sustained.png plots
+points/s against stored points.
+
+References, measured in the same run right after the HTTP part (the server idle), on the same
+database server: `COPY` of
+`--reference-rows` rows (default 3,000,000) shaped `(series_id int8, ts timestamptz, value
+float8)`, one committed COPY per 1,000 rows, pre-rendered so the client costs nothing, into
+(a) a bare heap and (b) the same heap with `primary key (series_id, ts)`. Server CPU (the
+server's processes, user + system) is reported per 1,000 points. The heap + PK reference is
+also measured before the server starts, to show what an idle server costs the database.
+Figures are medians of the runs.
 """
 
 from __future__ import annotations
@@ -18,9 +28,11 @@ import json
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -30,6 +42,8 @@ import harness  # noqa: E402
 
 KEYS = [f"k{i}" for i in range(10)]
 STEP_MS = 10  # between two timestamps of one batch
+CHUNK_POINTS = 250_000
+BATCH_POINTS = 1_000
 
 
 @dataclass(frozen=True)
@@ -40,27 +54,19 @@ class Batch:
     points: int
 
 
-class Timeline:
-    """Hands out disjoint time windows, so no point is ever a duplicate of another."""
-
-    def __init__(self) -> None:
-        self.base_ms = int((datetime.now(UTC) - timedelta(hours=5)).timestamp() * 1000)
-        self.window = 0
-
-    def next_ms(self, span_ms: int) -> int:
-        start = self.base_ms + self.window
-        self.window += span_ms
-        return start
+def day_start_ms() -> int:
+    """Today's 00:10 UTC: 5 M points at one second per batch end before 01:40 UTC."""
+    today = datetime.now(UTC).replace(hour=0, minute=10, second=0, microsecond=0)
+    return int(today.timestamp() * 1000)
 
 
-def make_batches(
-    tenant: harness.SeededTenant, total_points: int, batch_points: int, timeline: Timeline
-) -> list[Batch]:
-    items = batch_points // len(KEYS)
-    batches = []
-    for b in range(total_points // batch_points):
+def batches(tenant: harness.SeededTenant, first: int, count: int, base_ms: int) -> list[Batch]:
+    """Batches number `first` .. `first + count - 1`; batch b covers its own second."""
+    items = BATCH_POINTS // len(KEYS)
+    out = []
+    for b in range(first, first + count):
         d = b % len(tenant.device_ids)
-        start = timeline.next_ms(items * STEP_MS)
+        start = base_ms + b * items * STEP_MS
         points = [
             {
                 "ts": start + i * STEP_MS,
@@ -68,21 +74,26 @@ def make_batches(
             }
             for i in range(items)
         ]
-        body = json.dumps({"points": points}).encode()
-        batches.append(
-            Batch(tenant.device_tokens[d], tenant.device_ids[d], body, items * len(KEYS))
+        out.append(
+            Batch(
+                tenant.device_tokens[d],
+                tenant.device_ids[d],
+                json.dumps({"points": points}).encode(),
+                BATCH_POINTS,
+            )
         )
-    return batches
+    return out
 
 
-async def send_all(url: str, batches: list[Batch], concurrency: int) -> dict[str, float]:
+async def send(
+    client: httpx.AsyncClient, todo: list[Batch], concurrency: int, latencies: list[float]
+) -> int:
     queue: asyncio.Queue[Batch] = asyncio.Queue()
-    for b in batches:
+    for b in todo:
         queue.put_nowait(b)
     stored = 0
-    latencies: list[float] = []
 
-    async def worker(client: httpx.AsyncClient) -> None:
+    async def worker() -> None:
         nonlocal stored
         while True:
             try:
@@ -103,88 +114,220 @@ async def send_all(url: str, batches: list[Batch], concurrency: int) -> dict[str
                 raise RuntimeError(f"unexpected ingest answer {body}")
             stored += body["points"]
 
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return stored
+
+
+async def sustained(
+    server: harness.Server,
+    tenant: harness.SeededTenant,
+    total: int,
+    concurrency: int,
+    profile_raw: Path | None,
+) -> dict[str, Any]:
+    base = day_start_ms()
+    per_chunk = CHUNK_POINTS // BATCH_POINTS
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+    curve: list[dict[str, float]] = []
+    latencies: list[float] = []
+    stored = 0
+    busy = 0.0
+    spy = None
+    async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=120) as client:
+        cpu0 = harness.process_cpu_seconds(server.pid)
+        for chunk in range(total // CHUNK_POINTS):
+            todo = batches(tenant, chunk * per_chunk, per_chunk, base)
+            if profile_raw is not None and stored + CHUNK_POINTS >= total - 1_000_000 and not spy:
+                spy = harness.start_profile(server.pid, profile_raw, 20)
+            t0 = time.perf_counter()
+            n = await send(client, todo, concurrency, latencies)
+            elapsed = time.perf_counter() - t0
+            busy += elapsed
+            stored += n
+            curve.append(
+                {"stored": stored, "points_per_s": round(n / elapsed, 1), "seconds": elapsed}
+            )
+            harness.log(f"  {stored:>10,} stored: {n / elapsed:>9,.0f} points/s")
+        cpu = harness.process_cpu_seconds(server.pid) - cpu0
+    if spy is not None:
+        spy.wait(timeout=120)
+    last = [c for c in curve if c["stored"] > total - 1_000_000]
+    last_points = CHUNK_POINTS * len(last)
+    return {
+        "points": stored,
+        "seconds": round(busy, 2),
+        "points_per_s": round(stored / busy, 1),
+        "last_million_points_per_s": round(last_points / sum(c["seconds"] for c in last), 1),
+        "first_million_points_per_s": round(
+            1_000_000 / sum(c["seconds"] for c in curve[: 1_000_000 // CHUNK_POINTS]), 1
+        )
+        if stored >= 1_000_000
+        else None,
+        "server_cpu_seconds": round(cpu, 2),
+        "server_cpu_ms_per_1000_points": round(cpu / stored * 1_000_000, 2),
+        "request_p50_ms": round(harness.percentile(latencies, 0.5) * 1000, 2),
+        "request_p99_ms": round(harness.percentile(latencies, 0.99) * 1000, 2),
+        "curve": curve,
+    }
+
+
+class Timeline:
+    """Hands out disjoint time windows, so no point is ever a duplicate of another (used by
+    bench/alert_latency.py for batches of any size)."""
+
+    def __init__(self) -> None:
+        self.base_ms = int((datetime.now(UTC) - timedelta(hours=5)).timestamp() * 1000)
+        self.window = 0
+
+    def next_ms(self, span_ms: int) -> int:
+        start = self.base_ms + self.window
+        self.window += span_ms
+        return start
+
+
+def make_batches(
+    tenant: harness.SeededTenant, total_points: int, batch_points: int, timeline: Timeline
+) -> list[Batch]:
+    items = batch_points // len(KEYS)
+    out = []
+    for b in range(total_points // batch_points):
+        d = b % len(tenant.device_ids)
+        start = timeline.next_ms(items * STEP_MS)
+        points = [
+            {
+                "ts": start + i * STEP_MS,
+                "values": {k: round(20 + (i * 7 + j) % 50 * 0.37, 2) for j, k in enumerate(KEYS)},
+            }
+            for i in range(items)
+        ]
+        body = json.dumps({"points": points}).encode()
+        out.append(Batch(tenant.device_tokens[d], tenant.device_ids[d], body, items * len(KEYS)))
+    return out
+
+
+async def send_all(url: str, todo: list[Batch], concurrency: int) -> dict[str, float]:
+    """Send `todo` with `concurrency` requests in flight; rate and latency."""
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    latencies: list[float] = []
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as client:
         t0 = time.perf_counter()
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+        stored = await send(client, todo, concurrency, latencies)
         elapsed = time.perf_counter() - t0
     return {
         "points": stored,
         "seconds": round(elapsed, 3),
         "points_per_s": round(stored / elapsed, 1),
-        "requests_per_s": round(len(batches) / elapsed, 1),
+        "requests_per_s": round(len(todo) / elapsed, 1),
         "request_p50_ms": round(harness.percentile(latencies, 0.5) * 1000, 2),
         "request_p99_ms": round(harness.percentile(latencies, 0.99) * 1000, 2),
     }
 
 
-def copy_payloads(
-    tenant: harness.SeededTenant, total_points: int, batch_points: int, timeline: Timeline
-) -> list[bytes]:
-    """The same rows as `make_batches` would send (other timestamps), as COPY text blocks."""
-    items = batch_points // len(KEYS)
-    out = []
-    for b in range(total_points // batch_points):
-        d = tenant.device_ids[b % len(tenant.device_ids)]
-        start = timeline.next_ms(items * STEP_MS)
+def reference_payloads(rows: int) -> Iterator[bytes]:
+    """`rows` rows of 10,000 series, 1,000 per COPY: one series' 100 timestamps x 10 keys."""
+    base = datetime.now(UTC).replace(hour=0, minute=10, second=0, microsecond=0)
+    for b in range(rows // BATCH_POINTS):
+        d = b % 1_000
+        start = base + timedelta(seconds=b)
         lines = []
-        for i in range(items):
-            ts = datetime.fromtimestamp((start + i * STEP_MS) / 1000, UTC).isoformat()
-            for j, k in enumerate(KEYS):
-                lines.append(
-                    f"{tenant.id}\t{d}\t{k}\t{ts}\t{round(20 + (i * 7 + j) % 50 * 0.37, 2)}\n"
-                )
-        out.append("".join(lines).encode())
-    return out
+        for i in range(BATCH_POINTS // len(KEYS)):
+            ts = (start + timedelta(milliseconds=i * STEP_MS)).isoformat()
+            for j in range(len(KEYS)):
+                value = round(20 + (i * 7 + j) % 50 * 0.37, 2)
+                lines.append(f"{d * 10 + j + 1}\t{ts}\t{value}\n")
+        yield "".join(lines).encode()
 
 
-COPY_SQL = "copy telemetry (tenant_id, device_id, key, ts, value_num) from stdin"
+class ActivitySampler:
+    """Samples, every 0.5 s, what else is active in the database during a reference COPY
+    (autovacuum workers, the server's backends): the evidence for what slows it down."""
+
+    def __init__(self, db: harness.Scratch, own_pid: int) -> None:
+        import threading
+
+        self.db = db
+        self.own_pid = own_pid
+        self.seen: dict[str, int] = {}
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(harness.PG_ADMIN, autocommit=True) as conn:
+            while not self._stop.wait(0.5):
+                self.samples += 1
+                rows = conn.execute(
+                    "select backend_type, coalesce(left(query, 60), '') from pg_stat_activity"
+                    " where datname = %s and state <> 'idle' and pid <> pg_backend_pid()"
+                    " and pid <> %s",
+                    (self.db.name, self.own_pid),
+                ).fetchall()
+                for backend, query in rows:
+                    label = f"{backend}: {query}"
+                    self.seen[label] = self.seen.get(label, 0) + 1
+
+    def __enter__(self) -> ActivitySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
-def copy_reference(db: harness.Scratch, payloads: list[bytes], rows: int) -> dict[str, float]:
-    """One COPY stream of every row in one transaction (the raw ceiling)."""
+def physical_reference(db: harness.Scratch, payloads: list[bytes], with_pk: bool) -> dict[str, Any]:
+    """One committed COPY per 1,000 rows into a fresh heap (with or without the key)."""
+    table = "bench_ref_pk" if with_pk else "bench_ref_heap"
+    key = ", primary key (series_id, ts)" if with_pk else ""
     with db.owner() as conn, conn.cursor() as cur:
-        t0 = time.perf_counter()
-        with cur.copy(COPY_SQL) as copy:
-            for payload in payloads:
-                copy.write(payload)
+        cur.execute(f"drop table if exists {table}")
+        cur.execute(
+            f"create table {table} (series_id int8 not null, ts timestamptz not null, "
+            f"value float8{key})"
+        )
         conn.commit()
-        elapsed = time.perf_counter() - t0
-    return {"points": rows, "seconds": round(elapsed, 3), "points_per_s": round(rows / elapsed, 1)}
+        rows = 0
+        with ActivitySampler(db, conn.info.backend_pid) as activity:
+            t0 = time.perf_counter()
+            for payload in payloads:
+                with cur.copy(f"copy {table} (series_id, ts, value) from stdin") as copy:
+                    copy.write(payload)
+                conn.commit()
+                rows += BATCH_POINTS
+            elapsed = time.perf_counter() - t0
+        cur.execute(f"drop table {table}")
+        conn.commit()
+    return {
+        "rows": rows,
+        "seconds": round(elapsed, 2),
+        "rows_per_s": round(rows / elapsed, 1),
+        "other_activity_samples": activity.samples,
+        "other_activity": activity.seen,
+    }
 
 
-def copy_reference_batched(
-    db: harness.Scratch, payloads: list[bytes], rows: int
-) -> dict[str, float]:
-    """One committed COPY per batch, like one request each."""
-    with db.owner() as conn, conn.cursor() as cur:
-        t0 = time.perf_counter()
-        for payload in payloads:
-            with cur.copy(COPY_SQL) as copy:
-                copy.write(payload)
-            conn.commit()
-        elapsed = time.perf_counter() - t0
-    return {"points": rows, "seconds": round(elapsed, 3), "points_per_s": round(rows / elapsed, 1)}
-
-
-def plot(sweep: list[dict[str, float]], copy_rate: float, out: Path) -> None:
+def plot(runs: list[dict[str, Any]], heap: float, pk: float, out: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    sizes = [s["batch_points"] for s in sweep]
-    rates = [s["points_per_s"] for s in sweep]
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    ax.plot(sizes, rates, marker="o", label="HTTP ingest (median)")
-    ax.axhline(copy_rate, color="grey", linestyle="--", label="raw COPY, one stream")
-    ax.axhline(50_000, color="tab:red", linestyle=":", label="target 50,000 points/s")
-    ax.set_xscale("log")
-    ax.set_xlabel("points per request")
-    ax.set_ylabel("points stored per second")
-    ax.set_title("Batch ingest throughput vs batch size")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for n, run in enumerate(runs, 1):
+        xs = [c["stored"] / 1e6 for c in run["curve"]]
+        ys = [c["points_per_s"] for c in run["curve"]]
+        ax.plot(xs, ys, marker=".", label=f"HTTP ingest, run {n}")
+    ax.axhline(heap, color="grey", linestyle="--", label=f"COPY bare heap {heap:,.0f}/s")
+    ax.axhline(pk, color="black", linestyle="-.", label=f"COPY heap + PK {pk:,.0f}/s")
+    ax.axhline(60_000, color="tab:red", linestyle=":", label="target 60,000 points/s")
+    ax.set_xlabel("points stored in the day's partition (millions)")
+    ax.set_ylabel("points stored per second (per 250k chunk)")
+    ax.set_title("Sustained batch ingest, 1,000-point requests (shared 2-vCPU machine)")
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)
@@ -192,103 +335,94 @@ def plot(sweep: list[dict[str, float]], copy_rate: float, out: Path) -> None:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer points per run")
+    parser.add_argument("--quick", action="store_true", help="500,000 points, 300,000 rows")
+    parser.add_argument("--points", type=int, default=5_000_000)
+    parser.add_argument("--reference-rows", type=int, default=3_000_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--no-access-log", action="store_true", help="serve without access log")
-    parser.add_argument("--profile", action="store_true", help="py-spy the server in one more run")
+    parser.add_argument("--profile", action="store_true", help="py-spy the last million (run 1)")
+    parser.add_argument("--name", default=None, help="results file name")
     args = parser.parse_args()
-    total = 100_000 if args.quick else 400_000
-    sweep_sizes = [10, 100, 1_000, 5_000, 10_000]
-    sweep_totals = {10: 10_000, 100: 50_000, 1_000: 100_000, 5_000: 100_000, 10_000: 100_000}
-    if args.quick:
-        sweep_totals = {k: v // 4 for k, v in sweep_totals.items()}
+    total = 500_000 if args.quick else args.points
+    ref_rows = 300_000 if args.quick else args.reference_rows
 
-    with harness.scratch_database("ingest") as db:
-        (tenant,) = harness.seed_tenants(db, tenants=1, devices_per_tenant=1_000)
-        timeline = Timeline()
-        with harness.running_server(db, access_log=not args.no_access_log) as server:
-            harness.log("warm-up")
-            await send_all(
-                server.url, make_batches(tenant, 20_000, 1_000, timeline), args.concurrency
-            )
-            runs, copies, copies_batched = [], [], []
-            for n in range(args.runs):
-                batches = make_batches(tenant, total, 1_000, timeline)
-                harness.settle(db)
-                result = await send_all(server.url, batches, args.concurrency)
-                runs.append(result)
-                payloads = copy_payloads(tenant, total, 1_000, timeline)
-                harness.settle(db)
-                copies.append(copy_reference(db, payloads, total))
-                payloads = copy_payloads(tenant, total, 1_000, timeline)
-                harness.settle(db)
-                copies_batched.append(copy_reference_batched(db, payloads, total))
-                harness.log(
-                    f"run {n + 1}: HTTP {result['points_per_s']:,.0f} points/s "
-                    f"(p99 {result['request_p99_ms']} ms per request); COPY one stream "
-                    f"{copies[-1]['points_per_s']:,.0f}/s; COPY per batch "
-                    f"{copies_batched[-1]['points_per_s']:,.0f}/s"
-                )
-            sweep = []
-            for size in sweep_sizes:
-                rates = []
-                for _ in range(args.runs):
-                    batches = make_batches(tenant, sweep_totals[size], size, timeline)
-                    harness.settle(db)
-                    rates.append(
-                        (await send_all(server.url, batches, args.concurrency))["points_per_s"]
-                    )
-                sweep.append(
-                    {"batch_points": size, "points_per_s": harness.median(rates), "runs": rates}
-                )
-                harness.log(
-                    f"sweep {size:>6} points/request: {harness.median(rates):,.0f} points/s"
-                )
-            profile = None
-            if args.profile:
-                raw = harness.RESULTS / "ingest_batch_profile.txt"
-                harness.RESULTS.mkdir(parents=True, exist_ok=True)
-                spy = harness.start_profile(server.pid, raw, 15)
-                await send_all(
-                    server.url, make_batches(tenant, total, 1_000, timeline), args.concurrency
-                )
-                if spy is not None:
-                    spy.wait(timeout=60)
-                profile = harness.summarize_profile(raw)
-
-    http_rate = harness.median([r["points_per_s"] for r in runs])
-    copy_rate = harness.median([c["points_per_s"] for c in copies])
-    copy_batched_rate = harness.median([c["points_per_s"] for c in copies_batched])
-    summary = {
-        "http_points_per_s": http_rate,
-        "copy_points_per_s": copy_rate,
-        "copy_per_batch_points_per_s": copy_batched_rate,
-        "ratio_to_copy": round(http_rate / copy_rate, 3),
-        "ratio_to_copy_per_batch": round(http_rate / copy_batched_rate, 3),
-        "target_50k_met": http_rate >= 50_000,
-        "target_half_copy_met": http_rate >= 0.5 * copy_rate,
-    }
+    runs, heaps, pks, quiet_pks = [], [], [], []
+    harness.log(f"rendering {ref_rows:,} reference rows")
+    payloads = list(reference_payloads(ref_rows))
+    profile_raw = harness.RESULTS / "ingest_batch_profile.txt" if args.profile else None
     harness.RESULTS.mkdir(parents=True, exist_ok=True)
-    plot(sweep, copy_rate, harness.RESULTS / "ingest_batch_sweep.png")
+    for n in range(args.runs):
+        with harness.scratch_database("ingest") as db:
+            (tenant,) = harness.seed_tenants(db, tenants=1, devices_per_tenant=1_000)
+            # The same reference with no server running, to compare with the one measured
+            # while the server idles after its ingest run.
+            quiet_pk = physical_reference(db, payloads, with_pk=True)
+            with harness.running_server(
+                db, access_log=not args.no_access_log, workers=args.workers
+            ) as server:
+                harness.settle(db)
+                run = await sustained(
+                    server, tenant, total, args.concurrency, profile_raw if n == 0 else None
+                )
+                harness.settle(db)
+                heap = physical_reference(db, payloads, with_pk=False)
+                harness.settle(db)
+                pk = physical_reference(db, payloads, with_pk=True)
+        runs.append(run)
+        quiet_pks.append(quiet_pk)
+        heaps.append(heap)
+        pks.append(pk)
+        harness.log(
+            f"run {n + 1}: HTTP {run['points_per_s']:,.0f} points/s overall, last million "
+            f"{run['last_million_points_per_s']:,.0f}/s, server CPU "
+            f"{run['server_cpu_ms_per_1000_points']} ms per 1,000 points; COPY bare heap "
+            f"{heap['rows_per_s']:,.0f}/s, heap + PK {pk['rows_per_s']:,.0f}/s "
+            f"(no server running: {quiet_pk['rows_per_s']:,.0f}/s)"
+        )
+
+    overall = harness.median([r["points_per_s"] for r in runs])
+    last = harness.median([r["last_million_points_per_s"] for r in runs])
+    heap_rate = harness.median([h["rows_per_s"] for h in heaps])
+    pk_rate = harness.median([p["rows_per_s"] for p in pks])
+    summary = {
+        "http_points_per_s": overall,
+        "http_last_million_points_per_s": last,
+        "server_cpu_ms_per_1000_points": harness.median(
+            [r["server_cpu_ms_per_1000_points"] for r in runs]
+        ),
+        "copy_bare_heap_rows_per_s": heap_rate,
+        "copy_heap_pk_rows_per_s": pk_rate,
+        "copy_heap_pk_no_server_rows_per_s": harness.median([q["rows_per_s"] for q in quiet_pks]),
+        "ratio_last_million_to_bare_heap": round(last / heap_rate, 3),
+        "ratio_last_million_to_heap_pk": round(last / pk_rate, 3),
+        "target_60k_met": last >= 60_000,
+        "target_120k_met": last >= 120_000,
+        "target_0_3_bare_heap_met": last >= 0.3 * heap_rate,
+    }
+    name = args.name or ("ingest_batch" + (f"_{args.workers}_workers" if args.workers > 1 else ""))
+    plot(runs, heap_rate, pk_rate, harness.RESULTS / f"{name}_sustained.png")
     harness.save(
-        "ingest_batch" + ("_no_access_log" if args.no_access_log else ""),
+        name,
         {
             "setup": {
                 "devices": 1_000,
-                "batch_points": 1_000,
-                "keys_per_timestamp": len(KEYS),
+                "series": 10_000,
+                "batch_points": BATCH_POINTS,
                 "points_per_run": total,
+                "reference_rows": ref_rows,
                 "runs": args.runs,
                 "client": f"asyncio httpx, {args.concurrency} concurrent requests",
-                "server": "uvicorn --no-access-log" if args.no_access_log else "iiot serve",
+                "server": f"iiot serve --workers {args.workers}"
+                + (" --no-access-log" if args.no_access_log else ""),
             },
             "summary": summary,
             "runs": runs,
-            "copy_one_stream": copies,
-            "copy_per_batch": copies_batched,
-            "sweep": sweep,
-            "profile_top": profile,
+            "copy_bare_heap": heaps,
+            "copy_heap_pk": pks,
+            "copy_heap_pk_no_server": quiet_pks,
+            "profile_top": harness.summarize_profile(profile_raw) if profile_raw else None,
         },
     )
     print(json.dumps(summary, indent=2))

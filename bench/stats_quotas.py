@@ -51,15 +51,15 @@ def load_points(
     total = 0
     with db.owner() as conn, conn.cursor() as cur:
         cur.execute("set synchronous_commit = off")
-        with cur.copy(
-            "copy telemetry (tenant_id, device_id, key, ts, value_num) from stdin"
-        ) as copy:
+        series = {
+            t.id: harness.ensure_series(conn, t.id, t.device_ids[:devices], KEYS) for t in tenants
+        }
+        with cur.copy("copy telemetry (tenant_id, series_id, ts, value_num) from stdin") as copy:
             for t in tenants:
                 tid = str(t.id)
                 for d in t.device_ids[:devices]:
-                    prefix = f"{tid}\t{d}\t"
                     lines = [
-                        f"{prefix}{k}\t{ts}\t{(i * 13 + j) % 97 * 0.5}\n"
+                        f"{tid}\t{series[t.id][(d, k)]}\t{ts}\t{(i * 13 + j) % 97 * 0.5}\n"
                         for j, k in enumerate(KEYS)
                         for i, ts in enumerate(ts_text)
                     ]

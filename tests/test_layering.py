@@ -150,6 +150,7 @@ SYSTEM_CONTEXT_ALLOWED = {
     "connectivity/hub.py": "live device sessions: re-checking credentials and tenants on notice",
     "connectivity/rpc_service.py": "RPC expiry job",
     "metering/meter.py": "usage meter flush (per-process counts of many tenants)",
+    "telemetry/removed.py": "removed-series deletion job",
 }
 # `<...>.db.system()` / `db.system()`: platform tables (tenants, users, tokens, tiers).
 DB_SYSTEM_ALLOWED = {
@@ -172,6 +173,8 @@ DB_SYSTEM_ALLOWED = {
     "connectivity/rpc_service.py": "RPC expiry job (tenants to visit)",
     "quotas/rates.py": "a tenant's effective limits, read before its context exists",
     "auth/service.py": "password-reset token purge job (platform table)",
+    "rules/engine.py": "durable rule batches: tenants with queued batches after a crash",
+    "telemetry/removed.py": "removed-series deletion job (tenants to visit)",
 }
 
 

@@ -65,10 +65,21 @@ def serve(
     ] = None,
     workers: Annotated[
         int | None,
-        typer.Option(min=1, max=64, help="HTTP worker processes (IIOT_WORKERS); >1 needs Redis."),
+        typer.Option(
+            min=1,
+            max=256,
+            help="Server processes (IIOT_WORKERS); default one per core in production, "
+            "one in development.",
+        ),
     ] = None,
 ) -> None:
-    """Start the HTTP API and web UI (migrates the database first)."""
+    """Start the HTTP API and web UI (migrates the database first).
+
+    With several workers the database is prepared (migrations, first admin) once here, then
+    uvicorn starts the processes; each builds its own runtime. Processes share nothing but
+    the database: per-process caches are invalidated by NOTIFY or re-checked in the write's
+    transaction, and each background job runs in one process at a time (advisory locks).
+    """
     import uvicorn
 
     from iiot.app import create_app
@@ -81,7 +92,7 @@ def serve(
         settings = settings.model_copy(update={"host": host})
     if mqtt_port is not None:
         settings = settings.model_copy(update={"mqtt_port": mqtt_port})
-    count = workers or settings.workers
+    count = settings.worker_count(workers)
     try:
         require_shared_state(settings.redis_url, count)
     except SharedStateRequired as exc:
@@ -120,6 +131,7 @@ def _prepare_once(settings: Settings) -> None:
     from iiot.runtime import Runtime
 
     urls = prepare_database(settings)
+    settings.resolved_jwt_secret()
 
     async def _run() -> None:
         rt = Runtime.build(settings, urls.require_app_url())

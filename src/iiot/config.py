@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network, ip_network
@@ -22,6 +23,9 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     # One log line per request; Prometheus metrics cover traffic without it.
     access_log: bool = True
+    # Server processes of `iiot serve`; more than one needs IIOT_REDIS_URL. None: one per core
+    # in production when Redis is configured, otherwise one.
+    workers: int | None = Field(default=None, ge=1, le=256)
     data_dir: Path = Path(".iiot")
     # `iiot serve`: a request's headers, and each chunk of its body, must arrive within these.
     header_read_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
@@ -56,8 +60,6 @@ class Settings(BaseSettings):
     # Shared rate-limit counters (and usage counters) for every process. Required when more
     # than one worker serves.
     redis_url: str | None = None
-    # HTTP worker processes of `iiot serve`; more than one needs IIOT_REDIS_URL.
-    workers: int = Field(default=1, ge=1, le=64)
     # Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For is
     # believed; from anyone else the header is ignored.
     trusted_proxies: str = ""
@@ -129,6 +131,16 @@ class Settings(BaseSettings):
 
     def session_database_url(self) -> str | None:
         return self.database_direct_url or self.database_url
+
+    def worker_count(self, requested: int | None = None) -> int:
+        """How many server processes `iiot serve` runs."""
+        if requested is not None:
+            return requested
+        if self.workers is not None:
+            return self.workers
+        if self.env == "production" and self.redis_url is not None:
+            return os.cpu_count() or 1
+        return 1
 
     def resolved_jwt_secret(self) -> str:
         """The configured secret, or in development one generated once and kept in data_dir."""

@@ -1,7 +1,8 @@
 """In-process events between domains, so that lower layers never import higher ones.
 
-`telemetry_committed` fires after an ingest transaction commits; the listeners are those of
-the modules the runtime runs (the rules engine's, for one).
+`telemetry_committed` fires after an ingest transaction that queued a batch for the rules
+engine commits (the batch itself is in `rule_batches`; `points` is empty on that path); the
+listeners are those of the modules the runtime runs (the rules engine's, for one).
 """
 
 from __future__ import annotations

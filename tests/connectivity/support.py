@@ -50,7 +50,9 @@ async def stored_points(engine: AsyncEngine, device_id: uuid.UUID) -> dict[str, 
         rows = await conn.execute(
             text(
                 "select key, coalesce(value_num::text, value_bool::text, value_str) "
-                "from telemetry where device_id = :d order by key, ts"
+                "from telemetry t join telemetry_series s "
+                "on s.tenant_id = t.tenant_id and s.id = t.series_id "
+                "where s.device_id = :d order by key, ts"
             ),
             {"d": device_id},
         )

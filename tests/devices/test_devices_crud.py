@@ -9,6 +9,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from iiot.runtime import Runtime
+from iiot.telemetry import removed
 from tests.devices.support import make_device
 from tests.fixtures.factories import Factory, World
 
@@ -207,7 +209,7 @@ async def test_other_tenants_device_is_not_found_and_untouched(
 
 
 async def test_delete_removes_credentials_and_telemetry(
-    factory: Factory, world: World, owner_engine: AsyncEngine
+    factory: Factory, world: World, owner_engine: AsyncEngine, runtime: Runtime
 ) -> None:
     dev = await make_device(factory, world.a["developer"])
     keep = await make_device(factory, world.a["developer"])
@@ -223,9 +225,17 @@ async def test_delete_removes_credentials_and_telemetry(
     r = await world.a["developer"].client.delete(f"/api/v1/devices/{dev.id}")
     assert r.status_code == 204
     sql = "select count(*) from {} where device_id = :d"
-    assert await _count(owner_engine, sql.format("telemetry"), d=dev.id) == 0
+    # Points are reached through the series dictionary; the removed series' points are
+    # deleted by the telemetry-removed-series job.
+    points = (
+        "select count(*) from telemetry t join telemetry_series s "
+        "on s.tenant_id = t.tenant_id and s.id = t.series_id where s.device_id = :d"
+    )
+    assert await _count(owner_engine, points, d=dev.id) == 0
     assert await _count(owner_engine, sql.format("device_credentials"), d=dev.id) == 0
-    assert await _count(owner_engine, sql.format("telemetry"), d=keep.id) == 2
+    assert await _count(owner_engine, points, d=keep.id) == 2
+    await removed.delete_removed_series(runtime)
+    assert await _count(owner_engine, "select count(*) from telemetry") == 2
     assert (await world.a["viewer"].client.get(f"/api/v1/devices/{dev.id}")).status_code == 404
     assert (
         await dev.client.post("/api/v1/telemetry", json={"telemetry": {"v": 1}})

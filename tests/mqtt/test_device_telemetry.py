@@ -29,7 +29,9 @@ async def stored(engine: AsyncEngine, device_id: uuid.UUID) -> list[tuple[str, o
         rows = await conn.execute(
             text(
                 "select key, coalesce(value_num::text, value_bool::text, value_str) "
-                "from telemetry where device_id = :d order by ts, key"
+                "from telemetry t join telemetry_series s "
+                "on s.tenant_id = t.tenant_id and s.id = t.series_id "
+                "where s.device_id = :d order by ts, key"
             ),
             {"d": device_id},
         )
@@ -80,7 +82,11 @@ async def test_every_telemetry_form_is_committed_before_the_puback(
     # "42" arrived as a string and is stored as a number (ThingsBoard's cast).
     async with owner_engine.connect() as conn:
         num = await conn.scalar(
-            text("select value_num from telemetry where device_id = :d and key = 'd'"),
+            text(
+                "select value_num from telemetry t join telemetry_series s "
+                "on s.tenant_id = t.tenant_id and s.id = t.series_id "
+                "where s.device_id = :d and key = 'd'"
+            ),
             {"d": handle.id},
         )
     assert num == 42

@@ -38,7 +38,11 @@ async def device_named(engine: AsyncEngine, tenant_id: object, name: str) -> uui
 async def points_of(engine: AsyncEngine, device_id: uuid.UUID) -> dict[str, float]:
     async with engine.connect() as conn:
         rows = await conn.execute(
-            text("select key, value_num from telemetry where device_id = :d"), {"d": device_id}
+            text(
+                "select key, value_num from telemetry t join telemetry_series s "
+                "on s.tenant_id = t.tenant_id and s.id = t.series_id where s.device_id = :d"
+            ),
+            {"d": device_id},
         )
         return {r[0]: r[1] for r in rows}
 

@@ -161,7 +161,11 @@ async def test_killed_server_loses_no_acknowledged_point(
     async with owner_engine.connect() as conn:
         for device_id, numbers in acked.items():
             rows = await conn.execute(
-                text("select value_num from telemetry where device_id = :d and key = 'n'"),
+                text(
+                    "select value_num from telemetry t join telemetry_series s "
+                    "on s.tenant_id = t.tenant_id and s.id = t.series_id "
+                    "where s.device_id = :d and key = 'n'"
+                ),
                 {"d": device_id},
             )
             stored = {int(r[0]) for r in rows}

@@ -99,7 +99,11 @@ async def test_thingsboard_device_sdk(
             rows = dict(
                 (
                     await conn.execute(
-                        text("select key, value_num from telemetry where device_id = :d"),
+                        text(
+                            "select key, value_num from telemetry t join telemetry_series s "
+                            "on s.tenant_id = t.tenant_id and s.id = t.series_id "
+                            "where s.device_id = :d"
+                        ),
                         {"d": handle.id},
                     )
                 ).all()
@@ -150,7 +154,11 @@ async def test_thingsboard_gateway_sdk(
                 )
             ).one()
             flow = await conn.scalar(
-                text("select value_num from telemetry where device_id = :d and key = 'flow'"),
+                text(
+                    "select value_num from telemetry t join telemetry_series s "
+                    "on s.tenant_id = t.tenant_id and s.id = t.series_id "
+                    "where s.device_id = :d and key = 'flow'"
+                ),
                 {"d": pump.id},
             )
         assert pump.type == "sdk-pump"

@@ -23,8 +23,10 @@ async def rows(engine: AsyncEngine, device_id: uuid.UUID) -> list[tuple[object, 
     async with engine.connect() as conn:
         result = await conn.execute(
             text(
-                "select key, ts, value_num, value_bool, value_str, unit, quality "
-                "from telemetry where device_id = :d order by key, ts"
+                "select s.key, t.ts, t.value_num, t.value_bool, t.value_str, t.unit, t.quality "
+                "from telemetry t join telemetry_series s "
+                "on s.tenant_id = t.tenant_id and s.id = t.series_id "
+                "where s.device_id = :d order by s.key, t.ts"
             ),
             {"d": device_id},
         )
@@ -209,7 +211,10 @@ async def test_partition_created_for_a_back_filled_day(
     async with owner_engine.connect() as conn:
         where = (
             await conn.execute(
-                text("select tableoid::regclass::text from telemetry where device_id = :d"),
+                text(
+                    "select t.tableoid::regclass::text from telemetry t join telemetry_series s "
+                    "on s.tenant_id = t.tenant_id and s.id = t.series_id where s.device_id = :d"
+                ),
                 {"d": dev.id},
             )
         ).scalar_one()

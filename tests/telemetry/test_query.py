@@ -8,10 +8,11 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
 from iiot.models.devices import Device
-from iiot.models.telemetry import TelemetryPoint
+from iiot.models.telemetry import TelemetryPoint, TelemetrySeries
 from iiot.runtime import Runtime
 from iiot.tenancy.context import system_context
 from tests.fixtures.factories import World
@@ -39,27 +40,39 @@ async def seed_points(
     unit: str | None = None,
 ) -> None:
     """Write points straight through a tenant session (RLS applies), bypassing ingest rules."""
-    rows = []
-    for key, ts, value in points:
-        row: dict[str, Any] = {
-            "tenant_id": tenant_id,
-            "device_id": device_id,
-            "key": key,
-            "ts": ts,
-            "unit": unit,
-            "value_num": None,
-            "value_bool": None,
-            "value_str": None,
-        }
-        if isinstance(value, bool):
-            row["value_bool"] = value
-        elif isinstance(value, str):
-            row["value_str"] = value
-        else:
-            row["value_num"] = float(value)
-        rows.append(row)
+    points = list(points)
     ctx = system_context(tenant_id)
     async with rt.db.tenant(ctx) as session:
+        keys = sorted({key for key, _, _ in points})
+        await session.execute(
+            insert(TelemetrySeries)
+            .values([{"tenant_id": tenant_id, "device_id": device_id, "key": k} for k in keys])
+            .on_conflict_do_nothing()
+        )
+        found = await session.execute(
+            select(TelemetrySeries.key, TelemetrySeries.id).where(
+                TelemetrySeries.tenant_id == tenant_id, TelemetrySeries.device_id == device_id
+            )
+        )
+        series = {key: series_id for key, series_id in found}
+        rows = []
+        for key, ts, value in points:
+            row: dict[str, Any] = {
+                "tenant_id": tenant_id,
+                "series_id": series[key],
+                "ts": ts,
+                "unit": unit,
+                "value_num": None,
+                "value_bool": None,
+                "value_str": None,
+            }
+            if isinstance(value, bool):
+                row["value_bool"] = value
+            elif isinstance(value, str):
+                row["value_str"] = value
+            else:
+                row["value_num"] = float(value)
+            rows.append(row)
         for i in range(0, len(rows), 5000):
             await session.execute(insert(TelemetryPoint).values(rows[i : i + 5000]))
 

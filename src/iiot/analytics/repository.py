@@ -16,19 +16,26 @@ from sqlalchemy import text
 from iiot.db.repository import TenantRepository
 from iiot.models.telemetry import TelemetryPoint
 
-_SERIES = """
+
+def _series_id(key: str) -> str:
+    """The series of the device's `key` (points are keyed by series id, not device and key)."""
+    where = "sr.tenant_id = :tenant_id and sr.device_id = :device_id"
+    return f"(select sr.id from telemetry_series sr where {where} and sr.key = :{key})"  # noqa: S608
+
+
+_SERIES = f"""
     select t.ts, t.value_num as y
     from telemetry t
-    where t.tenant_id = :tenant_id and t.device_id = :device_id and t.key = :key
+    where t.tenant_id = :tenant_id and t.series_id = {_series_id("key")}
       and t.ts >= :start and t.ts < :end and t.value_num is not null
-"""
+"""  # noqa: S608 - constant fragments only
 
-_UNIT = text("""
+_UNIT = text(f"""
 select t.unit from telemetry t
-where t.tenant_id = :tenant_id and t.device_id = :device_id and t.key = :key
+where t.tenant_id = :tenant_id and t.series_id = {_series_id("key")}
   and t.ts >= :start and t.ts < :end and t.unit is not null
 order by t.ts desc limit 1
-""")
+""")  # noqa: S608 - constant fragments only
 
 # The newest `limit` readings, oldest first, with the `window - 1` readings before them read
 # too so that their moving averages and rates are complete.
@@ -76,14 +83,14 @@ select count(*) as n, avg(s.y) as mean, stddev_samp(s.y) as stddev, var_samp(s.y
 from ({_SERIES}) s
 """)  # noqa: S608 - constant fragments only
 
-_CORRELATION = text("""
+_CORRELATION = text(f"""
 with pairs as (
     select a.value_num as y1, b.value_num as y2
     from telemetry a
     join telemetry b
-      on b.tenant_id = a.tenant_id and b.device_id = a.device_id and b.key = :key2
+      on b.tenant_id = a.tenant_id and b.series_id = {_series_id("key2")}
      and b.ts = a.ts
-    where a.tenant_id = :tenant_id and a.device_id = :device_id and a.key = :key1
+    where a.tenant_id = :tenant_id and a.series_id = {_series_id("key1")}
       and a.ts >= :start and a.ts < :end and b.ts >= :start and b.ts < :end
       and a.value_num is not null and b.value_num is not null
 )
@@ -91,7 +98,7 @@ select count(*) as n, corr(y1, y2) as r,
        avg(y1) as mean1, stddev_samp(y1) as stddev1,
        avg(y2) as mean2, stddev_samp(y2) as stddev2
 from pairs
-""")
+""")  # noqa: S608 - constant fragments only
 
 
 @dataclass(frozen=True)

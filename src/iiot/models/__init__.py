@@ -15,8 +15,13 @@ from iiot.models.escalation import (
 from iiot.models.invitations import Invitation
 from iiot.models.mail import MailMessage
 from iiot.models.quotas import TenantQuotaLock
-from iiot.models.rules import Rule, RuleState, WebhookDelivery
-from iiot.models.telemetry import TelemetryPoint, TenantUsageDaily
+from iiot.models.rules import Rule, RuleBatch, RuleState, WebhookDelivery
+from iiot.models.telemetry import (
+    TelemetryPoint,
+    TelemetrySeries,
+    TelemetrySeriesRemoved,
+    TenantUsageDaily,
+)
 from iiot.models.tenancy import Tenant, Tier
 from iiot.models.usage import DeviceUsageDaily, UsageDaily
 from iiot.models.users import Membership, RefreshToken, User
@@ -42,9 +47,12 @@ __all__ = [
     "PlatformAuditEvent",
     "RefreshToken",
     "Rule",
+    "RuleBatch",
     "RuleState",
     "Tenant",
     "TelemetryPoint",
+    "TelemetrySeries",
+    "TelemetrySeriesRemoved",
     "TenantQuotaLock",
     "TenantUsageDaily",
     "Tier",

@@ -11,7 +11,14 @@ from iiot.devices.presence import presence
 from iiot.errors import Forbidden, NotFound, Unauthorized, ValidationFailed, problem_responses
 from iiot.http.routing import IIoTRoute
 from iiot.rules import service
-from iiot.rules.schemas import RuleIn, RuleList, RuleOut, RuleSaved, RuleTestReport
+from iiot.rules.schemas import (
+    ParkedBatchList,
+    RuleIn,
+    RuleList,
+    RuleOut,
+    RuleSaved,
+    RuleTestReport,
+)
 from iiot.runtime import get_runtime
 from iiot.tenancy.access import TokenTenant
 from iiot.tenancy.context import TenantContext
@@ -21,6 +28,7 @@ router = APIRouter(prefix="/rules", tags=["rules"], route_class=IIoTRoute)
 
 Reader = Annotated[TenantContext, Depends(TokenTenant(Role.viewer))]
 Developer = Annotated[TenantContext, Depends(TokenTenant(Role.developer))]
+Admin = Annotated[TenantContext, Depends(TokenTenant(Role.admin))]
 _ERRORS = problem_responses(Unauthorized, Forbidden, NotFound, ValidationFailed)
 RuleBody = Annotated[RuleIn, Body()]
 
@@ -58,6 +66,16 @@ async def create_rule(request: Request, ctx: Developer, body: RuleBody) -> RuleS
             session, ctx, body, allow_private=rt.settings.webhook_allow_private
         )
     return result
+
+
+@router.get("/parked-batches", responses=_ERRORS)
+async def list_parked_batches(
+    request: Request, ctx: Admin, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> ParkedBatchList:
+    """Committed telemetry batches the rules engine parked after repeated failed evaluations
+    (oldest first); they stay stored until an operator deals with them."""
+    async with get_runtime(request).db.tenant(ctx) as session:
+        return await service.parked_batches(session, ctx, limit)
 
 
 @router.get("/{id}", responses=_ERRORS)

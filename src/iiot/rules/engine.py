@@ -1,9 +1,24 @@
-"""The rules engine: evaluates each committed telemetry batch in the ingesting process.
+"""The rules engine: evaluates every committed telemetry batch exactly once, durably.
 
-The ingest path only puts the batch on this process's queue (no database work before the
-acknowledgement); one worker evaluates batches in order, each in a tenant session of the
-batch's tenant, so a rule never sees another tenant's telemetry. A failed evaluation is
-retried; state, alerts, webhooks and e-mails of a batch commit together.
+The ingest statement queues each accepted batch of a tenant with enabled telemetry rules in
+`rule_batches`, in the ingest transaction: once a device has its acknowledgement, the batch
+is in the database. After the commit the ingesting process nudges its engine (no database
+work before the acknowledgement); the engine then, in one tenant transaction:
+
+1. takes the tenant's evaluation lock (a transaction-level advisory lock: one evaluator per
+   tenant across all processes, so batches are judged in order),
+2. reads the tenant's oldest queued batches (up to `MAX_BATCHES_PER_EVALUATION`),
+3. evaluates them in order (rule state, alerts, webhooks and e-mails),
+4. deletes them,
+
+and commits: the effects and the removal of the batches commit together, so a crash at any
+point leaves the batches queued and nothing applied, and a committed evaluation is never
+repeated. Batches of a process that died before evaluating are found by the
+`rules.queued-batches` job (every `SWEEP_INTERVAL_SECONDS`, in one process at a time), which
+nudges its own process's engine. A failed evaluation is retried batch by batch with back-off;
+a batch failing `MAX_ATTEMPTS` times is parked (`parked_at`): counted in
+`iiot_rules_batches_parked_total`, logged as an error, and listed to the tenant's admins
+(`GET /rules/parked-batches`); it stays in the table, never dropped silently.
 """
 
 from __future__ import annotations
@@ -12,17 +27,29 @@ import asyncio
 import logging
 import uuid
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from iiot import events, mail
 from iiot.auth.principals import SystemPrincipal
+from iiot.db.outage import is_database_unavailable
+from iiot.db.session import TenantSession
 from iiot.metering.meter import usage_meter
 from iiot.notifications import webhooks
 from iiot.rules import metrics
 from iiot.rules.cache import RuleCache
-from iiot.rules.evaluation import Judged, Outcome, apply, batch_values, judge
-from iiot.rules.repository import DeviceInfo, ReadingRepository, RuleDeviceRepository
-from iiot.tenancy.context import system_context
+from iiot.rules.evaluation import BatchValues, Judged, Outcome, apply, batch_values, judge
+from iiot.rules.repository import (
+    DeviceInfo,
+    QueuedBatch,
+    ReadingRepository,
+    RuleBatchPlatformRepository,
+    RuleBatchRepository,
+    RuleDeviceRepository,
+)
+from iiot.rules.specs import RuleSpec
+from iiot.tenancy.context import TenantContext, system_context
 
 if TYPE_CHECKING:
     from iiot.runtime import Runtime
@@ -32,103 +59,216 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 MAX_BATCHES_PER_EVALUATION = 64
 ENGINE_ACTOR = SystemPrincipal(name="rules-engine")
+SWEEP_JOB = "rules.queued-batches"
+SWEEP_INTERVAL_SECONDS = 5.0
+# The sweep leaves younger batches to the process that ingested them.
+SWEEP_AFTER_SECONDS = 2.0
+# How long a nudge waits for another process's evaluation of the same tenant to end.
+LOCK_WAIT_SECONDS = 2.0
+_LOCKED = -1
 
 
 class RulesEngine:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self.cache = RuleCache(rt)
-        self._queue: asyncio.Queue[events.TelemetryCommitted] = asyncio.Queue()
+        # Tenants with queued batches to evaluate (a nudge each).
+        self._queue: asyncio.Queue[uuid.UUID] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
+        # Tenants whose last evaluation failed: their batches are taken one at a time.
+        self._one_by_one: set[uuid.UUID] = set()
 
     def submit(self, event: events.TelemetryCommitted) -> None:
-        self._queue.put_nowait(event)
+        self.nudge(event.tenant_id)
+
+    def nudge(self, tenant_id: uuid.UUID) -> None:
+        """The tenant has queued batches: evaluate them soon in this process."""
+        self._queue.put_nowait(tenant_id)
         metrics.QUEUE_DEPTH.inc()
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._run(), name="rules-engine")
 
     async def drain(self) -> None:
-        """Wait until every submitted batch has been evaluated."""
+        """Wait until every nudge so far has been handled (its batches evaluated, unless
+        another process holds the tenant's evaluation)."""
         await self._queue.join()
 
     async def _run(self) -> None:
         while True:
             taken = [await self._queue.get()]
-            # Batches that queued up while the last evaluation ran are evaluated together,
-            # per tenant and in arrival order, in one transaction: the engine catches up
-            # instead of falling further behind a fast ingest.
-            while len(taken) < MAX_BATCHES_PER_EVALUATION and not self._queue.empty():
+            while not self._queue.empty():
                 taken.append(self._queue.get_nowait())
             try:
-                by_tenant: dict[uuid.UUID, list[events.TelemetryCommitted]] = {}
-                for event in taken:
-                    by_tenant.setdefault(event.tenant_id, []).append(event)
-                for tenant_id, batch in by_tenant.items():
-                    await self._evaluate_with_retries(tenant_id, batch)
+                for tenant_id in dict.fromkeys(taken):
+                    await self._consume(tenant_id)
+            except Exception as exc:
+                if is_database_unavailable(exc):
+                    log.warning("rules engine: database unavailable; the sweep retries later")
+                else:
+                    log.exception("rules engine failed")
             finally:
                 metrics.QUEUE_DEPTH.dec(len(taken))
-                metrics.BATCHES.inc(len(taken))
                 for _ in taken:
                     self._queue.task_done()
 
-    async def _evaluate_with_retries(
-        self, tenant_id: uuid.UUID, batches: list[events.TelemetryCommitted]
-    ) -> None:
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            try:
-                with metrics.EVALUATION_SECONDS.time():
-                    outcome = await self.evaluate(tenant_id, batches)
-                metrics.TRIGGERS.inc(outcome.fired)
+    async def _consume(self, tenant_id: uuid.UUID) -> None:
+        """Evaluate the tenant's queued batches until none is left."""
+        waited = 0.0
+        while True:
+            done = await self._round(tenant_id)
+            if done == _LOCKED:
+                if waited >= LOCK_WAIT_SECONDS:
+                    return  # the other process evaluates them; the sweep covers the rest
+                await asyncio.sleep(0.05)
+                waited += 0.05
+                continue
+            if done == 0:
                 return
-            except Exception:
-                if attempt == MAX_ATTEMPTS:
-                    metrics.FAILURES.inc()
-                    log.exception("evaluating batches of tenant %s failed", tenant_id)
-                    return
-                log.warning("evaluating batches failed (attempt %d); retrying", attempt)
-                await asyncio.sleep(0.05 * 2**attempt)
+
+    async def _round(self, tenant_id: uuid.UUID) -> int:
+        """One transaction: lock, read, evaluate, delete. The number of batches evaluated."""
+        ctx = system_context(tenant_id, ENGINE_ACTOR)
+        limit = 1 if tenant_id in self._one_by_one else MAX_BATCHES_PER_EVALUATION
+        queued: list[QueuedBatch] = []
+        try:
+            with metrics.EVALUATION_SECONDS.time():
+                async with self.rt.db.tenant(ctx) as session:
+                    repo = RuleBatchRepository(session, ctx)
+                    if not await repo.lock_tenant():
+                        return _LOCKED
+                    queued = await repo.pending(limit)
+                    if not queued:
+                        self._one_by_one.discard(tenant_id)
+                        return 0
+                    specs = await self._specs(tenant_id)
+                    keys = {k for spec in specs for k in spec.keys}
+                    values = await self._values(repo, queued, keys) if keys else []
+                    outcome = await self._evaluate_in(session, ctx, values, specs)
+                    await repo.done([q.id for q in queued])
+        except Exception as exc:
+            if is_database_unavailable(exc) or not queued:
+                raise
+            await self._failed(ctx, queued, exc)
+            return len(queued)
+        if limit == 1:
+            self._one_by_one.discard(tenant_id)
+        metrics.BATCHES.inc(len(queued))
+        metrics.TRIGGERS.inc(outcome.fired)
+        after_commit(self.rt, tenant_id, outcome)
+        return len(queued)
+
+    async def _failed(self, ctx: TenantContext, queued: list[QueuedBatch], exc: Exception) -> None:
+        tenant_id = ctx.tenant_id
+        if len(queued) > 1:
+            # Find the failing batch: evaluate the next ones one at a time.
+            log.warning(
+                "evaluating %d batches of tenant %s failed; one by one", len(queued), tenant_id
+            )
+            self._one_by_one.add(tenant_id)
+            return
+        batch = queued[0]
+        async with self.rt.db.tenant(ctx) as session:
+            parked = await RuleBatchRepository(session, ctx).failed(
+                batch.id, f"{type(exc).__name__}: {exc}", MAX_ATTEMPTS
+            )
+        if parked:
+            metrics.FAILURES.inc()
+            metrics.PARKED.inc()
+            log.error(
+                "rule batch %d of tenant %s parked after %d failed evaluations: %s",
+                batch.id,
+                tenant_id,
+                batch.attempts + 1,
+                exc,
+                exc_info=exc,
+            )
+            return
+        log.warning(
+            "evaluating rule batch %d of tenant %s failed (attempt %d); retrying",
+            batch.id,
+            tenant_id,
+            batch.attempts + 1,
+        )
+        await asyncio.sleep(0.05 * 2 ** (batch.attempts + 1))
+
+    async def _specs(self, tenant_id: uuid.UUID) -> list[RuleSpec]:
+        specs = await self.cache.rules_for(tenant_id)
+        return [s for s in specs if s.rule_type != "time_based"]
+
+    async def _values(
+        self, repo: RuleBatchRepository, queued: list[QueuedBatch], keys: set[str]
+    ) -> list[dict[uuid.UUID, BatchValues]]:
+        """The batches' readings per device and key (only the keys some rule reads), from the
+        queued documents."""
+        docs: list[dict[str, Any]] = [orjson.loads(q.points) for q in queued]
+        found = await repo.series_names({s for d in docs for s in d["ds"]})
+        names = {sid: name for sid, name in found.items() if name[1] in keys}
+        # A batch repeats each timestamp once per key: parse each text once.
+        parsed: dict[str, datetime] = {}
+        out = []
+        for doc in docs:
+            points = []
+            for sid, ts, num, flag, txt in zip(
+                doc["s"], doc["t"], doc["n"], doc["b"], doc["x"], strict=True
+            ):
+                name = names.get(sid)
+                if name is None:
+                    continue  # the device was deleted since
+                value = num if num is not None else (flag if flag is not None else txt)
+                at = parsed.get(ts)
+                if at is None:
+                    at = parsed[ts] = datetime.fromisoformat(ts)
+                points.append(events.CommittedPoint(name[0], name[1], at, value))
+            out.append(batch_values(points))
+        return out
 
     async def evaluate(
         self, tenant_id: uuid.UUID, batches: list[events.TelemetryCommitted]
     ) -> Outcome:
-        """Evaluate the tenant's committed batches, in order, in one tenant transaction."""
-        specs = await self.cache.rules_for(tenant_id)
-        specs = [s for s in specs if s.rule_type != "time_based"]
+        """Evaluate the tenant's batches given in memory, in order, in one tenant transaction."""
         values = [batch_values(b.points) for b in batches if b.tenant_id == tenant_id]
-        if not specs or not any(values):
-            return Outcome()
         ctx = system_context(tenant_id, ENGINE_ACTOR)
-        now = datetime.now(UTC)
-        device_ids = {d for per_device in values for d in per_device}
+        specs = await self._specs(tenant_id)
         async with self.rt.db.tenant(ctx) as session:
-            device_repo = RuleDeviceRepository(session, ctx)
-            if any(s.device_type is not None for s in specs):
-                devices = await device_repo.by_ids(device_ids)
-            else:
-                # No rule looks at device types: names are read only for devices that fire.
-                devices = {d: DeviceInfo.unresolved(d) for d in device_ids}
-            readings = ReadingRepository(session, ctx)
-            # Verdicts per (rule, device), appended batch after batch.
-            judged: dict[tuple[uuid.UUID, uuid.UUID], Judged] = {}
-            evaluations = 0
-            for per_device in values:
-                for device_id, readings_of_device in per_device.items():
-                    device = devices.get(device_id)
-                    if device is None:
-                        continue
-                    keys = set(readings_of_device)
-                    for spec in specs:
-                        if spec.applies_to(device.id, device.type) and spec.keys & keys:
-                            evaluations += 1
-                            verdicts = await judge(readings, spec, device, readings_of_device, now)
-                            entry = judged.setdefault((spec.id, device.id), (spec, device, []))
-                            entry[2].extend(verdicts)
-            outcome = await apply(
-                session, ctx, list(judged.values()), now, resolve=device_repo.by_ids
-            )
-        usage_meter(self.rt).add(tenant_id, "rule_evaluations", evaluations)
+            outcome = await self._evaluate_in(session, ctx, values, specs)
         after_commit(self.rt, tenant_id, outcome)
         return outcome
+
+    async def _evaluate_in(
+        self,
+        session: TenantSession,
+        ctx: TenantContext,
+        values: list[dict[uuid.UUID, BatchValues]],
+        specs: list[RuleSpec],
+    ) -> Outcome:
+        if not specs or not any(values):
+            return Outcome()
+        now = datetime.now(UTC)
+        device_ids = {d for per_device in values for d in per_device}
+        device_repo = RuleDeviceRepository(session, ctx)
+        if any(s.device_type is not None for s in specs):
+            devices = await device_repo.by_ids(device_ids)
+        else:
+            # No rule looks at device types: names are read only for devices that fire.
+            devices = {d: DeviceInfo.unresolved(d) for d in device_ids}
+        readings = ReadingRepository(session, ctx)
+        # Verdicts per (rule, device), appended batch after batch.
+        judged: dict[tuple[uuid.UUID, uuid.UUID], Judged] = {}
+        evaluations = 0
+        for per_device in values:
+            for device_id, readings_of_device in per_device.items():
+                device = devices.get(device_id)
+                if device is None:
+                    continue
+                keys = set(readings_of_device)
+                for spec in specs:
+                    if spec.applies_to(device.id, device.type) and spec.keys & keys:
+                        evaluations += 1
+                        verdicts = await judge(readings, spec, device, readings_of_device, now)
+                        entry = judged.setdefault((spec.id, device.id), (spec, device, []))
+                        entry[2].extend(verdicts)
+        usage_meter(self.rt).add(ctx.tenant_id, "rule_evaluations", evaluations)
+        return await apply(session, ctx, list(judged.values()), now, resolve=device_repo.by_ids)
 
     async def close(self) -> None:
         if self._worker is not None:
@@ -156,7 +296,11 @@ async def shutdown(rt: Runtime, timeout_seconds: float = 10.0) -> None:
     try:
         await asyncio.wait_for(found.drain(), timeout_seconds)
     except TimeoutError:
-        log.error("rules engine stopped with %d batches unevaluated", found._queue.qsize())
+        log.warning(
+            "rules engine stopped with %d tenants' batches queued; they stay queued in the "
+            "database for the next start or another process",
+            found._queue.qsize(),
+        )
     await found.close()
     await webhooks.wait_for_deliveries(rt)
 
@@ -167,3 +311,17 @@ def engine(rt: Runtime) -> RulesEngine:
 
 async def on_telemetry_committed(rt: Runtime, event: events.TelemetryCommitted) -> None:
     engine(rt).submit(event)
+
+
+async def sweep_queued_batches(rt: Runtime) -> int:
+    """The job: nudge this process's engine for every tenant with batches waiting longer
+    than `SWEEP_AFTER_SECONDS` (their process died, or was busy); wait for the evaluation."""
+    async with rt.db.system() as session:
+        tenants = await RuleBatchPlatformRepository(session).tenants_waiting(SWEEP_AFTER_SECONDS)
+    if not tenants:
+        return 0
+    found = engine(rt)
+    for tenant_id in tenants:
+        found.nudge(tenant_id)
+    await found.drain()
+    return len(tenants)

@@ -12,4 +12,9 @@ EVALUATION_SECONDS = Histogram(
 BATCHES = Counter("iiot_rules_batches_total", "Committed telemetry batches evaluated")
 TRIGGERS = Counter("iiot_rules_triggers_total", "Rule triggers (false to true, out of cooldown)")
 FAILURES = Counter("iiot_rules_evaluation_failures_total", "Evaluations given up after retries")
-QUEUE_DEPTH = Gauge("iiot_rules_queue_depth", "Committed batches waiting for evaluation")
+QUEUE_DEPTH = Gauge("iiot_rules_queue_depth", "Tenants nudged for evaluation in this process")
+PARKED = Counter(
+    "iiot_rules_batches_parked_total",
+    "Committed batches parked after repeated failed evaluations (listed per tenant by "
+    "GET /api/v1/rules/parked-batches)",
+)

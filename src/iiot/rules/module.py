@@ -10,6 +10,7 @@ MODULE = Module(
     api_routers=(router,),
     jobs=(
         Job("rules.device_offline", offline.JOB_INTERVAL_SECONDS, offline.evaluate_offline_rules),
+        Job(engine.SWEEP_JOB, engine.SWEEP_INTERVAL_SECONDS, engine.sweep_queued_batches),
     ),
     shutdown=(Hook("rules.engine", engine.shutdown),),
     usage_providers=(rule_usage,),

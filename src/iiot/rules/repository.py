@@ -29,8 +29,8 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from iiot.db.repository import SystemRepository, TenantRepository
 from iiot.models.devices import Device
-from iiot.models.rules import Rule, RuleState
-from iiot.models.telemetry import TelemetryPoint
+from iiot.models.rules import Rule, RuleBatch, RuleState
+from iiot.models.telemetry import TelemetryPoint, TelemetrySeries
 
 RULES_CHANNEL = "iiot_rules"
 
@@ -175,11 +175,16 @@ class ReadingRepository(TenantRepository[TelemetryPoint]):
     model = TelemetryPoint
 
     def _where(self, device_id: uuid.UUID, key: str) -> list[object]:
-        return [
-            TelemetryPoint.tenant_id == self.ctx.tenant_id,
-            TelemetryPoint.device_id == device_id,
-            TelemetryPoint.key == key,
-        ]
+        series = (
+            select(TelemetrySeries.id)
+            .where(
+                TelemetrySeries.tenant_id == self.ctx.tenant_id,
+                TelemetrySeries.device_id == device_id,
+                TelemetrySeries.key == key,
+            )
+            .scalar_subquery()
+        )
+        return [TelemetryPoint.tenant_id == self.ctx.tenant_id, TelemetryPoint.series_id == series]
 
     async def latest(
         self, device_id: uuid.UUID, key: str, until: datetime | None = None
@@ -304,3 +309,100 @@ class RuleStateRepository(TenantRepository[RuleState]):
             )
         )
         return {s.device_id: s for s in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedBatch:
+    id: int
+    points: str  # the ingest statement's JSON document of columns
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedBatch:
+    id: int
+    created_at: datetime
+    attempts: int
+    last_error: str | None
+    parked_at: datetime
+
+
+class RuleBatchRepository(TenantRepository[RuleBatch]):
+    """The tenant's committed batches waiting for the rules engine (see `rules.engine`)."""
+
+    model = RuleBatch
+
+    async def lock_tenant(self) -> bool:
+        """One evaluator per tenant at a time, across processes (until the transaction ends)."""
+        got = await self.session.scalar(
+            text("select pg_try_advisory_xact_lock(727276, hashtext(:t))"),
+            {"t": str(self.ctx.tenant_id)},
+        )
+        return bool(got)
+
+    async def pending(self, limit: int) -> list[QueuedBatch]:
+        rows = await self.session.execute(
+            text(
+                "select id, points::text, attempts from rule_batches "
+                "where tenant_id = :t and parked_at is null order by id limit :limit"
+            ),
+            {"t": self.ctx.tenant_id, "limit": limit},
+        )
+        return [QueuedBatch(int(r[0]), r[1], int(r[2])) for r in rows]
+
+    async def series_names(self, ids: Iterable[int]) -> dict[int, tuple[uuid.UUID, str]]:
+        rows = await self.session.execute(
+            select(TelemetrySeries.id, TelemetrySeries.device_id, TelemetrySeries.key).where(
+                TelemetrySeries.tenant_id == self.ctx.tenant_id,
+                TelemetrySeries.id.in_(list(ids)),
+            )
+        )
+        return {int(r[0]): (r[1], r[2]) for r in rows}
+
+    async def done(self, ids: Sequence[int]) -> None:
+        await self.session.execute(
+            delete(RuleBatch).where(
+                RuleBatch.tenant_id == self.ctx.tenant_id, RuleBatch.id.in_(list(ids))
+            )
+        )
+
+    async def failed(self, batch_id: int, error: str, park_after: int) -> bool:
+        """Count a failed attempt; True when the batch is now parked."""
+        parked = await self.session.scalar(
+            text(
+                "update rule_batches set attempts = attempts + 1, last_error = :error, "
+                "parked_at = case when attempts + 1 >= :park_after then now() end "
+                "where tenant_id = :t and id = :id returning parked_at is not null"
+            ),
+            {
+                "t": self.ctx.tenant_id,
+                "id": batch_id,
+                "error": error[:2000],
+                "park_after": park_after,
+            },
+        )
+        return bool(parked)
+
+    async def parked(self, limit: int) -> list[ParkedBatch]:
+        rows = await self.session.execute(
+            select(
+                RuleBatch.id,
+                RuleBatch.created_at,
+                RuleBatch.attempts,
+                RuleBatch.last_error,
+                RuleBatch.parked_at,
+            )
+            .where(RuleBatch.tenant_id == self.ctx.tenant_id, RuleBatch.parked_at.is_not(None))
+            .order_by(RuleBatch.id)
+            .limit(limit)
+        )
+        return [ParkedBatch(int(r[0]), r[1], int(r[2]), r[3], r[4] or r[1]) for r in rows]
+
+
+class RuleBatchPlatformRepository(SystemRepository):
+    async def tenants_waiting(self, older_than_seconds: float) -> list[uuid.UUID]:
+        rows = await self.session.execute(
+            text("select * from iiot_rule_batch_tenants(make_interval(secs => :s))"),
+            {"s": older_than_seconds},
+        )
+        return [r[0] for r in rows]

@@ -269,6 +269,20 @@ class RuleList(BaseModel):
     total: int
 
 
+class ParkedBatchOut(BaseModel):
+    """A committed telemetry batch the rules engine gave up on after repeated failures."""
+
+    id: int
+    created_at: datetime
+    attempts: int
+    last_error: str | None
+    parked_at: datetime
+
+
+class ParkedBatchList(BaseModel):
+    batches: list[ParkedBatchOut]
+
+
 class RuleTestResult(BaseModel):
     device_id: uuid.UUID
     device_name: str

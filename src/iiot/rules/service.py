@@ -21,11 +21,14 @@ from iiot.notifications.destinations import check_destination
 from iiot.rules.evaluation import in_cooldown, judge
 from iiot.rules.repository import (
     ReadingRepository,
+    RuleBatchRepository,
     RuleDeviceRepository,
     RuleRepository,
     RuleStateRepository,
 )
 from iiot.rules.schemas import (
+    ParkedBatchList,
+    ParkedBatchOut,
     RuleIn,
     RuleList,
     RuleOut,
@@ -119,6 +122,22 @@ async def list_rules(
         enabled=enabled, device_id=device_id, rule_type=rule_type, limit=limit, offset=offset
     )
     return RuleList(rules=[to_out(r) for r in rows], total=total)
+
+
+async def parked_batches(session: TenantSession, ctx: TenantContext, limit: int) -> ParkedBatchList:
+    rows = await RuleBatchRepository(session, ctx).parked(limit)
+    return ParkedBatchList(
+        batches=[
+            ParkedBatchOut(
+                id=r.id,
+                created_at=r.created_at,
+                attempts=r.attempts,
+                last_error=r.last_error,
+                parked_at=r.parked_at,
+            )
+            for r in rows
+        ]
+    )
 
 
 async def get_rule(session: TenantSession, ctx: TenantContext, rule_id: uuid.UUID) -> RuleOut:

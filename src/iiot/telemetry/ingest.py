@@ -56,6 +56,8 @@ class PreparedIngest:
     parsed: ParsedIngest
     now: datetime
     token_digest: bytes | None
+    # Set by `write`: the batch was queued for the rules engine in its transaction.
+    rule_batch: int | None = None
 
 
 def seconds_to_next_utc_midnight(now: datetime) -> int:
@@ -201,6 +203,7 @@ async def write(rt: Runtime, ctx: TenantContext, prepared: PreparedIngest) -> In
             status=429,
             retry_after=seconds_to_next_utc_midnight(prepared.now),
         )
+    prepared.rule_batch = outcome.rule_batch
     return IngestAccepted(points=outcome.inserted, duplicates=len(rows) - outcome.inserted)
 
 
@@ -226,17 +229,23 @@ def _meter(rt: Runtime, ctx: TenantContext, rows: Rows, stored: int) -> None:
 async def after_commit(
     rt: Runtime, ctx: TenantContext, prepared: PreparedIngest, accepted: IngestAccepted
 ) -> None:
-    """Meter the message, record the devices as seen and hand the stored points to the rules
-    engine."""
+    """Meter the message, record the devices as seen and tell the rules engine a batch of the
+    tenant is queued.
+
+    The batch itself was queued in the ingest transaction (`rule_batches`): this is only the
+    fast path to its evaluation; a batch whose process dies here is found by the engine's
+    sweep.
+    """
     rows = prepared.parsed.rows
     _meter(rt, ctx, rows, accepted.points)
     state = presence(rt)
-    for device_id in set(rows.device_ids):
+    for device_id in set(prepared.parsed.rows.device_ids):
         state.seen(ctx.tenant_id, device_id, prepared.now)
     if accepted.points == 0:
         return
-    # When some points were duplicates the event carries the whole request: listeners must
-    # tolerate seeing a point again (as they must for MQTT redelivery anyway).
+    # The points travel with the event for live views (the stream); the rules engine reads
+    # the durable batch instead. When some points were duplicates the event carries the whole
+    # request: listeners must tolerate seeing a point again.
     values = [
         n if n is not None else (b if b is not None else s)
         for n, b, s in zip(rows.nums, rows.bools, rows.strs, strict=True)

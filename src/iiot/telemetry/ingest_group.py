@@ -82,22 +82,6 @@ class GroupCommitter:
 
     async def _flush(self, group: list[_Queued]) -> None:
         outcomes: list[WriteOutcome] | None
-        items = [q.item for q in group]
-        if (
-            len(items) > 1
-            and all(i.token_digest is not None for i in items)
-            and len({i.day for i in items}) == 1
-        ):
-            # Device requests (the common case under load): one statement for all of them.
-            try:
-                outcomes = await self.writer.write_merged(items)
-            except Exception:
-                log.warning("merged write of %d ingest requests failed", len(items), exc_info=True)
-                outcomes = None
-            if outcomes is not None:
-                for queued, outcome in zip(group, outcomes, strict=True):
-                    queued.settle(outcome)
-                return
         try:
             outcomes = await self.writer.write_group([q.item for q in group])
         except Exception as exc:

@@ -1,7 +1,7 @@
 """Telemetry: ingest, queries, day partitions and retention."""
 
 from iiot.modules import Job, Module
-from iiot.telemetry import partitions, retention
+from iiot.telemetry import partitions, removed, retention
 from iiot.telemetry.api import router as ingest_router
 from iiot.telemetry.ingest import telemetry_usage
 from iiot.telemetry.query_api import router as query_router
@@ -12,6 +12,7 @@ MODULE = Module(
     jobs=(
         Job("telemetry-partitions", partitions.JOB_INTERVAL_SECONDS, partitions.prepare_ahead),
         Job(retention.JOB_NAME, retention.INTERVAL_SECONDS, retention.run_job),
+        Job(removed.JOB_NAME, removed.INTERVAL_SECONDS, removed.run_job),
     ),
     usage_providers=(telemetry_usage, retention.oldest_data_age),
 )

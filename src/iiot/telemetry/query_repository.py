@@ -2,7 +2,8 @@
 
 Every statement on `telemetry` names `tenant_id = :tenant_id` (the context's tenant) and a
 bounded time range or a primary-key prefix, so that PostgreSQL prunes partitions and walks the
-primary key `(tenant_id, device_id, key, ts)` instead of scanning. Row-level security applies
+primary key `(tenant_id, series_id, ts)` instead of scanning; a `(device, key)` becomes its
+series id through the `telemetry_series` dictionary. Row-level security applies
 the same tenant filter again underneath.
 """
 
@@ -19,71 +20,56 @@ from iiot.db.repository import SystemRepository, TenantRepository
 from iiot.models.devices import Device
 from iiot.models.telemetry import TelemetryPoint
 
-_POINT_COLUMNS = (
-    "t.device_id, t.key, t.ts, t.value_num, t.value_bool, t.value_str, t.unit, t.quality"
-)
-
-# Only constant fragments are formatted in (the optional key and cursor conditions).
+# Only constant fragments are formatted in (the optional key and cursor conditions). The
+# device's series come from the dictionary; each is a primary-key range of the partitions.
 _RAW = """
-select t.device_id, t.key, t.ts, t.value_num, t.value_bool, t.value_str, t.unit, t.quality
-from telemetry t
-where t.tenant_id = :tenant_id and t.device_id = :device_id
+select s.device_id, s.key, t.ts, t.value_num, t.value_bool, t.value_str, t.unit, t.quality
+from telemetry_series s
+join telemetry t on t.tenant_id = s.tenant_id and t.series_id = s.id
+where s.tenant_id = :tenant_id and s.device_id = :device_id
+  and t.tenant_id = :tenant_id
   and t.ts >= :start and t.ts < :end
   {key_filter} {after_filter}
-order by t.ts desc, t.key desc
+order by t.ts desc, s.key desc
 limit :limit
 """
 
-# Distinct keys of one device by a loose index scan (one primary-key probe per key), then the
-# newest point of each key by a backward primary-key scan: cost follows the number of keys, not
-# the number of stored points.
+# The device's series in key order, then the newest point of each by a backward primary-key
+# probe: cost follows the number of keys, not the number of stored points. A series without
+# points (all expired) is left out.
 _LATEST_FOR_DEVICE = text("""
-with recursive keys(key) as (
-    (select t.key from telemetry t
-     where t.tenant_id = :tenant_id and t.device_id = :device_id
-     order by t.key limit 1)
-  union all
-    select (select t.key from telemetry t
-            where t.tenant_id = :tenant_id and t.device_id = :device_id and t.key > keys.key
-            order by t.key limit 1)
-    from keys where keys.key is not null
-)
-select t.device_id, t.key, t.ts, t.value_num, t.value_bool, t.value_str, t.unit, t.quality
-from keys
+select s.device_id, s.key, t.ts, t.value_num, t.value_bool, t.value_str, t.unit, t.quality
+from telemetry_series s
 cross join lateral (
     select * from telemetry t
-    where t.tenant_id = :tenant_id and t.device_id = :device_id and t.key = keys.key
+    where t.tenant_id = :tenant_id and t.series_id = s.id
     order by t.ts desc limit 1
 ) t
-where keys.key is not null
-order by t.key
+where s.tenant_id = :tenant_id and s.device_id = :device_id
+order by s.key
 limit :limit
 """)
 
-# The same over every (device, key) series of the tenant, stopped after `limit` series.
+# The same over every (device, key) series of the tenant in (device, key) order, stopped after
+# `limit` series that hold points.
 _LATEST_FOR_TENANT = text("""
-with recursive series(device_id, key) as (
-    (select t.device_id, t.key from telemetry t
-     where t.tenant_id = :tenant_id
-     order by t.device_id, t.key limit 1)
-  union all
-    select nxt.device_id, nxt.key
-    from series s
-    cross join lateral (
-        select t.device_id, t.key from telemetry t
-        where t.tenant_id = :tenant_id and (t.device_id, t.key) > (s.device_id, s.key)
-        order by t.device_id, t.key limit 1
-    ) nxt
-)
-select t.device_id, t.key, t.ts, t.value_num, t.value_bool, t.value_str, t.unit, t.quality
-from (select * from series limit :limit) s
+select s.device_id, s.key, t.ts, t.value_num, t.value_bool, t.value_str, t.unit, t.quality
+from telemetry_series s
 cross join lateral (
     select * from telemetry t
-    where t.tenant_id = :tenant_id and t.device_id = s.device_id and t.key = s.key
+    where t.tenant_id = :tenant_id and t.series_id = s.id
     order by t.ts desc limit 1
 ) t
-order by t.device_id, t.key
+where s.tenant_id = :tenant_id
+order by s.device_id, s.key
+limit :limit
 """)
+
+# One series, by its (device, key): a single dictionary probe ahead of the range scan.
+_SERIES_ID = """(
+    select s.id from telemetry_series s
+    where s.tenant_id = :tenant_id and s.device_id = :device_id and s.key = :key
+)"""
 
 _AGGREGATE_FUNCTIONS = {"avg": "avg", "min": "min", "max": "max", "sum": "sum", "count": "count"}
 
@@ -108,7 +94,7 @@ from (
            {fn}(t.value_num)::double precision as value,
            count(*) as n
     from telemetry t
-    where t.tenant_id = :tenant_id and t.device_id = :device_id and t.key = :key
+    where t.tenant_id = :tenant_id and t.series_id = {series}
       and t.ts >= :start and t.ts < :end and t.value_num is not null
     group by 1
 ) b
@@ -117,10 +103,13 @@ from (
 
 def aggregate_statement(fn: str) -> TextClause:
     """The aggregate query for one of the allowed functions (the only text formatted in)."""
-    return text(_AGGREGATE_JSON.format(fn=_AGGREGATE_FUNCTIONS[fn]))  # noqa: S608
+    return text(
+        _AGGREGATE_JSON.format(fn=_AGGREGATE_FUNCTIONS[fn], series=_SERIES_ID)  # noqa: S608
+    )
 
 
-_STATISTICS = text("""
+_STATISTICS = text(
+    f"""
 select count(t.value_num) as n,
        avg(t.value_num) as mean,
        min(t.value_num) as min,
@@ -128,9 +117,10 @@ select count(t.value_num) as n,
        stddev_samp(t.value_num) as stddev,
        percentile_cont(array[0.5, 0.9, 0.95, 0.99]) within group (order by t.value_num) as pct
 from telemetry t
-where t.tenant_id = :tenant_id and t.device_id = :device_id and t.key = :key
+where t.tenant_id = :tenant_id and t.series_id = {_SERIES_ID}
   and t.ts >= :start and t.ts < :end and t.value_num is not null
-""")
+"""  # noqa: S608
+)
 
 # The oldest daily partition inside the tenant's retention window (its own max_retention_days,
 # else its tier's; none: unbounded) holding a row of the tenant: oldest first, one primary-key
@@ -159,7 +149,7 @@ cross join lateral (
     where t.tenant_id = :tenant_id
       and t.ts >= (p.day::timestamp at time zone 'UTC')
       and t.ts < ((p.day + 1)::timestamp at time zone 'UTC')
-    order by t.tenant_id, t.device_id, t.key, t.ts
+    order by t.tenant_id, t.series_id, t.ts
     limit 1
 ) hit
 where p.day <= :today
@@ -170,12 +160,12 @@ limit 1
 _DELETE_EXPIRED_BATCH = text("""
 delete from telemetry d
 using (
-    select t.device_id, t.key, t.ts from telemetry t
+    select t.series_id, t.ts from telemetry t
     where t.tenant_id = :tenant_id and t.ts < :cutoff
     limit :batch
 ) x
 where d.tenant_id = :tenant_id and d.ts < :cutoff
-  and d.device_id = x.device_id and d.key = x.key and d.ts = x.ts
+  and d.series_id = x.series_id and d.ts = x.ts
 """)
 
 _RETENTION_WINDOWS = text("""
@@ -247,10 +237,10 @@ class TelemetryQueryRepository(TenantRepository[TelemetryPoint]):
         params = self._params(device_id=device_id, start=start, end=end, limit=limit)
         key_filter = after_filter = ""
         if key is not None:
-            key_filter = "and t.key = :key"
+            key_filter = "and s.key = :key"
             params["key"] = key
         if after is not None:
-            after_filter = "and (t.ts, t.key) < (:after_ts, :after_key)"
+            after_filter = "and (t.ts, s.key) < (:after_ts, :after_key)"
             params["after_ts"], params["after_key"] = after
         stmt = text(_RAW.format(key_filter=key_filter, after_filter=after_filter))  # noqa: S608
         return _points(await self.session.execute(stmt, params))
@@ -318,3 +308,70 @@ class RetentionPlatformRepository(SystemRepository):
         """Drop the daily partitions past every tenant's window; the names dropped."""
         rows = await self.session.execute(_DROP_EXPIRED_PARTITIONS)
         return [r[0] for r in rows]
+
+
+_REMOVED_TENANTS = text("select * from iiot_telemetry_removed_series_tenants()")
+
+_REMOVED_SERIES = text("""
+select series_id from telemetry_series_removed
+where tenant_id = :tenant_id
+order by series_id
+limit :limit
+""")
+
+# One partition's day (explicit bounds prune to that partition) of the given series, at most
+# `batch` points: an index range per series on that partition's primary key.
+_DELETE_SERIES_POINTS = text("""
+delete from telemetry d
+using (
+    select t.series_id, t.ts from telemetry t
+    where t.tenant_id = :tenant_id and t.series_id = any(:series)
+      and t.ts >= :start and t.ts < :end
+    limit :batch
+) x
+where d.tenant_id = :tenant_id and d.series_id = x.series_id and d.ts = x.ts
+  and d.ts >= :start and d.ts < :end
+""")
+
+_FORGET_REMOVED = text("""
+delete from telemetry_series_removed
+where tenant_id = :tenant_id and series_id = any(:series)
+""")
+
+
+class RemovedSeriesRepository(TenantRepository[TelemetryPoint]):
+    """The points of removed series (deleted devices), deleted a partition at a time."""
+
+    model = TelemetryPoint
+
+    async def pending(self, limit: int) -> list[int]:
+        rows = await self.session.execute(
+            _REMOVED_SERIES, {"tenant_id": self.ctx.tenant_id, "limit": limit}
+        )
+        return [int(r[0]) for r in rows]
+
+    async def delete_points(
+        self, series: list[int], start: datetime, end: datetime, batch: int
+    ) -> int:
+        result = await self.session.execute(
+            _DELETE_SERIES_POINTS,
+            {
+                "tenant_id": self.ctx.tenant_id,
+                "series": series,
+                "start": start,
+                "end": end,
+                "batch": batch,
+            },
+        )
+        assert isinstance(result, CursorResult)
+        return int(result.rowcount)
+
+    async def forget(self, series: list[int]) -> None:
+        await self.session.execute(
+            _FORGET_REMOVED, {"tenant_id": self.ctx.tenant_id, "series": series}
+        )
+
+
+class RemovedSeriesPlatformRepository(SystemRepository):
+    async def tenants(self) -> list[uuid.UUID]:
+        return [r[0] for r in await self.session.execute(_REMOVED_TENANTS)]

@@ -1,30 +1,42 @@
 """Telemetry writes, the daily usage counter, and the partition functions.
 
+Points are stored against a per-tenant series dictionary: `telemetry_series` names each
+`(device, key)` once, and `telemetry` rows are `(tenant_id, series_id, ts, values)`, so rows
+and index entries stay narrow and a series' points are appended next to each other.
+
 The write is the hot path, so it skips the ORM and the session: `TelemetryWriter` runs its
 own short transaction on a pooled psycopg connection, opened exactly like a tenant session
-(`app.tenant_id` set for the transaction, so row-level security applies): three round trips,
-BEGIN with the tenant setting, one statement, COMMIT. That statement:
+(`app.tenant_id` set for the transaction, so row-level security applies). Series ids are
+cached per process; a batch with a `(device, key)` this process has not seen first resolves
+it (`RESOLVE_SERIES`: creates the missing series, returns the ids). Then one statement:
 
 - expands the points from one JSON document of columns (`json_to_record` + `unnest`;
-  orjson writes UUIDs and datetimes in C, where adapting Python lists element by element
-  costs several times more),
+  orjson writes datetimes in C, where adapting Python lists element by element costs
+  several times more),
 - re-checks the device token's credential (so a token revoked a moment ago is refused even
-  if this process's cache has not heard yet) or, for a member, that every device exists,
+  if this process's cache has not heard yet) or, for a member, that every device exists, and
+  locks the batch's devices once (`FOR KEY SHARE`: a device cannot be deleted before this
+  transaction ends; the points carry no per-row foreign key),
+- checks that every cached series id still exists (a device deleted and re-created under the
+  same id has new series; the writer then resolves again and retries),
 - inserts with `ON CONFLICT DO NOTHING` (a re-sent point is a no-op, counted as duplicate),
 - adds the number actually inserted to `tenant_usage_daily` with one atomic upsert that
-  applies only while the sum stays within the day's limit (read in the same statement).
+  applies only while the sum stays within the day's limit (read in the same statement),
+- queues the batch for the rules engine (`rule_batches`) when the tenant has an enabled
+  telemetry rule, so an acknowledged batch is evaluated even if this process dies.
 
 The caller commits only if the credential held, no device was missing and the counter took
-the points; otherwise it rolls back, so the counter never overshoots. `COPY` is not an
-option: PostgreSQL refuses `COPY FROM` into a table with row-level security.
+the points; otherwise it rolls back, so the counter never overshoots. `COPY FROM` is not an
+option: PostgreSQL refuses it into a table with row-level security.
 """
 
 from __future__ import annotations
 
 import uuid
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -40,6 +52,31 @@ from iiot.models.telemetry import TenantUsageDaily
 from iiot.telemetry.schemas import Rows
 from iiot.tenancy.context import TenantContext
 
+# Creates the series of existing devices that are missing and returns every asked-for id.
+# A series created concurrently by another transaction after this statement's snapshot is
+# neither created nor returned here; the writer asks again.
+RESOLVE_SERIES = """
+with want as (
+    select * from unnest(%(devices)s::uuid[], %(keys)s::text[]) as w(device_id, key)
+),
+made as (
+    insert into telemetry_series (tenant_id, device_id, key)
+    select %(tenant_id)s, w.device_id, w.key
+    from want w
+    where exists (
+        select 1 from devices dv where dv.tenant_id = %(tenant_id)s and dv.id = w.device_id
+    )
+    on conflict do nothing
+    returning id, device_id, key
+)
+select id, device_id, key from made
+union all
+select s.id, s.device_id, s.key
+from want w
+join telemetry_series s
+  on s.tenant_id = %(tenant_id)s and s.device_id = w.device_id and s.key = w.key
+"""
+
 _WRITE_HEAD = """
 with lim as (
     select coalesce(t.max_telemetry_points_per_day, tr.max_telemetry_points_per_day)::bigint
@@ -49,7 +86,8 @@ with lim as (
 ),
 cols as (
     select * from json_to_record(%(columns)s::json) as c(
-        d uuid[], k text[], t timestamptz[], n float8[], b bool[], s text[], u text[], q text[]
+        s int8[], t timestamptz[], n float8[], b bool[], x text[], u text[], q text[],
+        dv uuid[], ds int8[]
     )
 ),
 """
@@ -64,6 +102,7 @@ guard as (
     where c.tenant_id = %(tenant_id)s and c.token_hash = %(token_digest)s
       and c.revoked_at is null and d.status <> 'disabled'
       and t.status <> 'suspended' and t.deleted_at is null
+    for key share of d
 ),
 missing as (select '{}'::uuid[] as ids),
 """
@@ -71,21 +110,30 @@ missing as (select '{}'::uuid[] as ids),
 # under row-level security) refuse the whole request.
 _GUARD_MEMBER = """
 guard as (select true as ok),
+locked as (
+    select dv.id from devices dv
+    where dv.tenant_id = %(tenant_id)s and dv.id = any((select cols.dv from cols)::uuid[])
+    for key share
+),
 missing as (
     select coalesce(array_agg(x.id), '{}') as ids
-    from (select distinct unnest(cols.d) as id from cols) x
-    where not exists (
-        select 1 from devices dv where dv.tenant_id = %(tenant_id)s and dv.id = x.id
-    )
+    from (select unnest(cols.dv) as id from cols) x
+    where x.id not in (select id from locked)
 ),
 """
 _WRITE_TAIL = """
+series_ok as (
+    select count(*) = cardinality((select ds from cols)::int8[]) as ok
+    from telemetry_series s
+    where s.tenant_id = %(tenant_id)s and s.id = any((select ds from cols)::int8[])
+),
 ins as (
     insert into telemetry
-        (tenant_id, device_id, key, ts, value_num, value_bool, value_str, unit, quality)
+        (tenant_id, series_id, ts, value_num, value_bool, value_str, unit, quality)
     select %(tenant_id)s, u.*
-    from cols, unnest(cols.d, cols.k, cols.t, cols.n, cols.b, cols.s, cols.u, cols.q) as u
+    from cols, unnest(cols.s, cols.t, cols.n, cols.b, cols.x, cols.u, cols.q) as u
     where exists (select 1 from guard) and cardinality((select ids from missing)) = 0
+      and (select ok from series_ok)
     on conflict do nothing
     returning 1
 ),
@@ -100,6 +148,18 @@ counted as (
         where (select per_day from lim) is null
            or u.telemetry_points + excluded.telemetry_points <= (select per_day from lim)
     returning u.telemetry_points
+),
+-- Durable rule evaluation: the batch is queued for the rules engine in this transaction when
+-- the tenant has an enabled telemetry rule (see iiot.rules.engine).
+outbox as (
+    insert into rule_batches (tenant_id, points)
+    select %(tenant_id)s, %(columns)s::json
+    where (select inserted from n) > 0
+      and exists (
+        select 1 from rules r
+        where r.tenant_id = %(tenant_id)s and r.enabled and r.rule_type <> 'time_based'
+      )
+    returning id
 )
 select
     exists (select 1 from guard),
@@ -108,41 +168,12 @@ select
     (select telemetry_points from counted),
     (select per_day from lim),
     (select telemetry_points from tenant_usage_daily
-        where tenant_id = %(tenant_id)s and day = %(day)s)
+        where tenant_id = %(tenant_id)s and day = %(day)s),
+    (select ok from series_ok),
+    (select id from outbox)
 """
 WRITE_AS_DEVICE = _WRITE_HEAD + _GUARD_DEVICE + _WRITE_TAIL
 WRITE_AS_MEMBER = _WRITE_HEAD + _GUARD_MEMBER + _WRITE_TAIL
-
-# Many device requests of one tenant as one statement (group commit): every token must still
-# be valid (else nothing is written and the group is retried request by request); the rows
-# inserted are returned when some were duplicates, so each request learns its own count.
-_GUARD_TOKENS = """
-digests as (select distinct x.h from unnest(%(token_digests)s::bytea[]) as x(h)),
-guard as (
-    select true as ok
-    where (select count(*) from digests) = (
-        select count(*)
-        from digests g
-        join device_credentials c on c.tenant_id = %(tenant_id)s and c.token_hash = g.h
-        join devices d on d.tenant_id = c.tenant_id and d.id = c.device_id
-        join tenants t on t.id = c.tenant_id
-        where c.revoked_at is null and d.status <> 'disabled'
-          and t.status <> 'suspended' and t.deleted_at is null
-    )
-),
-missing as (select '{}'::uuid[] as ids),
-"""
-WRITE_MERGED = (
-    _WRITE_HEAD
-    + _GUARD_TOKENS
-    + _WRITE_TAIL.replace("    returning 1\n", "    returning device_id, key, ts\n").replace(
-        "        where tenant_id = %(tenant_id)s and day = %(day)s)\n",
-        "        where tenant_id = %(tenant_id)s and day = %(day)s),\n"
-        "    (select array_agg(device_id) from ins where (select inserted from n) < %(total)s),\n"
-        "    (select array_agg(key) from ins where (select inserted from n) < %(total)s),\n"
-        "    (select array_agg(ts) from ins where (select inserted from n) < %(total)s)\n",
-    )
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +186,8 @@ class WriteOutcome:
     limit: int | None
     # The counter as it stood before this statement (for refusals).
     used_before: int
+    # The batch queued for the rules engine in the same transaction, if any.
+    rule_batch: int | None = None
 
     @property
     def over_quota(self) -> bool:
@@ -165,19 +198,49 @@ class WriteOutcome:
         return self.credential_ok and not self.missing_devices and not self.over_quota
 
 
-def _columns(rows: Rows) -> str:
-    return orjson.dumps(
-        {
-            "d": rows.device_ids,
-            "k": rows.keys,
-            "t": rows.ts,
-            "n": rows.nums,
-            "b": rows.bools,
-            "s": rows.strs,
-            "u": rows.units,
-            "q": rows.qualities,
-        }
-    ).decode()
+SeriesKey = tuple[uuid.UUID, str]  # (device, key) within one tenant
+
+
+class SeriesCache:
+    """Series ids this process has seen committed, per tenant; a stale entry (its device
+    deleted and re-created under the same id) is detected by the write, which resolves anew."""
+
+    MAX_ENTRIES = 1_000_000
+
+    def __init__(self) -> None:
+        self.ids: dict[uuid.UUID, dict[SeriesKey, int]] = {}
+        self._size = 0
+
+    def of(self, tenant_id: uuid.UUID) -> dict[SeriesKey, int]:
+        return self.ids.get(tenant_id) or {}
+
+    def remember(self, found: dict[uuid.UUID, dict[SeriesKey, int]]) -> None:
+        added = sum(len(v) for v in found.values())
+        if self._size + added > self.MAX_ENTRIES:
+            self.ids.clear()
+            self._size = 0
+        for tenant_id, ids in found.items():
+            mine = self.ids.setdefault(tenant_id, {})
+            before = len(mine)
+            mine.update(ids)
+            self._size += len(mine) - before
+
+    def forget(self, tenant_id: uuid.UUID, keys: list[SeriesKey]) -> None:
+        mine = self.ids.get(tenant_id, {})
+        for key in keys:
+            if mine.pop(key, None) is not None:
+                self._size -= 1
+
+
+_CACHES: weakref.WeakKeyDictionary[AsyncEngine, SeriesCache] = weakref.WeakKeyDictionary()
+
+
+def series_cache(engine: AsyncEngine) -> SeriesCache:
+    """The series cache of the processes' connections to one database."""
+    cache = _CACHES.get(engine)
+    if cache is None:
+        cache = _CACHES[engine] = SeriesCache()
+    return cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,25 +253,133 @@ class PendingWrite:
     token_digest: bytes | None
 
 
-async def _write_one(conn: AsyncConnection[Any], item: PendingWrite) -> WriteOutcome:
-    params = {
-        "tenant_id": item.ctx.tenant_id,
-        "token_digest": item.token_digest,
-        "day": item.day,
-        "columns": _columns(item.rows),
-    }
-    sql = WRITE_AS_DEVICE if item.token_digest is not None else WRITE_AS_MEMBER
-    cur = await conn.execute(sql, params)
-    row = await cur.fetchone()
-    assert row is not None
-    return WriteOutcome(
+@dataclass(slots=True)
+class _Resolved:
+    """Series ids found or created inside the current transaction (cached after commit)."""
+
+    ids: dict[uuid.UUID, dict[SeriesKey, int]] = field(default_factory=dict)
+
+    def of(self, tenant_id: uuid.UUID) -> dict[SeriesKey, int]:
+        return self.ids.setdefault(tenant_id, {})
+
+
+def _set_tenant(tenant_id: uuid.UUID) -> bytes:
+    return set_tenant_sql(tenant_id).encode()
+
+
+async def _resolve(
+    conn: AsyncConnection[Any], tenant_id: uuid.UUID, wanted: list[SeriesKey]
+) -> dict[SeriesKey, int]:
+    found: dict[SeriesKey, int] = {}
+    for _ in range(3):
+        todo = [k for k in wanted if k not in found]
+        if not todo:
+            break
+        cur = await conn.execute(
+            RESOLVE_SERIES,
+            {"tenant_id": tenant_id, "devices": [k[0] for k in todo], "keys": [k[1] for k in todo]},
+        )
+        for series_id, device_id, key in await cur.fetchall():
+            found[(device_id, key)] = int(series_id)
+    return found
+
+
+def _columns(rows: Rows, series: list[int], devices: list[uuid.UUID], distinct: list[int]) -> str:
+    return orjson.dumps(
+        {
+            "s": series,
+            "t": rows.ts,
+            "n": rows.nums,
+            "b": rows.bools,
+            "x": rows.strs,
+            "u": rows.units,
+            "q": rows.qualities,
+            "dv": devices,
+            "ds": distinct,
+        }
+    ).decode()
+
+
+def _missing(item: PendingWrite, cache: SeriesCache, resolved: _Resolved) -> list[SeriesKey]:
+    known = cache.of(item.ctx.tenant_id)
+    mine = resolved.of(item.ctx.tenant_id)
+    pairs = dict.fromkeys(zip(item.rows.device_ids, item.rows.keys, strict=True))
+    return [k for k in pairs if k not in known and k not in mine]
+
+
+@dataclass(slots=True)
+class _Statement:
+    sql: str
+    params: dict[str, Any]
+    complete: bool  # every (device, key) had a series id
+    wanted: list[SeriesKey]
+
+
+def _statement(item: PendingWrite, cache: SeriesCache, resolved: _Resolved) -> _Statement:
+    tenant_id = item.ctx.tenant_id
+    rows = item.rows
+    known = cache.of(tenant_id)
+    mine = resolved.of(tenant_id)
+    pairs = list(zip(rows.device_ids, rows.keys, strict=True))
+    wanted = list(dict.fromkeys(pairs))
+    by_pair = {k: mine.get(k) or known.get(k, 0) for k in wanted}
+    series = list(map(by_pair.__getitem__, pairs))
+    distinct = sorted({v for v in by_pair.values() if v})
+    devices = list(dict.fromkeys(k[0] for k in wanted))
+    return _Statement(
+        sql=WRITE_AS_DEVICE if item.token_digest is not None else WRITE_AS_MEMBER,
+        params={
+            "tenant_id": tenant_id,
+            "token_digest": item.token_digest,
+            "day": item.day,
+            "columns": _columns(rows, series, devices, distinct),
+        },
+        complete=all(by_pair.values()),
+        wanted=wanted,
+    )
+
+
+def _outcome(row: Any) -> tuple[WriteOutcome, bool]:
+    """The statement's outcome, and whether every series id it was given exists."""
+    outcome = WriteOutcome(
         credential_ok=bool(row[0]),
         missing_devices=list(row[1] or []),
         inserted=int(row[2] or 0),
         counted_total=None if row[3] is None else int(row[3]),
         limit=None if row[4] is None else int(row[4]),
         used_before=int(row[5] or 0),
+        rule_batch=None if row[7] is None else int(row[7]),
     )
+    return outcome, bool(row[6])
+
+
+def _stale(outcome: WriteOutcome, series_ok: bool, statement: _Statement) -> bool:
+    """A cached series id is gone (or a series could not be resolved) while the credential
+    and the devices held: the write did nothing and must be retried with fresh ids."""
+    refused = not outcome.credential_ok or bool(outcome.missing_devices)
+    return not refused and not (series_ok and statement.complete)
+
+
+async def _write_one(
+    conn: AsyncConnection[Any], item: PendingWrite, cache: SeriesCache, resolved: _Resolved
+) -> WriteOutcome:
+    tenant_id = item.ctx.tenant_id
+    for attempt in range(2):
+        missing = _missing(item, cache, resolved)
+        if missing:
+            resolved.of(tenant_id).update(await _resolve(conn, tenant_id, missing))
+        statement = _statement(item, cache, resolved)
+        cur = await conn.execute(statement.sql, statement.params)
+        row = await cur.fetchone()
+        assert row is not None
+        outcome, series_ok = _outcome(row)
+        if attempt or not _stale(outcome, series_ok, statement):
+            return outcome
+        # A cached id no longer exists (its device was deleted and re-created): resolve anew.
+        cache.forget(tenant_id, statement.wanted)
+        for k in statement.wanted:
+            resolved.of(tenant_id).pop(k, None)
+    raise AssertionError("unreachable")
 
 
 class TelemetryWriter:
@@ -216,6 +387,7 @@ class TelemetryWriter:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self.series = series_cache(engine)
 
     @asynccontextmanager
     async def _transaction(self, first_tenant: uuid.UUID) -> AsyncIterator[AsyncConnection[Any]]:
@@ -242,85 +414,58 @@ class TelemetryWriter:
 
     async def write(self, item: PendingWrite) -> WriteOutcome:
         """Insert and count one request; committed when `accepted`, rolled back otherwise."""
+        resolved = _Resolved()
         async with self._transaction(item.ctx.tenant_id) as conn:
-            outcome = await _write_one(conn, item)
+            outcome = await _write_one(conn, item, self.series, resolved)
             await conn.execute("commit" if outcome.accepted else "rollback")
+        if outcome.accepted:
+            self.series.remember(resolved.ids)
         return outcome
-
-    async def write_merged(self, items: list[PendingWrite]) -> list[WriteOutcome] | None:
-        """Device requests of one tenant and one day in one statement and one commit.
-
-        All or nothing: None (rolled back) when a token is no longer valid or the rows
-        together would cross the quota, so that the caller writes them one by one and each
-        gets its own exact answer.
-        """
-        first = items[0]
-        rows = Rows()
-        for item in items:
-            part = item.rows
-            rows.device_ids += part.device_ids
-            rows.keys += part.keys
-            rows.ts += part.ts
-            rows.nums += part.nums
-            rows.bools += part.bools
-            rows.strs += part.strs
-            rows.units += part.units
-            rows.qualities += part.qualities
-        params = {
-            "tenant_id": first.ctx.tenant_id,
-            "token_digests": sorted({i.token_digest for i in items if i.token_digest}),
-            "day": first.day,
-            "columns": _columns(rows),
-            "total": len(rows),
-        }
-        async with self._transaction(first.ctx.tenant_id) as conn:
-            cur = await conn.execute(WRITE_MERGED, params)
-            row = await cur.fetchone()
-            assert row is not None
-            inserted = int(row[2] or 0)
-            counted = None if row[3] is None else int(row[3])
-            if not row[0] or (inserted > 0 and counted is None):
-                await conn.execute("rollback")
-                return None
-            await conn.execute("commit")
-        limit = None if row[4] is None else int(row[4])
-        used = int(row[5] or 0)
-        if inserted == len(rows):
-            counts = [len(item.rows) for item in items]
-        else:
-            # Some rows were already stored: count each request's rows that were inserted.
-            fresh = set(zip(row[6] or [], row[7] or [], row[8] or [], strict=True))
-            counts = []
-            for item in items:
-                n = 0
-                for key in zip(item.rows.device_ids, item.rows.keys, item.rows.ts, strict=True):
-                    if key in fresh:
-                        fresh.discard(key)
-                        n += 1
-                counts.append(n)
-        return [WriteOutcome(True, [], n, counted, limit, used) for n in counts]
 
     async def write_group(self, items: list[PendingWrite]) -> list[WriteOutcome] | None:
         """Several requests in one transaction and one commit (group commit).
 
-        Each request is its own statement, checked against the counter as left by the ones
-        before it, so the quota stays exact. A refused request (bad token, unknown device)
-        wrote nothing and stays refused; if any request would cross the quota the whole
-        group is rolled back and None is returned, so the caller can retry them one by one.
+        The series the group lacks are resolved first (one statement per tenant); then every
+        request's statement is sent in one pipeline (one round trip for the group), each
+        checked against the counter as left by the ones before it, so the quota stays exact.
+        A refused request (bad token, unknown device) wrote nothing and stays refused; if any
+        request would cross the quota, or met a stale series id, the whole group is rolled
+        back and None is returned, so the caller can write them one by one.
         """
+        resolved = _Resolved()
         async with self._transaction(items[0].ctx.tenant_id) as conn:
             tenant = items[0].ctx.tenant_id
-            outcomes: list[WriteOutcome] = []
+            missing: dict[uuid.UUID, dict[SeriesKey, None]] = {}
             for item in items:
-                if item.ctx.tenant_id != tenant:
-                    tenant = item.ctx.tenant_id
-                    await conn.execute(set_tenant_sql(tenant).encode())
-                outcome = await _write_one(conn, item)
-                if outcome.over_quota:
+                for k in _missing(item, self.series, resolved):
+                    missing.setdefault(item.ctx.tenant_id, {})[k] = None
+            for tenant_id, keys in missing.items():
+                if tenant_id != tenant:
+                    tenant = tenant_id
+                    await conn.execute(_set_tenant(tenant))
+                resolved.of(tenant_id).update(await _resolve(conn, tenant_id, list(keys)))
+            statements = [_statement(item, self.series, resolved) for item in items]
+            async with conn.pipeline() as pipeline:
+                cursors = []
+                for item, statement in zip(items, statements, strict=True):
+                    if item.ctx.tenant_id != tenant:
+                        tenant = item.ctx.tenant_id
+                        await conn.execute(_set_tenant(tenant))
+                    cursors.append(await conn.execute(statement.sql, statement.params))
+                await pipeline.sync()
+                rows = [await cur.fetchone() for cur in cursors]
+            outcomes: list[WriteOutcome] = []
+            for row, statement in zip(rows, statements, strict=True):
+                assert row is not None
+                outcome, series_ok = _outcome(row)
+                if outcome.over_quota or _stale(outcome, series_ok, statement):
                     await conn.execute("rollback")
                     return None
                 outcomes.append(outcome)
             await conn.execute("commit")
+        # Everything resolved in a committed transaction exists (a refused request's series
+        # too: they were created for existing devices and committed with the group).
+        self.series.remember(resolved.ids)
         return outcomes
 
 
@@ -345,30 +490,21 @@ class LatestPoint:
     quality: str | None
 
 
-# Keys are found with a skip scan over the primary key (one index probe per key), then the
-# newest row of each key is one more probe; cost grows with the number of keys, not of rows.
+# The device's series in key order (the dictionary's unique index), then the newest point of
+# each by a backward primary-key probe; cost grows with the number of keys, not of rows. A
+# series without points (all expired) is left out, as a key without points never existed.
 _LATEST_FOR_DEVICE = text(
     """
-    with recursive keys(key) as (
-        (select key from telemetry
-         where tenant_id = :tenant_id and device_id = :device_id
-         order by key limit 1)
-        union all
-        select (select t.key from telemetry t
-                where t.tenant_id = :tenant_id and t.device_id = :device_id and t.key > keys.key
-                order by t.key limit 1)
-        from keys where keys.key is not null
-    )
-    select k.key, p.ts, p.value_num, p.value_bool, p.value_str, p.unit, p.quality
-    from keys k
+    select s.key, p.ts, p.value_num, p.value_bool, p.value_str, p.unit, p.quality
+    from telemetry_series s
     cross join lateral (
         select ts, value_num, value_bool, value_str, unit, quality
         from telemetry t
-        where t.tenant_id = :tenant_id and t.device_id = :device_id and t.key = k.key
+        where t.tenant_id = :tenant_id and t.series_id = s.id
         order by t.ts desc limit 1
     ) p
-    where k.key is not null
-    order by k.key
+    where s.tenant_id = :tenant_id and s.device_id = :device_id
+    order by s.key
     limit :max_keys
     """
 )
