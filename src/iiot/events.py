@@ -31,6 +31,9 @@ class CommittedPoint:
 class TelemetryCommitted:
     tenant_id: uuid.UUID
     points: list[CommittedPoint]
+    # Whether the ingest transaction queued a batch for the rules engine (`rule_batches`):
+    # only when the tenant has an enabled telemetry rule.
+    rules_queued: bool = True
 
 
 async def telemetry_committed(rt: Runtime, event: TelemetryCommitted) -> None:

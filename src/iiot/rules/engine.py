@@ -79,7 +79,8 @@ class RulesEngine:
         self._one_by_one: set[uuid.UUID] = set()
 
     def submit(self, event: events.TelemetryCommitted) -> None:
-        self.nudge(event.tenant_id)
+        if event.rules_queued:
+            self.nudge(event.tenant_id)
 
     def nudge(self, tenant_id: uuid.UUID) -> None:
         """The tenant has queued batches: evaluate them soon in this process."""

@@ -251,7 +251,10 @@ async def after_commit(
         for n, b, s in zip(rows.nums, rows.bools, rows.strs, strict=True)
     ]
     points = list(map(events.CommittedPoint, rows.device_ids, rows.keys, rows.ts, values))
-    await events.telemetry_committed(rt, events.TelemetryCommitted(ctx.tenant_id, points))
+    queued = prepared.rule_batch is not None
+    await events.telemetry_committed(
+        rt, events.TelemetryCommitted(ctx.tenant_id, points, rules_queued=queued)
+    )
 
 
 async def telemetry_usage(session: TenantSession, ctx: TenantContext) -> dict[str, Any]:
