@@ -77,15 +77,22 @@ def load_days(db: harness.Scratch, tenant: harness.SeededTenant, days: int) -> i
         while day <= end.date():
             cur.execute("select iiot_ensure_telemetry_partition(%s)", (day,))
             day += timedelta(days=1)
+        series = cur.execute(
+            "insert into telemetry_series (tenant_id, device_id, key) values (%s, %s, %s)"
+            " on conflict (tenant_id, device_id, key) do update set key = excluded.key"
+            " returning id",
+            (tenant.id, device, "temperature"),
+        ).fetchone()
+        assert series is not None
         conn.commit()
-        prefix = f"{tenant.id}\t{device}\ttemperature\t"
+        prefix = f"{tenant.id}\t{series[0]}\t"
         at = start
         while at < end:
             chunk_end = min(at + timedelta(days=1), end)
             seconds = int((chunk_end - at).total_seconds())
             base = at.timestamp()
             with cur.copy(
-                "copy telemetry (tenant_id, device_id, key, ts, value_num) from stdin"
+                "copy telemetry (tenant_id, series_id, ts, value_num) from stdin"
             ) as copy:
                 copy.write(
                     "".join(
