@@ -362,7 +362,6 @@ CROSS_REPOSITORY_ALLOWED = {
     ("bootstrap.py", "iiot.users.repository"),
     ("connectivity/attributes_service.py", "iiot.devices.repository"),
     ("connectivity/hub.py", "iiot.devices.repository"),
-    ("connectivity/hub.py", "iiot.tenants.repository"),
     ("connectivity/rpc_service.py", "iiot.devices.repository"),
     ("connectivity/service.py", "iiot.devices.repository"),
     ("telemetry/ingest.py", "iiot.quotas.repository"),

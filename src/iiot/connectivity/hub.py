@@ -40,9 +40,13 @@ from iiot.connectivity.repository import (
 )
 from iiot.db.setup import plain_url
 from iiot.devices.presence import presence
-from iiot.devices.repository import CREDENTIALS_CHANNEL, DeviceRepository, DeviceTokenRepository
+from iiot.devices.repository import (
+    CREDENTIALS_CHANNEL,
+    TENANT_PAYLOAD_PREFIX,
+    DeviceRepository,
+    DeviceTokenRepository,
+)
 from iiot.tenancy.context import system_context
-from iiot.tenants.repository import TENANT_STATUS_CHANNEL
 
 if TYPE_CHECKING:
     from iiot.runtime import Runtime
@@ -180,7 +184,7 @@ class DeviceSessionHub:
                 async with await psycopg.AsyncConnection.connect(
                     plain_url(self._rt.db.url), autocommit=True
                 ) as conn:
-                    for channel in (DEVICE_API_CHANNEL, CREDENTIALS_CHANNEL, TENANT_STATUS_CHANNEL):
+                    for channel in (DEVICE_API_CHANNEL, CREDENTIALS_CHANNEL):
                         await conn.execute(f"listen {channel}")
                     # Anything cached before may have missed a notification.
                     self.identities.clear()
@@ -213,20 +217,19 @@ class DeviceSessionHub:
 
     def _dispatch(self, channel: str, payload: str) -> None:
         if channel == CREDENTIALS_CHANNEL:
+            # A tenant's status changed (`tenant:<id>`, the token cache's notice too), or a
+            # device's credentials did (`<device id>`).
+            tenant = payload.startswith(TENANT_PAYLOAD_PREFIX)
             try:
-                device_id = uuid.UUID(payload)
+                target = uuid.UUID(payload.removeprefix(TENANT_PAYLOAD_PREFIX))
             except ValueError:
                 return
-            self._forget_subdevices(device_id)
-            self._forget_identities(device_id)
-            self._spawn(self._recheck(lambda e: _concerns(e, device_id)))
-            return
-        if channel == TENANT_STATUS_CHANNEL:
-            try:
-                tenant_id = uuid.UUID(payload)
-            except ValueError:
+            if tenant:
+                self._spawn(self._recheck(lambda e: e.session.tenant_id == target))
                 return
-            self._spawn(self._recheck(lambda e: e.session.tenant_id == tenant_id))
+            self._forget_subdevices(target)
+            self._forget_identities(target)
+            self._spawn(self._recheck(lambda e: _concerns(e, target)))
             return
         try:
             message = orjson.loads(payload)

@@ -14,7 +14,6 @@ from iiot.models.tenancy import Tenant, Tier
 
 # Channel on which a tenant's status change (suspended, activated, deleted) is announced;
 # payload is the tenant id. Live device sessions of a suspended tenant are closed on it.
-TENANT_STATUS_CHANNEL = "iiot_tenant_status"
 
 
 def _like_pattern(text: str) -> str:
@@ -24,13 +23,6 @@ def _like_pattern(text: str) -> str:
 
 
 class TenantRepository(SystemRepository):
-    async def notify_status_changed(self, tenant_id: uuid.UUID) -> None:
-        """Tell every process the tenant's status changed (delivered at commit)."""
-        await self.session.execute(
-            text("select pg_notify(:channel, :payload)"),
-            {"channel": TENANT_STATUS_CHANNEL, "payload": str(tenant_id)},
-        )
-
     async def get(self, tenant_id: uuid.UUID) -> Tenant | None:
         tenant = await self.session.get(Tenant, tenant_id)
         return tenant if tenant is not None and tenant.deleted_at is None else None

@@ -247,7 +247,6 @@ async def update_tenant(
                 after={"tier": new["tier"]},
             )
         if "status" in new:
-            await TenantRepository(session).notify_status_changed(tenant.id)
             await DeviceTokenRepository(session).announce_tenant_change(tenant.id)
             action = {"suspended": "tenant.suspend", "active": "tenant.activate"}.get(
                 new["status"], "tenant.status_change"
@@ -271,7 +270,6 @@ async def set_status(session: TenantSession, ctx: TenantContext, status: str) ->
         before = tenant.status
         tenant.status, tenant.updated_at = status, utcnow()
         await TenantRepository(session).flush()
-        await TenantRepository(session).notify_status_changed(tenant.id)
         await DeviceTokenRepository(session).announce_tenant_change(tenant.id)
         await record(
             session,
@@ -296,7 +294,6 @@ async def delete_tenant(session: TenantSession, ctx: TenantContext, *, confirm: 
         )
     tenant.deleted_at = utcnow()
     await TenantRepository(session).flush()
-    await TenantRepository(session).notify_status_changed(tenant.id)
     await DeviceTokenRepository(session).announce_tenant_change(tenant.id)
     await record(
         session,
