@@ -32,9 +32,9 @@ import httpx
 import psycopg
 from sqlalchemy.engine import make_url
 
-from iiot.auth.tokens import TokenCodec, new_secret
 from iiot.db import migrate, setup
 from iiot.devices.access import DEVICE_TOKEN_PREFIX
+from iiot.identity.tokens import TokenCodec, new_secret
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness  # noqa: E402
 
-from iiot.auth.passwords import hash_password  # noqa: E402
+from iiot.identity.passwords import hash_password  # noqa: E402
 
 PASSWORD = "bench-password-1234"
 CHROMIUM_ARGS = [

@@ -357,9 +357,6 @@ def test_registration_checker_flags(source: str, expected: int) -> None:
 # fails; a removed one must leave this list.
 CROSS_REPOSITORY_ALLOWED = {
     ("analytics/service.py", "iiot.telemetry.query_repository"),
-    ("auth/service.py", "iiot.tenants.repository"),
-    ("auth/service.py", "iiot.users.repository"),
-    ("bootstrap.py", "iiot.users.repository"),
     ("connectivity/attributes_service.py", "iiot.devices.repository"),
     ("connectivity/hub.py", "iiot.devices.repository"),
     ("connectivity/rpc_service.py", "iiot.devices.repository"),
@@ -371,10 +368,6 @@ CROSS_REPOSITORY_ALLOWED = {
     ("stream/hub.py", "iiot.alerts.repository"),
     ("tenants/service.py", "iiot.devices.repository"),
     ("tenants/service.py", "iiot.quotas.repository"),
-    ("users/admin.py", "iiot.tenants.repository"),
-    ("users/service.py", "iiot.auth.repository"),
-    ("users/service.py", "iiot.quotas.repository"),
-    ("users/service.py", "iiot.tenants.repository"),
 }
 
 

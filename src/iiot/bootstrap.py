@@ -67,17 +67,16 @@ def app_role_of(app_url: str | None) -> str:
 async def ensure_bootstrap_admin(rt: object, console: Console | None = None) -> None:
     """Create the first system admin and the operator's own tenant, once."""
     from iiot.runtime import Runtime
+    from iiot.users import lookup as accounts
     from iiot.users.admin import create_system_admin
-    from iiot.users.repository import UserRepository
 
     assert isinstance(rt, Runtime)
     settings = rt.settings
     async with rt.db.system() as session:
-        users = UserRepository(session)
         if settings.bootstrap_admin_email:
-            if await users.get_by_email(settings.bootstrap_admin_email):
+            if await accounts.account_by_email(session, settings.bootstrap_admin_email):
                 return
-        elif await users.any_system_admin():
+        elif await accounts.any_system_admin(session):
             return
     email = settings.bootstrap_admin_email or "admin@iiot.local"
     password = settings.bootstrap_admin_password

@@ -166,9 +166,9 @@ def create_admin(
     full_name: Annotated[str | None, typer.Option(help="Display name.")] = None,
 ) -> None:
     """Create (or promote) a system admin."""
-    from iiot.auth.passwords import check_password_rules
     from iiot.bootstrap import prepare_database
     from iiot.errors import IIoTError
+    from iiot.identity.passwords import check_password_rules
     from iiot.runtime import Runtime
     from iiot.users.admin import create_system_admin
 

@@ -11,9 +11,9 @@ from typing import Any, TypeVar
 
 from starlette.requests import Request
 
-from iiot.auth.tokens import TokenCodec
 from iiot.config import Settings
 from iiot.db.session import Database
+from iiot.identity.tokens import TokenCodec
 from iiot.modules import Module, Wiring
 from iiot.quotas.ratelimit import RateLimiter, make_rate_limiter
 

@@ -6,8 +6,8 @@ import hashlib
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from iiot.auth.denylist import MemoryDenyList, RedisDenyList
 from iiot.auth.service import RESET_MAX_PER_ACCOUNT
+from iiot.identity.denylist import MemoryDenyList, RedisDenyList
 from tests.fixtures.factories import PASSWORD, Factory, World
 from tests.mail.smtp_server import Inbox, accept_token
 from tests.users.helpers import execute, rows

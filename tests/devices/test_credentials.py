@@ -9,8 +9,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from iiot.app import MODULES, create_app
-from iiot.auth.tokens import digest
 from iiot.devices.token_cache import token_cache
+from iiot.identity.tokens import digest
 from iiot.runtime import Runtime
 from tests.devices.support import make_device
 from tests.fixtures.factories import Factory, World

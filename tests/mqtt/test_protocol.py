@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from iiot.auth.tokens import digest, new_secret
+from iiot.identity.tokens import digest, new_secret
 from iiot.mqtt import codec, module
 from iiot.mqtt.server import MqttServer, mqtt_server
 from iiot.runtime import Runtime

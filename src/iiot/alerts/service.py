@@ -17,9 +17,9 @@ from iiot.alerts.schemas import (
 )
 from iiot.alerts.sla import sla_status
 from iiot.audit.service import record
-from iiot.auth.principals import principal_actor_id
 from iiot.db.session import TenantSession
 from iiot.errors import Conflict, NotFound
+from iiot.identity.principals import principal_actor_id
 from iiot.models.alerts import Alert, AlertHistory
 from iiot.tenancy.context import TenantContext
 

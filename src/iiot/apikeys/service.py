@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 from iiot.apikeys.repository import ApiKeyRepository
 from iiot.apikeys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyList, ApiKeyOut
 from iiot.audit.service import record
-from iiot.auth.credentials import API_KEY_PREFIX
-from iiot.auth.tokens import digest, new_secret
 from iiot.db.session import TenantSession
 from iiot.errors import NotFound, ValidationFailed
+from iiot.identity.credentials import API_KEY_PREFIX
+from iiot.identity.tokens import digest, new_secret
 from iiot.models.apikeys import ApiKey
 from iiot.tenancy.context import TenantContext
 

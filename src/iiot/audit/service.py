@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from iiot.audit.repository import AuditRepository, PlatformAuditRepository
 from iiot.audit.schemas import AuditEventOut, AuditPage
-from iiot.auth.principals import principal_actor_id
 from iiot.db.session import TenantSession
 from iiot.errors import ValidationFailed
+from iiot.identity.principals import principal_actor_id
 from iiot.models.audit import AuditEvent
 from iiot.tenancy.context import TenantContext
 

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from iiot import mail
 from iiot.auth import service
-from iiot.auth.principals import UserPrincipal
 from iiot.auth.schemas import (
     Accepted,
     CookieSession,
@@ -18,10 +17,7 @@ from iiot.auth.schemas import (
     PasswordResetRequest,
     RefreshRequest,
     SwitchTenantRequest,
-    TokenPair,
-    UserOut,
 )
-from iiot.auth.tokens import AccessClaims
 from iiot.errors import (
     BadRequest,
     Forbidden,
@@ -35,6 +31,9 @@ from iiot.errors import (
     problem_responses,
 )
 from iiot.http.routing import IIoTRoute
+from iiot.identity.principals import UserPrincipal
+from iiot.identity.schemas import TokenPair, UserOut
+from iiot.identity.tokens import AccessClaims
 from iiot.runtime import client_ip, get_runtime
 from iiot.tenancy.access import AnyUser, Public
 from iiot.tenancy.resolver import bearer_token

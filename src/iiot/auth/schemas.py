@@ -6,6 +6,8 @@ import uuid
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from iiot.identity.schemas import UserOut
+
 
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -31,36 +33,6 @@ class RefreshRequest(StrictModel):
 
 class SwitchTenantRequest(StrictModel):
     tenant_id: uuid.UUID
-
-
-class TenantRef(BaseModel):
-    id: uuid.UUID
-    name: str
-    slug: str
-
-
-class TenantMembershipRef(TenantRef):
-    role: str
-    status: str = "active"
-
-
-class UserOut(BaseModel):
-    id: uuid.UUID
-    email: str
-    full_name: str | None
-    is_system_admin: bool
-    role: str | None
-    is_tenant_admin: bool
-    tenant: TenantRef | None
-    tenants: list[TenantMembershipRef]
-
-
-class TokenPair(BaseModel):
-    access_token: str
-    refresh_token: str
-    token_type: str = "bearer"  # noqa: S105 - the OAuth token type, not a secret
-    expires_in: int
-    user: UserOut
 
 
 class PasswordChange(StrictModel):

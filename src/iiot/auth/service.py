@@ -15,11 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from iiot import mail
 from iiot.audit.service import record_platform
-from iiot.auth.denylist import deny_list
-from iiot.auth.passwords import check_password_rules, hash_password, verify_password
-from iiot.auth.repository import PasswordResetRepository, RefreshTokenRepository
-from iiot.auth.schemas import TenantMembershipRef, TenantRef, TokenPair, UserOut
-from iiot.auth.tokens import AccessClaims, digest, new_secret
+from iiot.auth.repository import PasswordResetRepository
 from iiot.errors import (
     BadRequest,
     Forbidden,
@@ -30,12 +26,19 @@ from iiot.errors import (
     TenantSuspended,
     Unauthorized,
 )
+from iiot.identity import pairs
+from iiot.identity.denylist import deny_list
+from iiot.identity.memberships import MembershipView
+from iiot.identity.pairs import build_user_out, issue_pair
+from iiot.identity.passwords import check_password_rules, hash_password, verify_password
+from iiot.identity.schemas import TokenPair, UserOut
+from iiot.identity.tokens import AccessClaims, digest, new_secret
 from iiot.models.base import utcnow
-from iiot.models.users import PasswordResetToken, RefreshToken, User
+from iiot.models.users import PasswordResetToken
 from iiot.quotas.ratelimit import Rate
 from iiot.runtime import Runtime
-from iiot.tenants.repository import TenantRepository
-from iiot.users.repository import MembershipView, UserRepository
+from iiot.tenants.lookup import tenant as find_tenant
+from iiot.users import lookup as accounts
 
 INVALID_CREDENTIALS = "invalid e-mail or password"
 
@@ -109,62 +112,6 @@ def _usable(m: MembershipView) -> bool:
     return m.status == "active" and m.tenant_status != "suspended"
 
 
-def build_user_out(
-    user: User, memberships: list[MembershipView], tenant_id: uuid.UUID | None
-) -> UserOut:
-    active = [m for m in memberships if m.status == "active"]
-    current = next((m for m in active if m.tenant_id == tenant_id), None)
-    return UserOut(
-        id=user.id,
-        email=user.email,
-        full_name=user.full_name,
-        is_system_admin=user.is_system_admin,
-        role=current.role.value if current else None,
-        is_tenant_admin=bool(current and current.role == "admin"),
-        tenant=(
-            TenantRef(id=current.tenant_id, name=current.tenant_name, slug=current.tenant_slug)
-            if current
-            else None
-        ),
-        tenants=[
-            TenantMembershipRef(
-                id=m.tenant_id,
-                name=m.tenant_name,
-                slug=m.tenant_slug,
-                role=m.role.value,
-                status=m.tenant_status,
-            )
-            for m in active
-        ],
-    )
-
-
-async def issue_pair(
-    session: AsyncSession,
-    rt: Runtime,
-    user: User,
-    memberships: list[MembershipView],
-    tenant_id: uuid.UUID | None,
-    family_id: uuid.UUID | None = None,
-) -> TokenPair:
-    refresh = new_secret("rt_")
-    await RefreshTokenRepository(session).add(
-        RefreshToken(
-            token_hash=digest(refresh),
-            family_id=family_id or uuid.uuid4(),
-            user_id=user.id,
-            active_tenant_id=tenant_id,
-            expires_at=utcnow() + timedelta(seconds=rt.settings.refresh_token_ttl_seconds),
-        )
-    )
-    return TokenPair(
-        access_token=rt.tokens.issue_access(user.id, tenant_id),
-        refresh_token=refresh,
-        expires_in=rt.tokens.ttl_seconds,
-        user=build_user_out(user, memberships, tenant_id),
-    )
-
-
 def _choose_tenant(
     memberships: list[MembershipView],
     requested: uuid.UUID | None,
@@ -206,8 +153,7 @@ async def login(
     if refused is not None:
         return AuthOutcome(error=refused)
 
-    users = UserRepository(session)
-    user = await users.get_by_email(email)
+    user = await accounts.account_by_email(session, email)
     ok = await anyio.to_thread.run_sync(
         verify_password, user.password_hash if user else None, password
     )
@@ -221,7 +167,7 @@ async def login(
         )
         return AuthOutcome(error=Unauthorized(INVALID_CREDENTIALS, reason="invalid_credentials"))
 
-    memberships = await users.memberships(user.id)
+    memberships = await accounts.memberships(session, user.id)
     try:
         chosen = _choose_tenant(memberships, tenant_id, user.is_system_admin)
     except IIoTError as exc:
@@ -241,14 +187,13 @@ async def login(
 
 
 async def refresh(session: AsyncSession, rt: Runtime, *, token: str, ip: str | None) -> AuthOutcome:
-    tokens = RefreshTokenRepository(session)
-    row = await tokens.by_hash_for_update(digest(token))
+    row = await pairs.refresh_token_for_update(session, token)
     invalid = Unauthorized("invalid refresh token")
     if row is None:
         return AuthOutcome(error=invalid)
     if row.used_at is not None or row.revoked_at is not None:
         if row.used_at is not None:  # a spent token presented again: the family is stolen
-            revoked = await tokens.revoke_family(row.family_id)
+            revoked = await pairs.revoke_family(session, row.family_id)
             await record_platform(
                 session,
                 "auth.refresh_reuse",
@@ -260,18 +205,17 @@ async def refresh(session: AsyncSession, rt: Runtime, *, token: str, ip: str | N
     if row.expires_at <= utcnow():
         return AuthOutcome(error=invalid)
     row.used_at = utcnow()
-    users = UserRepository(session)
-    user = await users.get(row.user_id)
+    user = await accounts.account(session, row.user_id)
     if user is None or user.status != "active":
         return AuthOutcome(error=invalid)
-    memberships = await users.memberships(user.id)
+    memberships = await accounts.memberships(session, user.id)
     tenant_id = row.active_tenant_id
     if tenant_id is not None:
         m = next((m for m in memberships if m.tenant_id == tenant_id), None)
         if (m is None or m.status != "active") and user.is_system_admin:
             tenant_id = None  # the tenant was deleted or left: platform work goes on
         elif m is None or m.status != "active":
-            await tokens.revoke_family(row.family_id)
+            await pairs.revoke_family(session, row.family_id)
             return AuthOutcome(error=invalid)
         elif m.tenant_status == "suspended" and not user.is_system_admin:
             return AuthOutcome(error=TenantSuspended("this tenant is suspended"))
@@ -280,11 +224,10 @@ async def refresh(session: AsyncSession, rt: Runtime, *, token: str, ip: str | N
 
 
 async def logout(session: AsyncSession, *, token: str, ip: str | None) -> None:
-    tokens = RefreshTokenRepository(session)
-    row = await tokens.by_hash_for_update(digest(token))
+    row = await pairs.refresh_token_for_update(session, token)
     if row is None:
         return
-    await tokens.revoke_family(row.family_id)
+    await pairs.revoke_family(session, row.family_id)
     await record_platform(
         session, "auth.logout", actor_id=row.user_id, details={"family_id": row.family_id}, ip=ip
     )
@@ -293,12 +236,11 @@ async def logout(session: AsyncSession, *, token: str, ip: str | None) -> None:
 async def switch_tenant(
     session: AsyncSession, rt: Runtime, *, user_id: uuid.UUID, tenant_id: uuid.UUID, ip: str | None
 ) -> TokenPair:
-    users = UserRepository(session)
-    user = await users.get(user_id)
+    user = await accounts.account(session, user_id)
     if user is None:
         raise Unauthorized("invalid access token")
-    memberships = await users.memberships(user.id)
-    exists = user.is_system_admin and await TenantRepository(session).get(tenant_id) is not None
+    memberships = await accounts.memberships(session, user.id)
+    exists = user.is_system_admin and await find_tenant(session, tenant_id) is not None
     chosen = _choose_tenant(memberships, tenant_id, user.is_system_admin, exists)
     pair = await issue_pair(session, rt, user, memberships, chosen)
     await record_platform(
@@ -308,11 +250,10 @@ async def switch_tenant(
 
 
 async def me(session: AsyncSession, *, user_id: uuid.UUID, tenant_id: uuid.UUID | None) -> UserOut:
-    users = UserRepository(session)
-    user = await users.get(user_id)
+    user = await accounts.account(session, user_id)
     if user is None:
         raise Unauthorized("invalid access token")
-    return build_user_out(user, await users.memberships(user_id), tenant_id)
+    return build_user_out(user, await accounts.memberships(session, user_id), tenant_id)
 
 
 # --- sign-out, password change and reset -------------------------------------------------------
@@ -354,8 +295,7 @@ async def change_password(
     key = str(user_id)
     if not await rt.rate.has_room(rate, key):
         return AuthOutcome(error=await rt.rate.refusal(rate, key))
-    users = UserRepository(session)
-    user = await users.get_for_update(user_id)
+    user = await accounts.account_for_update(session, user_id)
     if user is None or user.status != "active":
         return AuthOutcome(error=Unauthorized("invalid access token"))
     ok = await anyio.to_thread.run_sync(verify_password, user.password_hash, current_password)
@@ -370,9 +310,9 @@ async def change_password(
     check_password_rules(new_password, user.email)
     user.password_hash = await anyio.to_thread.run_sync(hash_password, new_password)
     user.updated_at = utcnow()
-    revoked = await RefreshTokenRepository(session).revoke_for_user(user.id)
+    revoked = await pairs.revoke_for_user(session, user.id)
     await PasswordResetRepository(session).spend_open(user.id)
-    memberships = await users.memberships(user.id)
+    memberships = await accounts.memberships(session, user.id)
     tenant_id = claims.tenant_id
     if tenant_id is not None and not any(
         m.tenant_id == tenant_id and m.status == "active" for m in memberships
@@ -409,7 +349,7 @@ async def request_password_reset(
     ):
         if not await rt.rate.consume(rate, key):
             return False
-    user = await UserRepository(session).get_by_email(normalised)
+    user = await accounts.account_by_email(session, normalised)
     if user is None or user.status != "active":
         return False
     resets = PasswordResetRepository(session)
@@ -444,15 +384,14 @@ async def confirm_password_reset(
     row = await resets.by_hash_for_update(digest(token))
     if row is None or row.used_at is not None or row.expires_at <= utcnow():
         raise invalid
-    users = UserRepository(session)
-    user = await users.get_for_update(row.user_id)
+    user = await accounts.account_for_update(session, row.user_id)
     if user is None or user.status != "active":
         raise invalid
     check_password_rules(password, user.email)
     user.password_hash = await anyio.to_thread.run_sync(hash_password, password)
     user.updated_at = utcnow()
     await resets.spend_open(user.id)
-    revoked = await RefreshTokenRepository(session).revoke_for_user(user.id)
+    revoked = await pairs.revoke_for_user(session, user.id)
     await record_platform(
         session,
         "auth.password_reset",

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from iiot.audit.service import record
-from iiot.auth.tokens import digest
 from iiot.connectivity import attributes_service, rpc_service
 from iiot.connectivity.hub import hub
 from iiot.connectivity.identity import DeviceIdentity
@@ -31,6 +30,7 @@ from iiot.errors import (
     Unauthorized,
     ValidationFailed,
 )
+from iiot.identity.tokens import digest
 from iiot.models.devices import Device
 from iiot.quotas.seats import take_seat
 from iiot.telemetry import ingest as telemetry_ingest

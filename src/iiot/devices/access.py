@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
-from iiot.auth.credentials import DEVICE_TOKEN_PREFIX, presented
-from iiot.auth.principals import DevicePrincipal
-from iiot.auth.tokens import digest
 from iiot.devices.repository import TokenOwner
 from iiot.devices.token_cache import token_cache
 from iiot.errors import Forbidden, IIoTError, TenantSuspended, Unauthorized
+from iiot.identity.credentials import DEVICE_TOKEN_PREFIX, presented
+from iiot.identity.principals import DevicePrincipal
+from iiot.identity.tokens import digest
 from iiot.runtime import client_ip, get_runtime
 from iiot.tenancy.access import Access, TokenTenant
 from iiot.tenancy.context import TenantContext

@@ -7,8 +7,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from iiot.audit.service import changes, record
-from iiot.auth.credentials import DEVICE_TOKEN_PREFIX
-from iiot.auth.tokens import digest, new_secret
 from iiot.db.session import TenantSession
 from iiot.devices.presence import OFFLINE_AFTER, Presence, effective_status
 from iiot.devices.repository import (
@@ -28,6 +26,8 @@ from iiot.devices.schemas import (
     LatestValue,
 )
 from iiot.errors import NotFound
+from iiot.identity.credentials import DEVICE_TOKEN_PREFIX
+from iiot.identity.tokens import digest, new_secret
 from iiot.models.devices import Device, DeviceCredential
 from iiot.quotas.seats import take_seat
 from iiot.telemetry.query_service import latest_for_device

@@ -19,7 +19,6 @@ from typing import Any
 from iiot import mail
 from iiot.alerts import service as alerts
 from iiot.audit.service import changes, record
-from iiot.auth.tokens import new_secret
 from iiot.db.session import TenantSession
 from iiot.errors import Conflict, NotFound, ValidationFailed
 from iiot.escalation.oncall import OverridePeriod, Shift, on_call
@@ -43,6 +42,7 @@ from iiot.escalation.schemas import (
     recipient_kind,
     schedule_id_of,
 )
+from iiot.identity.tokens import new_secret
 from iiot.models.alerts import Alert
 from iiot.models.escalation import EscalationPolicy, OnCallOverride, OnCallSchedule
 from iiot.notifications import webhooks

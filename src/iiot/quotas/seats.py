@@ -14,6 +14,12 @@ from iiot.tenancy.context import TenantContext
 SeatType = Literal["devices", "users"]
 
 
+async def lock_seats(session: TenantSession, ctx: TenantContext) -> None:
+    """Take the tenant's seat lock until the caller's transaction ends (membership changes
+    take it so that seat counting and the last-admin rule see a settled state)."""
+    await QuotaRepository(session, ctx).lock_seats()
+
+
 async def take_seat(
     session: TenantSession,
     ctx: TenantContext,

@@ -32,9 +32,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from iiot import events, mail
-from iiot.auth.principals import SystemPrincipal
 from iiot.db.outage import is_database_unavailable
 from iiot.db.session import TenantSession
+from iiot.identity.principals import SystemPrincipal
 from iiot.metering.meter import usage_meter
 from iiot.notifications import webhooks
 from iiot.rules import metrics

@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from iiot.audit.service import changes, record
-from iiot.auth.tokens import new_secret
 from iiot.db.session import TenantSession
 from iiot.errors import NotFound, ValidationFailed
+from iiot.identity.tokens import new_secret
 from iiot.models.rules import Rule
 from iiot.notifications.destinations import check_destination
 from iiot.rules.evaluation import in_cooldown, judge

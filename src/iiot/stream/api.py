@@ -11,7 +11,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
-from iiot.auth.credentials import API_KEY_PREFIX
 from iiot.errors import (
     Forbidden,
     NotAcceptable,
@@ -22,6 +21,7 @@ from iiot.errors import (
     problem_responses,
 )
 from iiot.http.routing import IIoTRoute
+from iiot.identity.credentials import API_KEY_PREFIX
 from iiot.runtime import get_runtime
 from iiot.stream.hub import Subscriber, hub
 from iiot.stream.repository import StreamDeviceRepository

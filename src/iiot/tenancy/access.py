@@ -13,8 +13,8 @@ from fastapi import Path
 from fastapi.dependencies.models import Dependant
 from starlette.requests import Request
 
-from iiot.auth.principals import ApiKeyPrincipal, UserPrincipal
 from iiot.errors import Forbidden, NotFound
+from iiot.identity.principals import ApiKeyPrincipal, UserPrincipal
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.resolver import (
     api_key_context,

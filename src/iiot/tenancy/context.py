@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from iiot.auth.principals import Principal, SystemPrincipal, UserPrincipal
+from iiot.identity.principals import Principal, SystemPrincipal, UserPrincipal
 from iiot.tenancy.roles import Role
 
 

@@ -7,7 +7,6 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
-from iiot.auth.principals import UserPrincipal
 from iiot.errors import (
     Conflict,
     Forbidden,
@@ -18,6 +17,7 @@ from iiot.errors import (
     problem_responses,
 )
 from iiot.http.routing import IIoTRoute
+from iiot.identity.principals import UserPrincipal
 from iiot.runtime import client_ip, get_runtime
 from iiot.tenancy.access import AnyUser, PathTenant, SystemAdmin
 from iiot.tenancy.context import TenantContext

@@ -7,13 +7,11 @@ import uuid
 import anyio
 
 from iiot.audit.service import record, record_platform
-from iiot.auth.passwords import hash_password
-from iiot.errors import Conflict
-from iiot.models.tenancy import Tenant
+from iiot.identity.passwords import hash_password
 from iiot.models.users import Membership, User
 from iiot.runtime import Runtime
 from iiot.tenancy.context import system_context
-from iiot.tenants.repository import TenantRepository
+from iiot.tenants.operator import operator_tenant
 from iiot.users.repository import MembershipRepository, UserRepository
 
 
@@ -45,18 +43,7 @@ async def create_system_admin(
             user.is_system_admin = True
             user.password_hash = password_hash
             user.status = "active"
-        tenants = TenantRepository(session)
-        tenant = await tenants.get_by_slug(tenant_slug)
-        if tenant is None and await tenants.slug_taken(tenant_slug):
-            raise Conflict(
-                f"the operator's tenant slug {tenant_slug!r} belongs to a deleted tenant: "
-                "restore it (POST /api/v1/tenants/{id}/restore) or choose another slug "
-                "with IIOT_BOOTSTRAP_TENANT_SLUG"
-            )
-        if tenant is None:
-            tenant = await tenants.add(
-                Tenant(name=tenant_name, slug=tenant_slug, tier="enterprise", status="active")
-            )
+        tenant = await operator_tenant(session, name=tenant_name, slug=tenant_slug)
         await record_platform(session, "user.create_system_admin", actor_id=None, subject=email)
         user_id, tenant_id = user.id, tenant.id
     ctx = system_context(tenant_id)

@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from iiot import mail
-from iiot.auth.schemas import TokenPair
 from iiot.errors import (
     BadRequest,
     Conflict,
@@ -22,6 +21,7 @@ from iiot.errors import (
     problem_responses,
 )
 from iiot.http.routing import IIoTRoute
+from iiot.identity.schemas import TokenPair
 from iiot.runtime import client_ip, get_runtime
 from iiot.tenancy.access import PathTenant, Public
 from iiot.tenancy.context import TenantContext, system_context

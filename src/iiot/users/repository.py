@@ -7,27 +7,16 @@ the application role cannot read another tenant's membership rows directly.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from iiot.db.repository import SystemRepository, TenantRepository
+from iiot.identity.memberships import MembershipView
 from iiot.models.base import utcnow
 from iiot.models.invitations import Invitation
 from iiot.models.users import Membership, User
 from iiot.tenancy.roles import Role
-
-
-@dataclass(frozen=True)
-class MembershipView:
-    tenant_id: uuid.UUID
-    tenant_name: str
-    tenant_slug: str
-    tenant_status: str
-    role: Role
-    status: str  # active | invited
-
 
 _MEMBERSHIPS = text(
     """

@@ -15,12 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from iiot import mail
 from iiot.audit.service import record
-from iiot.auth.passwords import check_password_rules, hash_password, verify_password
-from iiot.auth.principals import UserPrincipal
-from iiot.auth.repository import RefreshTokenRepository
-from iiot.auth.schemas import TokenPair
-from iiot.auth.service import issue_pair
-from iiot.auth.tokens import digest, new_secret
 from iiot.config import Settings
 from iiot.db.session import TenantSession
 from iiot.errors import (
@@ -33,14 +27,18 @@ from iiot.errors import (
     Unauthorized,
     ValidationFailed,
 )
+from iiot.identity.pairs import issue_pair, revoke_for_membership
+from iiot.identity.passwords import check_password_rules, hash_password, verify_password
+from iiot.identity.principals import UserPrincipal
+from iiot.identity.schemas import TokenPair
+from iiot.identity.tokens import digest, new_secret
 from iiot.models.base import utcnow
 from iiot.models.invitations import Invitation
 from iiot.models.users import Membership
-from iiot.quotas.repository import QuotaRepository
-from iiot.quotas.seats import take_seat
+from iiot.quotas.seats import lock_seats, take_seat
 from iiot.tenancy.context import TenantContext, system_context
 from iiot.tenancy.roles import Role
-from iiot.tenants.repository import TenantRepository
+from iiot.tenants.lookup import tenant as find_tenant
 from iiot.users.repository import (
     InvitationLookup,
     InvitationRepository,
@@ -125,7 +123,7 @@ def resolve_role(role: Role | None, is_tenant_admin: bool | None, current: Role 
 
 
 async def _lock_members(session: TenantSession, ctx: TenantContext) -> None:
-    await QuotaRepository(session, ctx).lock_seats()
+    await lock_seats(session, ctx)
 
 
 async def _refuse_losing_last_admin(members: MembershipRepository, membership: Membership) -> None:
@@ -189,9 +187,7 @@ async def remove_member(session: TenantSession, ctx: TenantContext, user_id: uui
     before = {"role": membership.role, "status": membership.status}
     await members.delete(membership)
     revoked_invitations = await InvitationRepository(session, ctx).revoke_open(membership.user_id)
-    revoked_tokens = await RefreshTokenRepository(session).revoke_for_membership(
-        membership.user_id, ctx.tenant_id
-    )
+    revoked_tokens = await revoke_for_membership(session, membership.user_id, ctx.tenant_id)
     await record(
         session,
         ctx,
@@ -217,7 +213,7 @@ async def _send_invitation(
     invitation: Invitation,
     token: str,
 ) -> None:
-    tenant = await TenantRepository(session).get(ctx.tenant_id)
+    tenant = await find_tenant(session, ctx.tenant_id)
     tenant_name = tenant.name if tenant else "a tenant"
     expires = invitation.expires_at.strftime("%Y-%m-%d %H:%M UTC")
     body = (
@@ -355,7 +351,7 @@ async def accept_invitation(
         raise Gone("this invitation was already used", reason="used")
     if invitation.expires_at <= utcnow():
         raise Gone("this invitation has expired", reason="expired")
-    tenant = await TenantRepository(session).get(ctx.tenant_id)
+    tenant = await find_tenant(session, ctx.tenant_id)
     if tenant is None:
         raise Gone("this tenant no longer exists", reason="tenant_deleted")
     if tenant.status == "suspended":

@@ -1,0 +1,89 @@
+"""Access tokens (signed JWT) and opaque secrets (refresh, invitation, device, API key tokens).
+
+Access tokens carry `sub` (user id), `tid` (active tenant or null), `iss`, `aud`, `exp`, `iat`,
+`jti` and `typ: "access"`. Only the configured algorithm is accepted, so `alg=none` and
+algorithm confusion are refused. Opaque secrets are stored only as their SHA-256 digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import jwt
+
+from iiot.errors import Unauthorized
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: uuid.UUID
+    tenant_id: uuid.UUID | None
+    jti: str
+    expires_at: datetime
+
+
+class TokenCodec:
+    def __init__(
+        self, secret: str, *, algorithm: str, issuer: str, audience: str, ttl_seconds: int
+    ) -> None:
+        self._secret = secret
+        self._algorithm = algorithm
+        self._issuer = issuer
+        self._audience = audience
+        self.ttl_seconds = ttl_seconds
+
+    def issue_access(self, user_id: uuid.UUID, tenant_id: uuid.UUID | None) -> str:
+        now = datetime.now(UTC)
+        claims = {
+            "sub": str(user_id),
+            "tid": str(tenant_id) if tenant_id else None,
+            "iss": self._issuer,
+            "aud": self._audience,
+            "iat": now,
+            "exp": now + timedelta(seconds=self.ttl_seconds),
+            "jti": secrets.token_hex(16),
+            "typ": "access",
+        }
+        return jwt.encode(claims, self._secret, algorithm=self._algorithm)
+
+    def decode_access(self, token: str) -> AccessClaims:
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[self._algorithm],
+                audience=self._audience,
+                issuer=self._issuer,
+                options={"require": ["sub", "exp", "iat", "iss", "aud", "jti"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("access token expired", code_detail="token_expired") from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("invalid access token") from exc
+        if claims.get("typ") != "access":
+            raise Unauthorized("invalid access token")
+        try:
+            user_id = uuid.UUID(claims["sub"])
+            tid = claims.get("tid")
+            tenant_id = uuid.UUID(tid) if tid else None
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise Unauthorized("invalid access token") from exc
+        return AccessClaims(
+            user_id=user_id,
+            tenant_id=tenant_id,
+            jti=str(claims["jti"]),
+            expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+        )
+
+
+def new_secret(prefix: str = "") -> str:
+    """An opaque secret with 256 random bits."""
+    return prefix + secrets.token_urlsafe(32)
+
+
+def digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
