@@ -8,11 +8,16 @@
 3. Nothing registers itself at import: no call statement at module level, no module-level
    decorator other than route/command/dataclass declarations, no module-level use of the
    scheduler, the event bus or the usage collector. Modules are wired by `iiot.app.MODULES`.
+4. A domain's repository is imported by that domain only; others use its services or look-ups.
+5. Packages import each other one way: the package import graph has no cycle.
 """
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterable
+from graphlib import CycleError, TopologicalSorter
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -356,11 +361,7 @@ def test_registration_checker_flags(source: str, expected: int) -> None:
 # interfaces for the resolver; identity primitives apart from the login feature). A new one
 # fails; a removed one must leave this list.
 CROSS_REPOSITORY_ALLOWED = {
-    ("analytics/service.py", "iiot.telemetry.query_repository"),
-    ("connectivity/attributes_service.py", "iiot.devices.repository"),
     ("connectivity/hub.py", "iiot.devices.repository"),
-    ("connectivity/rpc_service.py", "iiot.devices.repository"),
-    ("connectivity/service.py", "iiot.devices.repository"),
     ("telemetry/ingest.py", "iiot.quotas.repository"),
     ("tenancy/resolver.py", "iiot.apikeys.repository"),
     ("tenancy/resolver.py", "iiot.tenants.repository"),
@@ -419,3 +420,140 @@ def test_the_tenant_setting_is_applied_in_one_place() -> None:
         if "set_config(" in p.read_text() and not _rel(p).startswith("migrations/")
     ]
     assert writers == ["db/session.py"]
+
+
+# --- 5. packages depend on each other one way ---------------------------------------------------
+
+# Imports that close a cycle between packages of src/iiot today, each a known debt with its
+# reason. Without them the package graph has no cycle: a new import that closes one fails, and
+# an entry that no longer closes one (its import is gone, or the cycle is) must leave the list.
+PACKAGE_BACK_EDGES = {
+    ("tenancy/resolver.py", "apikeys"): "the credential resolver reads API keys, accounts and "
+    "tenants: request-level code in the kernel package (narrow look-ups, then its own place)",
+    ("tenancy/resolver.py", "auth"): "identity primitives through the iiot.auth aliases",
+    ("tenancy/resolver.py", "quotas"): "a tenant's rate limits, read while resolving",
+    ("tenancy/resolver.py", "tenants"): "a tenant's status, read while resolving",
+    ("tenancy/resolver.py", "users"): "an account and its membership, read while resolving",
+    ("tenancy/access.py", "identity"): "route guards answer principals: request-level code in "
+    "the kernel package, which the database layer and the token pair sit on",
+    ("tenancy/context.py", "identity"): "a context names its principal; the principals (plain "
+    "values) share iiot.identity with the token pair, which needs the database layer",
+    ("tenants/service.py", "users"): "the members service imported for its usage figures",
+    ("alerts/api.py", "rules"): "the Severity type of the rule schemas",
+    ("devices/service.py", "telemetry"): "a device's latest values, from the telemetry queries",
+}
+
+PACKAGES = frozenset(p.parent.name for p in SRC.glob("*/__init__.py"))
+
+
+def imported_packages(rel: str, source: str, packages: frozenset[str]) -> set[str]:
+    """The other packages of iiot that module `rel` imports, wherever the import stands (module
+    level, in a function, under TYPE_CHECKING): each is a dependency of its package."""
+    own = rel.split("/")[0] if "/" in rel else None
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        names: list[str] = []
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+            if node.module == "iiot":
+                names = [f"iiot.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        for name in names:
+            parts = name.split(".")
+            if len(parts) >= 2 and parts[0] == "iiot" and parts[1] in packages:
+                found.add(parts[1])
+    return found - {own} if own else found
+
+
+def package_cycle(
+    sources: dict[str, str], back_edges: Iterable[tuple[str, str]] = ()
+) -> list[str] | None:
+    """A cycle of the package import graph of `sources` (relative path -> source), each step
+    named `package -> package (module, ...)`, leaving out the `back_edges` (module, package)."""
+    packages = frozenset(rel.split("/")[0] for rel in sources if "/" in rel)
+    skipped = set(back_edges)
+    through: dict[tuple[str, str], list[str]] = {}
+    graph: dict[str, set[str]] = {p: set() for p in packages}
+    for rel, source in sources.items():
+        if "/" not in rel:
+            continue  # top-level modules (app, cli, runtime) are no package
+        for target in imported_packages(rel, source, packages):
+            if (rel, target) not in skipped:
+                graph[rel.split("/")[0]].add(target)
+                through.setdefault((rel.split("/")[0], target), []).append(rel)
+    try:
+        TopologicalSorter(graph).prepare()
+    except CycleError as exc:
+        cycle: list[str] = exc.args[1]  # [a, ..., a], each depending on the next (reversed)
+        steps = list(reversed(cycle))
+        return [f"{a} -> {b} ({', '.join(sorted(through[a, b]))})" for a, b in pairwise(steps)]
+    return None
+
+
+def test_packages_import_each_other_one_way() -> None:
+    sources = {_rel(p): p.read_text() for p in ALL_MODULES}
+    cycle = package_cycle(sources, PACKAGE_BACK_EDGES)
+    assert cycle is None, (
+        f"import cycle between packages: {cycle}. A package uses another's services or narrow "
+        "look-ups one way; shared primitives go below both (e.g. iiot.identity)"
+    )
+    stale = [
+        (rel, package)
+        for rel, package in PACKAGE_BACK_EDGES
+        if package not in imported_packages(rel, sources[rel], PACKAGES)
+        or package_cycle(sources, set(PACKAGE_BACK_EDGES) - {(rel, package)}) is None
+    ]
+    assert stale == [], f"{stale} no longer close a cycle: remove them from PACKAGE_BACK_EDGES"
+
+
+@pytest.mark.parametrize(
+    ("sources", "back_edges", "cycle"),
+    [
+        (
+            {"a/x.py": "from iiot.b.y import f\n", "b/y.py": "from iiot.a.x import g\n"},
+            (),
+            ["a -> b (a/x.py)", "b -> a (b/y.py)"],
+        ),
+        (
+            {"a/x.py": "def f():\n    from iiot.b import y\n", "b/y.py": "import iiot.a.x\n"},
+            (),
+            ["a -> b (a/x.py)", "b -> a (b/y.py)"],
+        ),
+        (
+            {
+                "a/x.py": "from iiot import b\n",
+                "b/y.py": "from iiot.c.z import h\n",
+                "c/z.py": "from iiot.a.x import g\n",
+            },
+            (),
+            ["a -> b (a/x.py)", "b -> c (b/y.py)", "c -> a (c/z.py)"],
+        ),
+        (
+            {"a/x.py": "from iiot.b.y import f\n", "b/y.py": "from iiot.a.x import g\n"},
+            [("b/y.py", "a")],
+            None,
+        ),
+        (
+            {"a/x.py": "from iiot.b.y import f\nfrom iiot.a.w import v\n", "b/y.py": "x = 1\n"},
+            (),
+            None,
+        ),
+        (
+            {"a/x.py": "from iiot.runtime import R\n", "runtime.py": "from iiot.a import x\n"},
+            (),
+            None,
+        ),
+    ],
+)
+def test_cycle_checker_flags(
+    sources: dict[str, str], back_edges: list[tuple[str, str]], cycle: list[str] | None
+) -> None:
+    found = package_cycle(sources, back_edges)
+    if cycle is None:
+        assert found is None
+    else:
+        assert found is not None
+        # the same cycle, whichever package it starts from
+        start = found.index(next(s for s in found if s.startswith(cycle[0].split(" ")[0] + " ")))
+        assert found[start:] + found[:start] == cycle

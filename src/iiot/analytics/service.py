@@ -38,8 +38,8 @@ from iiot.analytics.schemas import (
 )
 from iiot.analytics.tdist import t_quantile
 from iiot.db.session import TenantSession
+from iiot.devices import lookup as devices
 from iiot.errors import NotFound, ValidationFailed
-from iiot.telemetry.query_repository import TelemetryQueryRepository
 from iiot.telemetry.query_schemas import rfc3339_utc
 from iiot.telemetry.query_service import MAX_STATISTICS_RANGE, TimeRange, resolve_range
 from iiot.tenancy.context import TenantContext
@@ -68,7 +68,7 @@ async def _prepare(
     end: datetime | None,
 ) -> tuple[AnalyticsRepository, TimeRange]:
     window = resolve_range(start, end, MAX_RANGE)
-    if not await TelemetryQueryRepository(session, ctx).device_exists(device_id):
+    if not await devices.exists(session, ctx, device_id):
         raise NotFound("device not found")
     return AnalyticsRepository(session, ctx), window
 

@@ -17,7 +17,7 @@ from iiot.audit.service import record
 from iiot.connectivity.repository import AttributeRepository, NotifyRepository
 from iiot.connectivity.schemas import AttributeValue, DeviceAttributes
 from iiot.db.session import TenantSession
-from iiot.devices.repository import DeviceRepository
+from iiot.devices import lookup as devices
 from iiot.errors import NotFound, ValidationFailed
 from iiot.tenancy.context import TenantContext
 
@@ -69,7 +69,7 @@ def validate_keys(keys: list[str]) -> list[str]:
 
 
 async def _require_device(session: TenantSession, ctx: TenantContext, device_id: uuid.UUID) -> None:
-    if await DeviceRepository(session, ctx).get(device_id) is None:
+    if not await devices.exists(session, ctx, device_id):
         raise NotFound("device not found")
 
 

@@ -19,7 +19,7 @@ from iiot.connectivity.hub import hub
 from iiot.connectivity.repository import NotifyRepository, RpcRepository, StaleRpcRepository
 from iiot.connectivity.schemas import RpcIn, RpcList, RpcOut
 from iiot.db.session import TenantSession
-from iiot.devices.repository import DeviceRepository
+from iiot.devices import lookup as devices
 from iiot.errors import Conflict, NotFound
 from iiot.models.connectivity import DeviceRpc
 from iiot.tenancy.context import TenantContext, system_context
@@ -52,7 +52,7 @@ def rpc_out(row: DeviceRpc) -> RpcOut:
 async def create(
     session: TenantSession, ctx: TenantContext, device_id: uuid.UUID, body: RpcIn
 ) -> DeviceRpc:
-    if await DeviceRepository(session, ctx).get(device_id) is None:
+    if not await devices.exists(session, ctx, device_id):
         raise NotFound("device not found")
     now = datetime.now(UTC)
     row = await RpcRepository(session, ctx).add(
@@ -156,7 +156,7 @@ async def complete(
 async def page(
     session: TenantSession, ctx: TenantContext, device_id: uuid.UUID, *, limit: int, offset: int
 ) -> RpcList:
-    if await DeviceRepository(session, ctx).get(device_id) is None:
+    if not await devices.exists(session, ctx, device_id):
         raise NotFound("device not found")
     rows, total = await RpcRepository(session, ctx).page(device_id, limit=limit, offset=offset)
     return RpcList(rpc=[rpc_out(r) for r in rows], total=total, limit=limit, offset=offset)

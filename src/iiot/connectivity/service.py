@@ -18,9 +18,9 @@ from iiot.connectivity import attributes_service, rpc_service
 from iiot.connectivity.hub import hub
 from iiot.connectivity.identity import DeviceIdentity
 from iiot.connectivity.repository import SubDeviceRepository
+from iiot.devices import lookup as devices
 from iiot.devices.access import MAX_TOKEN_LENGTH, device_context
 from iiot.devices.presence import presence
-from iiot.devices.repository import DeviceRepository, device_fields
 from iiot.devices.token_cache import token_cache
 from iiot.errors import (
     Conflict,
@@ -98,7 +98,7 @@ async def authenticate(rt: Runtime, token: str) -> DeviceIdentity:
         return known
     ctx = device_context(owner.tenant_id, owner.device_id)
     async with rt.db.tenant(ctx) as session:
-        device = await DeviceRepository(session, ctx).get(owner.device_id)
+        device = await devices.device(session, ctx, owner.device_id)
     if device is None:
         raise Unauthorized("invalid or revoked device token")
     identity = DeviceIdentity(
@@ -216,7 +216,7 @@ async def _existing_subdevice(
     if not free:
         raise Conflict(f"device {found[0].name!r} belongs to another gateway or is a gateway")
     device = free[0]
-    before = device_fields(device)
+    before = devices.device_fields(device)
     device.gateway_id = gateway.device_id
     device.updated_at = datetime.now(UTC)
     await session.flush()
@@ -235,10 +235,11 @@ async def _existing_subdevice(
 async def _create_subdevice(
     session: Any, ctx: TenantContext, gateway: DeviceIdentity, name: str, device_type: str | None
 ) -> Device:
-    repo = DeviceRepository(session, ctx)
-    await take_seat(session, ctx, "devices", repo.count)
+    await take_seat(session, ctx, "devices", lambda: devices.count(session, ctx))
     kind = (device_type or "").strip()[:64] or DEFAULT_SUBDEVICE_TYPE
-    device = await repo.add(
+    device = await devices.add(
+        session,
+        ctx,
         Device(
             id=uuid.uuid4(),
             name=name,
@@ -247,7 +248,7 @@ async def _create_subdevice(
             status="offline",
             gateway_id=gateway.device_id,
             is_gateway=False,
-        )
+        ),
     )
     await session.refresh(device)
     await record(
@@ -256,7 +257,7 @@ async def _create_subdevice(
         "device.create",
         target_type="device",
         target_id=device.id,
-        after={**device_fields(device), "gateway_id": gateway.device_id},
+        after={**devices.device_fields(device), "gateway_id": gateway.device_id},
     )
     return device
 
@@ -290,7 +291,7 @@ async def device_connected(rt: Runtime, device: DeviceIdentity) -> None:
     now = datetime.now(UTC)
     ctx = _ctx(device)
     async with rt.db.tenant(ctx) as session:
-        await DeviceRepository(session, ctx).mark_connected(device.device_id, now)
+        await devices.mark_connected(session, ctx, device.device_id, now)
     presence(rt).seen(device.tenant_id, device.device_id, now)
 
 
@@ -303,4 +304,4 @@ async def device_disconnected(rt: Runtime, device: DeviceIdentity) -> None:
     presence(rt).seen(device.tenant_id, device.device_id, now)
     ctx = _ctx(device)
     async with rt.db.tenant(ctx) as session:
-        await DeviceRepository(session, ctx).mark_disconnected(device.device_id, now)
+        await devices.mark_disconnected(session, ctx, device.device_id, now)

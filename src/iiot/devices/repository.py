@@ -46,6 +46,12 @@ class DeviceRepository(TenantRepository[Device]):
             stmt = stmt.with_for_update()
         return (await self.session.scalars(stmt)).one_or_none()
 
+    async def exists(self, device_id: uuid.UUID) -> bool:
+        stmt = select(Device.id).where(
+            Device.tenant_id == self.ctx.tenant_id, Device.id == device_id
+        )
+        return (await self.session.scalar(stmt)) is not None
+
     async def count(self) -> int:
         stmt = (
             select(func.count()).select_from(Device).where(Device.tenant_id == self.ctx.tenant_id)
