@@ -26,10 +26,15 @@ from iiot.errors import (
     TenantSuspended,
     Unauthorized,
 )
-from iiot.identity import pairs
 from iiot.identity.denylist import deny_list
 from iiot.identity.memberships import MembershipView
-from iiot.identity.pairs import build_user_out, issue_pair
+from iiot.identity.pairs import (
+    build_user_out,
+    issue_pair,
+    refresh_token_for_update,
+    revoke_family,
+    revoke_for_user,
+)
 from iiot.identity.passwords import check_password_rules, hash_password, verify_password
 from iiot.identity.schemas import TokenPair, UserOut
 from iiot.identity.tokens import AccessClaims, digest, new_secret
@@ -187,13 +192,13 @@ async def login(
 
 
 async def refresh(session: AsyncSession, rt: Runtime, *, token: str, ip: str | None) -> AuthOutcome:
-    row = await pairs.refresh_token_for_update(session, token)
+    row = await refresh_token_for_update(session, token)
     invalid = Unauthorized("invalid refresh token")
     if row is None:
         return AuthOutcome(error=invalid)
     if row.used_at is not None or row.revoked_at is not None:
         if row.used_at is not None:  # a spent token presented again: the family is stolen
-            revoked = await pairs.revoke_family(session, row.family_id)
+            revoked = await revoke_family(session, row.family_id)
             await record_platform(
                 session,
                 "auth.refresh_reuse",
@@ -215,7 +220,7 @@ async def refresh(session: AsyncSession, rt: Runtime, *, token: str, ip: str | N
         if (m is None or m.status != "active") and user.is_system_admin:
             tenant_id = None  # the tenant was deleted or left: platform work goes on
         elif m is None or m.status != "active":
-            await pairs.revoke_family(session, row.family_id)
+            await revoke_family(session, row.family_id)
             return AuthOutcome(error=invalid)
         elif m.tenant_status == "suspended" and not user.is_system_admin:
             return AuthOutcome(error=TenantSuspended("this tenant is suspended"))
@@ -224,10 +229,10 @@ async def refresh(session: AsyncSession, rt: Runtime, *, token: str, ip: str | N
 
 
 async def logout(session: AsyncSession, *, token: str, ip: str | None) -> None:
-    row = await pairs.refresh_token_for_update(session, token)
+    row = await refresh_token_for_update(session, token)
     if row is None:
         return
-    await pairs.revoke_family(session, row.family_id)
+    await revoke_family(session, row.family_id)
     await record_platform(
         session, "auth.logout", actor_id=row.user_id, details={"family_id": row.family_id}, ip=ip
     )
@@ -310,7 +315,7 @@ async def change_password(
     check_password_rules(new_password, user.email)
     user.password_hash = await anyio.to_thread.run_sync(hash_password, new_password)
     user.updated_at = utcnow()
-    revoked = await pairs.revoke_for_user(session, user.id)
+    revoked = await revoke_for_user(session, user.id)
     await PasswordResetRepository(session).spend_open(user.id)
     memberships = await accounts.memberships(session, user.id)
     tenant_id = claims.tenant_id
@@ -391,7 +396,7 @@ async def confirm_password_reset(
     user.password_hash = await anyio.to_thread.run_sync(hash_password, password)
     user.updated_at = utcnow()
     await resets.spend_open(user.id)
-    revoked = await pairs.revoke_for_user(session, user.id)
+    revoked = await revoke_for_user(session, user.id)
     await record_platform(
         session,
         "auth.password_reset",
