@@ -1,27 +1,33 @@
 """What the application is made of: each domain describes itself as one `Module`.
 
-A module lists its routers, periodic jobs, start-up and shutdown hooks, usage providers and
-event listeners. Nothing registers itself when imported: an entry point (`iiot.app.MODULES`
-for `iiot serve`) lists the modules it runs, and the runtime and the ASGI app are built from
-that list, so a module is part of the system exactly when an entry point names it.
+A module lists its routers, periodic jobs, start-up and shutdown hooks, usage providers (the
+SQL expressions of its usage figures) and event listeners. Nothing registers itself when
+imported: an entry point (`iiot.app.MODULES` for `iiot serve`) lists the modules it runs, and
+the runtime and the ASGI app are built from that list, so a module is part of the system
+exactly when an entry point names it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
 
 if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement
+
     from iiot.db.session import TenantSession
     from iiot.events import TelemetryCommitted
     from iiot.runtime import Runtime
     from iiot.tenancy.context import TenantContext
 
 RuntimeFn = Callable[["Runtime"], Awaitable[object]]
-UsageProvider = Callable[["TenantSession", "TenantContext"], Awaitable[dict[str, Any]]]
+# Usage figures by name, each a SQL scalar expression (a subquery on the module's own tables)
+# that the tenants service reads with the others and the tenant's limits in one statement.
+UsageFigures = Mapping[str, "ColumnElement[Any]"]
+UsageProvider = Callable[["TenantSession", "TenantContext"], UsageFigures]
 TelemetryListener = Callable[["Runtime", "TelemetryCommitted"], Awaitable[None]]
 
 

@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, func, select, text
+from sqlalchemy import ScalarSelect, Select, func, select, text
 
 from iiot.db.repository import TenantRepository
 from iiot.models.alerts import Alert, AlertHistory
@@ -189,10 +189,19 @@ class AlertRepository(TenantRepository[Alert]):
         self.session.add(entry)
         await self.session.flush()
 
-    async def count(self, *, since: datetime | None = None, open_only: bool = False) -> int:
+    def _count(self, *, since: datetime | None, open_only: bool) -> Select[int]:
         stmt = select(func.count()).select_from(Alert).where(Alert.tenant_id == self.ctx.tenant_id)
         if since is not None:
             stmt = stmt.where(Alert.created_at >= since)
         if open_only:
             stmt = stmt.where(Alert.state != "resolved")
-        return int(await self.session.scalar(stmt) or 0)
+        return stmt
+
+    async def count(self, *, since: datetime | None = None, open_only: bool = False) -> int:
+        return int(await self.session.scalar(self._count(since=since, open_only=open_only)) or 0)
+
+    def count_figure(
+        self, *, since: datetime | None = None, open_only: bool = False
+    ) -> ScalarSelect[int]:
+        """`count` as a scalar subquery, for a statement that reads several figures."""
+        return self._count(since=since, open_only=open_only).scalar_subquery()

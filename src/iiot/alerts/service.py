@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from iiot.alerts.repository import AlertFilter, AlertRepository
 from iiot.alerts.schemas import (
@@ -21,6 +20,7 @@ from iiot.auth.principals import principal_actor_id
 from iiot.db.session import TenantSession
 from iiot.errors import Conflict, NotFound
 from iiot.models.alerts import Alert, AlertHistory
+from iiot.modules import UsageFigures
 from iiot.tenancy.context import TenantContext
 
 # Repeated alerts of one rule, device and severity this close together form one group.
@@ -247,9 +247,9 @@ async def resolve_cleared(
     return alert.id
 
 
-async def alert_usage(session: TenantSession, ctx: TenantContext) -> dict[str, Any]:
+def alert_usage(session: TenantSession, ctx: TenantContext) -> UsageFigures:
     repo = AlertRepository(session, ctx)
     return {
-        "alerts_24h": await repo.count(since=datetime.now(UTC) - timedelta(hours=24)),
-        "active_alerts": await repo.count(open_only=True),
+        "alerts_24h": repo.count_figure(since=datetime.now(UTC) - timedelta(hours=24)),
+        "active_alerts": repo.count_figure(open_only=True),
     }

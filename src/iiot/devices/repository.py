@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import ScalarSelect, Select, delete, func, select, text, update
 
 from iiot.db.repository import SystemRepository, TenantRepository
 from iiot.models.devices import Device, DeviceCredential
@@ -46,11 +46,17 @@ class DeviceRepository(TenantRepository[Device]):
             stmt = stmt.with_for_update()
         return (await self.session.scalars(stmt)).one_or_none()
 
-    async def count(self) -> int:
-        stmt = (
+    def _count(self) -> Select[int]:
+        return (
             select(func.count()).select_from(Device).where(Device.tenant_id == self.ctx.tenant_id)
         )
-        return int(await self.session.scalar(stmt) or 0)
+
+    async def count(self) -> int:
+        return int(await self.session.scalar(self._count()) or 0)
+
+    def count_figure(self) -> ScalarSelect[int]:
+        """The device count as a scalar subquery, for a statement that reads several figures."""
+        return self._count().scalar_subquery()
 
     async def list(
         self,

@@ -29,6 +29,7 @@ from iiot.devices.schemas import (
 )
 from iiot.errors import NotFound
 from iiot.models.devices import Device, DeviceCredential
+from iiot.modules import UsageFigures
 from iiot.quotas.seats import take_seat
 from iiot.telemetry.query_service import latest_for_device
 from iiot.tenancy.context import TenantContext
@@ -259,5 +260,5 @@ async def rotate_credentials(
     )
 
 
-async def device_usage(session: TenantSession, ctx: TenantContext) -> dict[str, Any]:
-    return {"device_count": await DeviceRepository(session, ctx).count()}
+def device_usage(session: TenantSession, ctx: TenantContext) -> UsageFigures:
+    return {"device_count": DeviceRepository(session, ctx).count_figure()}

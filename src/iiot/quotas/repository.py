@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import date
+from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import ColumnElement, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -13,7 +15,7 @@ from iiot.db.repository import SystemRepository, TenantRepository
 from iiot.models.quotas import TenantQuotaLock
 from iiot.models.telemetry import TenantUsageDaily
 from iiot.models.tenancy import Tenant, Tier
-from iiot.quotas.limits import EffectiveLimits, effective_limits
+from iiot.quotas.limits import LIMIT_FIELDS, EffectiveLimits, effective_limits
 
 
 class QuotaRepository(TenantRepository[TenantQuotaLock]):
@@ -41,6 +43,30 @@ class QuotaRepository(TenantRepository[TenantQuotaLock]):
             )
         ).one()
         return effective_limits(row[0], row[1])
+
+    async def limits_with(
+        self, figures: Mapping[str, ColumnElement[Any]]
+    ) -> tuple[EffectiveLimits, dict[str, Any]]:
+        """The tenant's effective limits and the value of each figure (scalar subqueries of
+        other tables, row-level security applying to each), in one statement."""
+        clash = set(figures) & set(LIMIT_FIELDS)
+        if clash:
+            raise ValueError(f"figures named like limits: {sorted(clash)}")
+        own_over_tier = (
+            func.coalesce(getattr(Tenant, f), getattr(Tier, f)).label(f) for f in LIMIT_FIELDS
+        )
+        stmt = (
+            select(
+                *own_over_tier,
+                *(expression.label(name) for name, expression in figures.items()),
+            )
+            .select_from(Tenant)
+            .join(Tier, Tier.name == Tenant.tier)
+            .where(Tenant.id == self.ctx.tenant_id)
+        )
+        row = (await self.session.execute(stmt)).one()._mapping
+        limits = EffectiveLimits(**{f: row[f] for f in LIMIT_FIELDS})
+        return limits, {name: row[name] for name in figures}
 
     async def points_per_day(self, since: date) -> dict[date, int]:
         """Telemetry points accepted per UTC day from `since` (days without points absent)."""

@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import (
     Double,
     Integer,
+    ScalarSelect,
     Select,
     Uuid,
     any_,
@@ -82,11 +83,15 @@ class RuleRepository(TenantRepository[Rule]):
         await self.session.delete(rule)
         await self.session.flush()
 
+    def _count(self) -> Select[int]:
+        return select(func.count()).select_from(Rule).where(Rule.tenant_id == self.ctx.tenant_id)
+
     async def count(self) -> int:
-        total = await self.session.scalar(
-            select(func.count()).select_from(Rule).where(Rule.tenant_id == self.ctx.tenant_id)
-        )
-        return int(total or 0)
+        return int(await self.session.scalar(self._count()) or 0)
+
+    def count_figure(self) -> ScalarSelect[int]:
+        """The rule count as a scalar subquery, for a statement that reads several figures."""
+        return self._count().scalar_subquery()
 
     async def notify_changed(self) -> None:
         """Tell every process's rule cache, on commit of this transaction, to reload."""

@@ -14,7 +14,19 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, TextClause, select, text
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Date,
+    Integer,
+    TextClause,
+    bindparam,
+    column,
+    literal,
+    select,
+    text,
+    type_coerce,
+)
 
 from iiot.db.repository import SystemRepository, TenantRepository
 from iiot.models.devices import Device
@@ -286,6 +298,19 @@ class TelemetryQueryRepository(TenantRepository[TelemetryPoint]):
         """The oldest UTC day, within the tenant's retention window, holding any of its data."""
         day: date | None = await self.session.scalar(_OLDEST_DATA_DAY, self._params(today=today))
         return day
+
+    def oldest_data_age_figure(self, today: date) -> ColumnElement[int]:
+        """Whole days from `oldest_data_day(today)` to `today` as a scalar subquery, for a
+        statement that reads several figures; NULL when the tenant has no data."""
+        oldest = (
+            _OLDEST_DATA_DAY.bindparams(
+                bindparam("tenant_id", self.ctx.tenant_id, unique=True),
+                bindparam("today", today, type_=Date, unique=True),
+            )
+            .columns(column("day", Date))
+            .scalar_subquery()
+        )
+        return type_coerce(literal(today, Date) - oldest, Integer)
 
     async def delete_expired(self, cutoff: datetime, batch: int) -> int:
         """Delete up to `batch` of the tenant's points older than `cutoff`; the count deleted."""

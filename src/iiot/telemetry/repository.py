@@ -43,7 +43,7 @@ from typing import Any
 import orjson
 from psycopg import AsyncConnection
 from psycopg.pq import TransactionStatus
-from sqlalchemy import select, text
+from sqlalchemy import ScalarSelect, Select, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from iiot.db.repository import SystemRepository, TenantRepository
@@ -472,13 +472,17 @@ class TelemetryWriter:
 class UsageRepository(TenantRepository[TenantUsageDaily]):
     model = TenantUsageDaily
 
-    async def points_on(self, day: date) -> int:
-        value = await self.session.scalar(
-            select(TenantUsageDaily.telemetry_points).where(
-                TenantUsageDaily.tenant_id == self.ctx.tenant_id, TenantUsageDaily.day == day
-            )
+    def _points_on(self, day: date) -> Select[int]:
+        return select(TenantUsageDaily.telemetry_points).where(
+            TenantUsageDaily.tenant_id == self.ctx.tenant_id, TenantUsageDaily.day == day
         )
-        return int(value or 0)
+
+    async def points_on(self, day: date) -> int:
+        return int(await self.session.scalar(self._points_on(day)) or 0)
+
+    def points_on_figure(self, day: date) -> ScalarSelect[int]:
+        """The points accepted on `day` as a scalar subquery (NULL for a day without any)."""
+        return self._points_on(day).scalar_subquery()
 
 
 @dataclass(frozen=True, slots=True)

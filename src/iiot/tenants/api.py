@@ -19,8 +19,8 @@ from iiot.errors import (
 )
 from iiot.http.routing import IIoTRoute
 from iiot.runtime import client_ip, get_runtime
-from iiot.tenancy.access import AnyUser, PathTenant, SystemAdmin
-from iiot.tenancy.context import TenantContext
+from iiot.tenancy.access import AnyUser, PathTenant, PathTenantScope, SystemAdmin
+from iiot.tenancy.context import TenantContext, TenantScope
 from iiot.tenancy.resolver import deleted_tenant_context, new_tenant_context
 from iiot.tenancy.roles import Role
 from iiot.tenants import service
@@ -42,6 +42,8 @@ router = APIRouter(tags=["tenants"], route_class=IIoTRoute)
 
 Admin = Annotated[UserPrincipal, Depends(SystemAdmin())]
 Member = Annotated[TenantContext, Depends(PathTenant(Role.viewer))]
+# A member read whose caller is resolved in the route's own transaction.
+MemberRead = Annotated[TenantScope, Depends(PathTenantScope(Role.viewer), scope="function")]
 TenantAdmin = Annotated[TenantContext, Depends(PathTenant(Role.admin))]
 Operator = Annotated[TenantContext, Depends(SystemAdminOnTenant())]
 
@@ -147,21 +149,17 @@ async def activate_tenant(ctx: Operator, request: Request) -> TenantOut:
 
 
 @router.get("/tenants/{id}/stats", responses=_READ)
-async def tenant_stats(ctx: Member, request: Request) -> TenantStats:
+async def tenant_stats(scope: MemberRead, request: Request) -> TenantStats:
     """Counts of devices, members, rules, alerts and today's telemetry, with quota use."""
-    rt = get_runtime(request)
-    async with rt.db.tenant(ctx) as session:
-        result = await service.tenant_stats(rt.wiring.usage_providers, session, ctx)
-    return result
+    providers = get_runtime(request).wiring.usage_providers
+    return await service.tenant_stats(providers, scope.session, scope.ctx)
 
 
 @router.get("/tenants/{id}/quotas", responses=_READ)
-async def tenant_quotas(ctx: Member, request: Request) -> TenantQuotas:
+async def tenant_quotas(scope: MemberRead, request: Request) -> TenantQuotas:
     """Use of each quota against the tenant's effective limit."""
-    rt = get_runtime(request)
-    async with rt.db.tenant(ctx) as session:
-        result = await service.tenant_quotas(rt.wiring.usage_providers, session, ctx)
-    return result
+    providers = get_runtime(request).wiring.usage_providers
+    return await service.tenant_quotas(providers, scope.session, scope.ctx)
 
 
 @router.get("/tenants/{id}/usage/daily", responses=_READ)

@@ -24,7 +24,6 @@ from iiot.modules import UsageProvider
 from iiot.quotas import usage
 from iiot.quotas.limits import effective_limits, percentage
 from iiot.quotas.ratelimit import RATE_WINDOWS
-from iiot.quotas.repository import QuotaRepository
 from iiot.tenancy.context import TenantContext
 from iiot.tenants.repository import TenantRepository, TierRepository
 from iiot.tenants.schemas import (
@@ -354,8 +353,7 @@ def _int(figures: dict[str, Any], name: str) -> int:
 async def tenant_stats(
     providers: Iterable[UsageProvider], session: TenantSession, ctx: TenantContext
 ) -> TenantStats:
-    figures = await usage.collect(providers, session, ctx)
-    limits = await QuotaRepository(session, ctx).limits()
+    limits, figures = await usage.read(providers, session, ctx)
     devices, users = _int(figures, "device_count"), _int(figures, "user_count")
     invited, points = _int(figures, "invited_count"), _int(figures, "telemetry_points_today")
     return TenantStats(
@@ -376,8 +374,7 @@ async def tenant_stats(
 async def tenant_quotas(
     providers: Iterable[UsageProvider], session: TenantSession, ctx: TenantContext
 ) -> TenantQuotas:
-    figures = await usage.collect(providers, session, ctx)
-    limits = await QuotaRepository(session, ctx).limits()
+    limits, figures = await usage.read(providers, session, ctx)
     devices = _int(figures, "device_count")
     seats = _int(figures, "user_count") + _int(figures, "invited_count")
     points = _int(figures, "telemetry_points_today")
@@ -474,7 +471,7 @@ async def update_tier(
 async def daily_usage(session: TenantSession, ctx: TenantContext, *, days: int) -> DailyUsage:
     today = datetime.now(UTC).date()
     first = today - timedelta(days=days - 1)
-    points = await QuotaRepository(session, ctx).points_per_day(first)
+    points = await usage.points_per_day(session, ctx, first)
     return DailyUsage(
         days=[
             DayUsage(day=day, telemetry_points=points.get(day, 0))

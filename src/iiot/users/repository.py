@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import ScalarSelect, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from iiot.db.repository import SystemRepository, TenantRepository
@@ -116,6 +116,16 @@ class MembershipRepository(TenantRepository[Membership]):
             .where(Membership.tenant_id == self.ctx.tenant_id, Membership.status.in_(statuses))
         )
         return int(await self.session.scalar(stmt) or 0)
+
+    def count_figure(self, status: str) -> ScalarSelect[int]:
+        """The number of memberships in `status` as a scalar subquery, for a statement that
+        reads several figures."""
+        return (
+            select(func.count())
+            .select_from(Membership)
+            .where(Membership.tenant_id == self.ctx.tenant_id, Membership.status == status)
+            .scalar_subquery()
+        )
 
     async def counts_by_status(self) -> dict[str, int]:
         stmt = (

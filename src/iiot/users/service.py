@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,6 +36,7 @@ from iiot.errors import (
 from iiot.models.base import utcnow
 from iiot.models.invitations import Invitation
 from iiot.models.users import Membership
+from iiot.modules import UsageFigures
 from iiot.quotas.repository import QuotaRepository
 from iiot.quotas.seats import take_seat
 from iiot.tenancy.context import TenantContext, system_context
@@ -66,9 +67,12 @@ SEAT_STATUSES = ("active", "invited")
 # --- usage figures -----------------------------------------------------------------------------
 
 
-async def member_figures(session: TenantSession, ctx: TenantContext) -> dict[str, Any]:
-    counts = await MembershipRepository(session, ctx).counts_by_status()
-    return {"user_count": counts.get("active", 0), "invited_count": counts.get("invited", 0)}
+def member_figures(session: TenantSession, ctx: TenantContext) -> UsageFigures:
+    members = MembershipRepository(session, ctx)
+    return {
+        "user_count": members.count_figure("active"),
+        "invited_count": members.count_figure("invited"),
+    }
 
 
 # --- listing -----------------------------------------------------------------------------------
