@@ -366,7 +366,6 @@ CROSS_REPOSITORY_ALLOWED = {
     ("connectivity/service.py", "iiot.devices.repository"),
     ("telemetry/ingest.py", "iiot.quotas.repository"),
     ("stream/hub.py", "iiot.alerts.repository"),
-    ("tenants/service.py", "iiot.devices.repository"),
     ("users/admin.py", "iiot.tenants.repository"),
     ("users/service.py", "iiot.auth.repository"),
     ("users/service.py", "iiot.quotas.repository"),

@@ -6,6 +6,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from iiot.audit.service import changes, record
 from iiot.auth.credentials import DEVICE_TOKEN_PREFIX
 from iiot.auth.tokens import digest, new_secret
@@ -15,6 +17,7 @@ from iiot.devices.repository import (
     CredentialRepository,
     DeviceFilters,
     DeviceRepository,
+    DeviceTokenRepository,
     device_fields,
 )
 from iiot.devices.schemas import (
@@ -258,6 +261,12 @@ async def rotate_credentials(
         created_at=credential.created_at,
         revoked=len(revoked),
     )
+
+
+async def announce_tenant_change(session: AsyncSession, tenant_id: uuid.UUID) -> None:
+    """Tell every process's device-token cache and live device sessions that the tenant's
+    status changed (suspended, activated, deleted, restored); delivered at commit."""
+    await DeviceTokenRepository(session).announce_tenant_change(tenant_id)
 
 
 def device_usage(session: TenantSession, ctx: TenantContext) -> UsageFigures:

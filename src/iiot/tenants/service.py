@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from iiot.audit.service import changes, record, record_platform
 from iiot.db.session import TenantSession
-from iiot.devices.repository import DeviceTokenRepository
+from iiot.devices import service as devices
 from iiot.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from iiot.models.base import utcnow
 from iiot.models.tenancy import Tenant, Tier
@@ -246,7 +246,7 @@ async def update_tenant(
                 after={"tier": new["tier"]},
             )
         if "status" in new:
-            await DeviceTokenRepository(session).announce_tenant_change(tenant.id)
+            await devices.announce_tenant_change(session, tenant.id)
             action = {"suspended": "tenant.suspend", "active": "tenant.activate"}.get(
                 new["status"], "tenant.status_change"
             )
@@ -269,7 +269,7 @@ async def set_status(session: TenantSession, ctx: TenantContext, status: str) ->
         before = tenant.status
         tenant.status, tenant.updated_at = status, utcnow()
         await TenantRepository(session).flush()
-        await DeviceTokenRepository(session).announce_tenant_change(tenant.id)
+        await devices.announce_tenant_change(session, tenant.id)
         await record(
             session,
             ctx,
@@ -293,7 +293,7 @@ async def delete_tenant(session: TenantSession, ctx: TenantContext, *, confirm: 
         )
     tenant.deleted_at = utcnow()
     await TenantRepository(session).flush()
-    await DeviceTokenRepository(session).announce_tenant_change(tenant.id)
+    await devices.announce_tenant_change(session, tenant.id)
     await record(
         session,
         ctx,
@@ -316,7 +316,7 @@ async def restore_tenant(session: TenantSession, ctx: TenantContext) -> TenantOu
     deleted_at = tenant.deleted_at
     tenant.deleted_at, tenant.updated_at = None, utcnow()
     await tenants.flush()
-    await DeviceTokenRepository(session).announce_tenant_change(tenant.id)
+    await devices.announce_tenant_change(session, tenant.id)
     await record(
         session,
         ctx,
