@@ -16,18 +16,33 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter
 
 if TYPE_CHECKING:
-    from sqlalchemy import ColumnElement
+    import uuid
+    from datetime import date, datetime
 
-    from iiot.db.session import TenantSession
+    from sqlalchemy import BindParameter, ColumnElement
+
     from iiot.events import TelemetryCommitted
     from iiot.runtime import Runtime
-    from iiot.tenancy.context import TenantContext
 
 RuntimeFn = Callable[["Runtime"], Awaitable[object]]
-# Usage figures by name, each a SQL scalar expression (a subquery on the module's own tables)
-# that the tenants service reads with the others and the tenant's limits in one statement.
+
+
+@dataclass(frozen=True, slots=True)
+class UsageParameters:
+    """What a usage figure may depend on: bound parameters of the one statement that reads
+    every figure (`iiot.quotas.usage`), set per request from the tenant context and the clock.
+    """
+
+    tenant_id: BindParameter[uuid.UUID]
+    now: BindParameter[datetime]
+    today: BindParameter[date]  # the UTC date of `now`
+
+
+# Usage figures by name, each a SQL scalar expression (a subquery on the module's own tables,
+# built by its repositories from the parameters). They are read together with the tenant's
+# limits in one statement, built once per process and run for every stats or quotas request.
 UsageFigures = Mapping[str, "ColumnElement[Any]"]
-UsageProvider = Callable[["TenantSession", "TenantContext"], UsageFigures]
+UsageProvider = Callable[[UsageParameters], UsageFigures]
 TelemetryListener = Callable[["Runtime", "TelemetryCommitted"], Awaitable[None]]
 
 

@@ -20,7 +20,7 @@ from iiot.auth.principals import principal_actor_id
 from iiot.db.session import TenantSession
 from iiot.errors import Conflict, NotFound
 from iiot.models.alerts import Alert, AlertHistory
-from iiot.modules import UsageFigures
+from iiot.modules import UsageFigures, UsageParameters
 from iiot.tenancy.context import TenantContext
 
 # Repeated alerts of one rule, device and severity this close together form one group.
@@ -247,9 +247,8 @@ async def resolve_cleared(
     return alert.id
 
 
-def alert_usage(session: TenantSession, ctx: TenantContext) -> UsageFigures:
-    repo = AlertRepository(session, ctx)
+def alert_usage(p: UsageParameters) -> UsageFigures:
     return {
-        "alerts_24h": repo.count_figure(since=datetime.now(UTC) - timedelta(hours=24)),
-        "active_alerts": repo.count_figure(open_only=True),
+        "alerts_24h": AlertRepository.count_figure(p.tenant_id, since=p.now - timedelta(hours=24)),
+        "active_alerts": AlertRepository.count_figure(p.tenant_id, open_only=True),
     }

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ScalarSelect, Select, delete, func, select, text, update
+from sqlalchemy import ColumnElement, ScalarSelect, delete, func, select, text, update
 
 from iiot.db.repository import SystemRepository, TenantRepository
 from iiot.models.devices import Device, DeviceCredential
@@ -46,17 +46,21 @@ class DeviceRepository(TenantRepository[Device]):
             stmt = stmt.with_for_update()
         return (await self.session.scalars(stmt)).one_or_none()
 
-    def _count(self) -> Select[int]:
+    @staticmethod
+    def count_figure(tenant_id: ColumnElement[uuid.UUID]) -> ScalarSelect[int]:
+        """The tenant's device count as a scalar subquery (for the usage statement)."""
         return (
-            select(func.count()).select_from(Device).where(Device.tenant_id == self.ctx.tenant_id)
+            select(func.count())
+            .select_from(Device)
+            .where(Device.tenant_id == tenant_id)
+            .scalar_subquery()
         )
 
     async def count(self) -> int:
-        return int(await self.session.scalar(self._count()) or 0)
-
-    def count_figure(self) -> ScalarSelect[int]:
-        """The device count as a scalar subquery, for a statement that reads several figures."""
-        return self._count().scalar_subquery()
+        stmt = (
+            select(func.count()).select_from(Device).where(Device.tenant_id == self.ctx.tenant_id)
+        )
+        return int(await self.session.scalar(stmt) or 0)
 
     async def list(
         self,

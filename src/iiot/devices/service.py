@@ -32,7 +32,7 @@ from iiot.devices.schemas import (
 )
 from iiot.errors import NotFound
 from iiot.models.devices import Device, DeviceCredential
-from iiot.modules import UsageFigures
+from iiot.modules import UsageFigures, UsageParameters
 from iiot.quotas.seats import take_seat
 from iiot.telemetry.query_service import latest_for_device
 from iiot.tenancy.context import TenantContext
@@ -269,5 +269,5 @@ async def announce_tenant_change(session: AsyncSession, tenant_id: uuid.UUID) ->
     await DeviceTokenRepository(session).announce_tenant_change(tenant_id)
 
 
-def device_usage(session: TenantSession, ctx: TenantContext) -> UsageFigures:
-    return {"device_count": DeviceRepository(session, ctx).count_figure()}
+def device_usage(p: UsageParameters) -> UsageFigures:
+    return {"device_count": DeviceRepository.count_figure(p.tenant_id)}

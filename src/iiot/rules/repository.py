@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import (
+    ColumnElement,
     Double,
     Integer,
     ScalarSelect,
@@ -83,15 +84,18 @@ class RuleRepository(TenantRepository[Rule]):
         await self.session.delete(rule)
         await self.session.flush()
 
-    def _count(self) -> Select[int]:
-        return select(func.count()).select_from(Rule).where(Rule.tenant_id == self.ctx.tenant_id)
+    @staticmethod
+    def count_figure(tenant_id: ColumnElement[uuid.UUID]) -> ScalarSelect[int]:
+        """The tenant's rule count as a scalar subquery (for the usage statement)."""
+        return (
+            select(func.count()).select_from(Rule).where(Rule.tenant_id == tenant_id)
+        ).scalar_subquery()
 
     async def count(self) -> int:
-        return int(await self.session.scalar(self._count()) or 0)
-
-    def count_figure(self) -> ScalarSelect[int]:
-        """The rule count as a scalar subquery, for a statement that reads several figures."""
-        return self._count().scalar_subquery()
+        total = await self.session.scalar(
+            select(func.count()).select_from(Rule).where(Rule.tenant_id == self.ctx.tenant_id)
+        )
+        return int(total or 0)
 
     async def notify_changed(self) -> None:
         """Tell every process's rule cache, on commit of this transaction, to reload."""

@@ -25,12 +25,11 @@ import psycopg
 
 from iiot import events
 from iiot.auth.principals import DevicePrincipal
-from iiot.db.session import TenantSession
 from iiot.devices.access import explain_refusal
 from iiot.devices.presence import presence
 from iiot.errors import BadRequest, NotFound, QuotaExceeded, ValidationFailed
 from iiot.metering.meter import usage_meter
-from iiot.modules import UsageFigures
+from iiot.modules import UsageFigures, UsageParameters
 from iiot.quotas import rates
 from iiot.quotas.repository import QuotaRepository
 from iiot.telemetry.ingest_group import GROUP_MAX_ROWS, group_committer
@@ -258,6 +257,5 @@ async def after_commit(
     )
 
 
-def telemetry_usage(session: TenantSession, ctx: TenantContext) -> UsageFigures:
-    today = datetime.now(UTC).date()
-    return {"telemetry_points_today": UsageRepository(session, ctx).points_on_figure(today)}
+def telemetry_usage(p: UsageParameters) -> UsageFigures:
+    return {"telemetry_points_today": UsageRepository.points_on_figure(p.tenant_id, p.today)}

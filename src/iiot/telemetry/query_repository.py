@@ -15,14 +15,13 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     CursorResult,
     Date,
     Integer,
     TextClause,
-    bindparam,
     column,
-    literal,
     select,
     text,
     type_coerce,
@@ -299,18 +298,19 @@ class TelemetryQueryRepository(TenantRepository[TelemetryPoint]):
         day: date | None = await self.session.scalar(_OLDEST_DATA_DAY, self._params(today=today))
         return day
 
-    def oldest_data_age_figure(self, today: date) -> ColumnElement[int]:
-        """Whole days from `oldest_data_day(today)` to `today` as a scalar subquery, for a
-        statement that reads several figures; NULL when the tenant has no data."""
+    @staticmethod
+    def oldest_data_age_figure(
+        tenant_id: BindParameter[uuid.UUID], today: BindParameter[date]
+    ) -> ColumnElement[int]:
+        """Whole days from `oldest_data_day(today)` to `today` as a scalar subquery (for the
+        usage statement, whose parameters `tenant_id` and `today` are); NULL when the tenant
+        has no data."""
         oldest = (
-            _OLDEST_DATA_DAY.bindparams(
-                bindparam("tenant_id", self.ctx.tenant_id, unique=True),
-                bindparam("today", today, type_=Date, unique=True),
-            )
+            _OLDEST_DATA_DAY.bindparams(tenant_id, today)
             .columns(column("day", Date))
             .scalar_subquery()
         )
-        return type_coerce(literal(today, Date) - oldest, Integer)
+        return type_coerce(today - oldest, Integer)
 
     async def delete_expired(self, cutoff: datetime, batch: int) -> int:
         """Delete up to `batch` of the tenant's points older than `cutoff`; the count deleted."""

@@ -43,7 +43,7 @@ from typing import Any
 import orjson
 from psycopg import AsyncConnection
 from psycopg.pq import TransactionStatus
-from sqlalchemy import ScalarSelect, Select, select, text
+from sqlalchemy import ColumnElement, ScalarSelect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from iiot.db.repository import SystemRepository, TenantRepository
@@ -472,17 +472,25 @@ class TelemetryWriter:
 class UsageRepository(TenantRepository[TenantUsageDaily]):
     model = TenantUsageDaily
 
-    def _points_on(self, day: date) -> Select[int]:
-        return select(TenantUsageDaily.telemetry_points).where(
-            TenantUsageDaily.tenant_id == self.ctx.tenant_id, TenantUsageDaily.day == day
+    @staticmethod
+    def points_on_figure(
+        tenant_id: ColumnElement[uuid.UUID], day: ColumnElement[date]
+    ) -> ScalarSelect[int]:
+        """The points accepted on `day` as a scalar subquery (for the usage statement); NULL
+        for a day without any."""
+        return (
+            select(TenantUsageDaily.telemetry_points)
+            .where(TenantUsageDaily.tenant_id == tenant_id, TenantUsageDaily.day == day)
+            .scalar_subquery()
         )
 
     async def points_on(self, day: date) -> int:
-        return int(await self.session.scalar(self._points_on(day)) or 0)
-
-    def points_on_figure(self, day: date) -> ScalarSelect[int]:
-        """The points accepted on `day` as a scalar subquery (NULL for a day without any)."""
-        return self._points_on(day).scalar_subquery()
+        value = await self.session.scalar(
+            select(TenantUsageDaily.telemetry_points).where(
+                TenantUsageDaily.tenant_id == self.ctx.tenant_id, TenantUsageDaily.day == day
+            )
+        )
+        return int(value or 0)
 
 
 @dataclass(frozen=True, slots=True)

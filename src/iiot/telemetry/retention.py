@@ -23,11 +23,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from iiot.db.session import TenantSession
-from iiot.modules import UsageFigures
+from iiot.modules import UsageFigures, UsageParameters
 from iiot.telemetry import partitions
 from iiot.telemetry.query_repository import RetentionPlatformRepository, TelemetryQueryRepository
-from iiot.tenancy.context import TenantContext, system_context
+from iiot.tenancy.context import system_context
 
 if TYPE_CHECKING:
     from iiot.runtime import Runtime
@@ -91,13 +90,11 @@ async def run_job(rt: Runtime) -> None:
     await enforce_retention(rt)
 
 
-def oldest_data_age(session: TenantSession, ctx: TenantContext) -> UsageFigures:
+def oldest_data_age(p: UsageParameters) -> UsageFigures:
     """`oldest_data_age_days`: whole days since the oldest UTC day holding the tenant's data.
 
     Probes daily partitions from the start of the tenant's window, one primary-key probe each,
     so its cost does not grow with the amount stored. None when the tenant has no data.
     """
-    today = datetime.now(UTC).date()
-    return {
-        "oldest_data_age_days": TelemetryQueryRepository(session, ctx).oldest_data_age_figure(today)
-    }
+    figure = TelemetryQueryRepository.oldest_data_age_figure(p.tenant_id, p.today)
+    return {"oldest_data_age_days": figure}

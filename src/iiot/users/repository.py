@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import ScalarSelect, func, select, text, update
+from sqlalchemy import ColumnElement, ScalarSelect, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from iiot.db.repository import SystemRepository, TenantRepository
@@ -117,13 +117,14 @@ class MembershipRepository(TenantRepository[Membership]):
         )
         return int(await self.session.scalar(stmt) or 0)
 
-    def count_figure(self, status: str) -> ScalarSelect[int]:
-        """The number of memberships in `status` as a scalar subquery, for a statement that
-        reads several figures."""
+    @staticmethod
+    def count_figure(tenant_id: ColumnElement[uuid.UUID], status: str) -> ScalarSelect[int]:
+        """The tenant's memberships in `status` as a scalar subquery (for the usage
+        statement)."""
         return (
             select(func.count())
             .select_from(Membership)
-            .where(Membership.tenant_id == self.ctx.tenant_id, Membership.status == status)
+            .where(Membership.tenant_id == tenant_id, Membership.status == status)
             .scalar_subquery()
         )
 

@@ -36,7 +36,7 @@ from iiot.errors import (
 from iiot.models.base import utcnow
 from iiot.models.invitations import Invitation
 from iiot.models.users import Membership
-from iiot.modules import UsageFigures
+from iiot.modules import UsageFigures, UsageParameters
 from iiot.quotas.repository import QuotaRepository
 from iiot.quotas.seats import take_seat
 from iiot.tenancy.context import TenantContext, system_context
@@ -67,11 +67,10 @@ SEAT_STATUSES = ("active", "invited")
 # --- usage figures -----------------------------------------------------------------------------
 
 
-def member_figures(session: TenantSession, ctx: TenantContext) -> UsageFigures:
-    members = MembershipRepository(session, ctx)
+def member_figures(p: UsageParameters) -> UsageFigures:
     return {
-        "user_count": members.count_figure("active"),
-        "invited_count": members.count_figure("invited"),
+        "user_count": MembershipRepository.count_figure(p.tenant_id, "active"),
+        "invited_count": MembershipRepository.count_figure(p.tenant_id, "invited"),
     }
 
 
