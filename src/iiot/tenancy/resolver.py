@@ -2,7 +2,10 @@
 
 The membership and role are read from the database on every request, so a role change, a
 removal or a suspension takes effect at once. A caller who is not an active member of the
-tenant gets 404 for it: its existence does not leak.
+tenant gets 404 for it: its existence does not leak. What resolution reads comes from
+`iiot.tenancy.repository` alone: the user, their membership, the tenant's status and limits in
+one statement. `TenantTransaction` reads it inside the transaction the route then works in,
+so a route declared with `PathTenantScope` costs one transaction in all.
 
 An API key (`ik_...` in `X-API-Key` or `Authorization: Bearer`) is looked up by its digest on
 every request too, so a revoked key is refused at once. It yields a context of the key's

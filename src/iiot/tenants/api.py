@@ -41,8 +41,7 @@ from iiot.tenants.schemas import (
 router = APIRouter(tags=["tenants"], route_class=IIoTRoute)
 
 Admin = Annotated[UserPrincipal, Depends(SystemAdmin())]
-Member = Annotated[TenantContext, Depends(PathTenant(Role.viewer))]
-# A member read whose caller is resolved in the route's own transaction.
+# A member's read, the caller resolved in the route's own transaction (one transaction in all).
 MemberRead = Annotated[TenantScope, Depends(PathTenantScope(Role.viewer), scope="function")]
 TenantAdmin = Annotated[TenantContext, Depends(PathTenant(Role.admin))]
 Operator = Annotated[TenantContext, Depends(SystemAdminOnTenant())]
@@ -85,11 +84,9 @@ async def create_tenant(body: TenantCreate, admin: Admin, request: Request) -> T
 
 
 @router.get("/tenants/{id}", responses=_READ)
-async def get_tenant(ctx: Member, request: Request) -> TenantOut:
+async def get_tenant(scope: MemberRead) -> TenantOut:
     """A tenant's details (its members and system admins)."""
-    async with get_runtime(request).db.tenant(ctx) as session:
-        result = await service.get_tenant(session, ctx)
-    return result
+    return await service.get_tenant(scope.session, scope.ctx)
 
 
 @router.patch("/tenants/{id}", responses=_PLATFORM | problem_responses(Conflict, TenantSuspended))
@@ -164,14 +161,11 @@ async def tenant_quotas(scope: MemberRead, request: Request) -> TenantQuotas:
 
 @router.get("/tenants/{id}/usage/daily", responses=_READ)
 async def tenant_daily_usage(
-    ctx: Member,
-    request: Request,
+    scope: MemberRead,
     days: Annotated[int, Query(ge=1, le=400, description="How many UTC days, up to today")] = 30,
 ) -> DailyUsage:
     """Telemetry points accepted per UTC day over the last `days` days (today included)."""
-    async with get_runtime(request).db.tenant(ctx) as session:
-        result = await service.daily_usage(session, ctx, days=days)
-    return result
+    return await service.daily_usage(scope.session, scope.ctx, days=days)
 
 
 @router.get("/tiers", dependencies=[Depends(AnyUser())], responses=problem_responses(Unauthorized))
