@@ -27,11 +27,21 @@ from fastapi.routing import Mount
 
 from iiot.app import create_app
 from iiot.devices.access import DeviceOrMember
-from iiot.tenancy.access import AnyUser, PathTenant, Public, SystemAdmin, TokenTenant
+from iiot.tenancy.access import (
+    AnyUser,
+    PathTenant,
+    PathTenantScope,
+    Public,
+    SystemAdmin,
+    TokenTenant,
+)
 from iiot.tenancy.roles import Role
 from tests.fixtures.factories import ROLES, Factory, World
 from tests.fixtures.routes import WalkedRoute, api_routes, fill_path, other_routes
 from tests.isolation.registry import body_for, load_providers, provider_for
+
+# The policies naming their tenant by the `{id}` path parameter.
+PATH_TENANT = (PathTenant, PathTenantScope)
 
 PROVIDERS = load_providers()
 _APP = create_app()
@@ -127,7 +137,7 @@ def test_a_route_without_a_policy_is_caught() -> None:
 
 def _expected_status(route: WalkedRoute, role: str, *, member: bool = False) -> int:
     access = route.access
-    if isinstance(access, PathTenant) and not member:
+    if isinstance(access, PATH_TENANT) and not member:
         return 404  # membership is checked first: a non-member learns nothing, whatever the role
     minimum = getattr(access, "minimum", None)
     if isinstance(minimum, Role) and not Role(role).at_least(minimum):
@@ -158,7 +168,7 @@ async def _call(
 async def _b_params(route: WalkedRoute, factory: Factory, world: World) -> dict[str, str]:
     params: dict[str, str] = {}
     provider = provider_for(route.path)
-    needs_provider = not (isinstance(route.access, PathTenant) and route.path_params == ["id"])
+    needs_provider = not (isinstance(route.access, PATH_TENANT) and route.path_params == ["id"])
     if needs_provider:
         assert provider is not None, (
             f"{route.path} is tenant-scoped and has path parameters {route.path_params} but no "
@@ -166,7 +176,7 @@ async def _b_params(route: WalkedRoute, factory: Factory, world: World) -> dict[
         )
     if provider is not None:
         params.update(await provider(factory, world))
-    if isinstance(route.access, PathTenant):
+    if isinstance(route.access, PATH_TENANT):
         params["id"] = str(world.tenant_b.id)
     return params
 
@@ -179,7 +189,7 @@ async def test_other_tenants_ids_answer_404(
     await _expect_not_found(route, factory, world, app, params)
 
 
-NESTED = [r for r in WITH_PARAMS if isinstance(r.access, PathTenant) and r.path_params != ["id"]]
+NESTED = [r for r in WITH_PARAMS if isinstance(r.access, PATH_TENANT) and r.path_params != ["id"]]
 
 
 @pytest.mark.parametrize("route", NESTED, ids=_ids(NESTED))

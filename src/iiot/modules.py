@@ -1,27 +1,48 @@
 """What the application is made of: each domain describes itself as one `Module`.
 
-A module lists its routers, periodic jobs, start-up and shutdown hooks, usage providers and
-event listeners. Nothing registers itself when imported: an entry point (`iiot.app.MODULES`
-for `iiot serve`) lists the modules it runs, and the runtime and the ASGI app are built from
-that list, so a module is part of the system exactly when an entry point names it.
+A module lists its routers, periodic jobs, start-up and shutdown hooks, usage providers (the
+SQL expressions of its usage figures) and event listeners. Nothing registers itself when
+imported: an entry point (`iiot.app.MODULES` for `iiot serve`) lists the modules it runs, and
+the runtime and the ASGI app are built from that list, so a module is part of the system
+exactly when an entry point names it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
 
 if TYPE_CHECKING:
-    from iiot.db.session import TenantSession
+    import uuid
+    from datetime import date, datetime
+
+    from sqlalchemy import BindParameter, ColumnElement
+
     from iiot.events import TelemetryCommitted
     from iiot.runtime import Runtime
-    from iiot.tenancy.context import TenantContext
 
 RuntimeFn = Callable[["Runtime"], Awaitable[object]]
-UsageProvider = Callable[["TenantSession", "TenantContext"], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class UsageParameters:
+    """What a usage figure may depend on: bound parameters of the one statement that reads
+    every figure (`iiot.quotas.usage`), set per request from the tenant context and the clock.
+    """
+
+    tenant_id: BindParameter[uuid.UUID]
+    now: BindParameter[datetime]
+    today: BindParameter[date]  # the UTC date of `now`
+
+
+# Usage figures by name, each a SQL scalar expression (a subquery on the module's own tables,
+# built by its repositories from the parameters). They are read together with the tenant's
+# limits in one statement, built once per process and run for every stats or quotas request.
+UsageFigures = Mapping[str, "ColumnElement[Any]"]
+UsageProvider = Callable[[UsageParameters], UsageFigures]
 TelemetryListener = Callable[["Runtime", "TelemetryCommitted"], Awaitable[None]]
 
 

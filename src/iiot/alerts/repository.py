@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, func, select, text
+from sqlalchemy import ColumnElement, ScalarSelect, Select, func, select, text
 
 from iiot.db.repository import TenantRepository
 from iiot.models.alerts import Alert, AlertHistory
@@ -188,6 +188,21 @@ class AlertRepository(TenantRepository[Alert]):
         entry.tenant_id = self.ctx.tenant_id
         self.session.add(entry)
         await self.session.flush()
+
+    @staticmethod
+    def count_figure(
+        tenant_id: ColumnElement[uuid.UUID],
+        *,
+        since: ColumnElement[datetime] | None = None,
+        open_only: bool = False,
+    ) -> ScalarSelect[int]:
+        """`count` as a scalar subquery (for the usage statement)."""
+        stmt = select(func.count()).select_from(Alert).where(Alert.tenant_id == tenant_id)
+        if since is not None:
+            stmt = stmt.where(Alert.created_at >= since)
+        if open_only:
+            stmt = stmt.where(Alert.state != "resolved")
+        return stmt.scalar_subquery()
 
     async def count(self, *, since: datetime | None = None, open_only: bool = False) -> int:
         stmt = select(func.count()).select_from(Alert).where(Alert.tenant_id == self.ctx.tenant_id)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from iiot.alerts.repository import AlertFilter, AlertRepository
 from iiot.alerts.schemas import (
@@ -21,6 +20,7 @@ from iiot.db.session import TenantSession
 from iiot.errors import Conflict, NotFound
 from iiot.identity.principals import principal_actor_id
 from iiot.models.alerts import Alert, AlertHistory
+from iiot.modules import UsageFigures, UsageParameters
 from iiot.tenancy.context import TenantContext
 
 # Repeated alerts of one rule, device and severity this close together form one group.
@@ -247,9 +247,8 @@ async def resolve_cleared(
     return alert.id
 
 
-async def alert_usage(session: TenantSession, ctx: TenantContext) -> dict[str, Any]:
-    repo = AlertRepository(session, ctx)
+def alert_usage(p: UsageParameters) -> UsageFigures:
     return {
-        "alerts_24h": await repo.count(since=datetime.now(UTC) - timedelta(hours=24)),
-        "active_alerts": await repo.count(open_only=True),
+        "alerts_24h": AlertRepository.count_figure(p.tenant_id, since=p.now - timedelta(hours=24)),
+        "active_alerts": AlertRepository.count_figure(p.tenant_id, open_only=True),
     }

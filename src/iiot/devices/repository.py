@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import ColumnElement, ScalarSelect, delete, func, select, text, update
 
 from iiot.db.repository import SystemRepository, TenantRepository
 from iiot.models.devices import Device, DeviceCredential
@@ -51,6 +51,16 @@ class DeviceRepository(TenantRepository[Device]):
             Device.tenant_id == self.ctx.tenant_id, Device.id == device_id
         )
         return (await self.session.scalar(stmt)) is not None
+
+    @staticmethod
+    def count_figure(tenant_id: ColumnElement[uuid.UUID]) -> ScalarSelect[int]:
+        """The tenant's device count as a scalar subquery (for the usage statement)."""
+        return (
+            select(func.count())
+            .select_from(Device)
+            .where(Device.tenant_id == tenant_id)
+            .scalar_subquery()
+        )
 
     async def count(self) -> int:
         stmt = (

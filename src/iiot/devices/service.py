@@ -6,6 +6,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from iiot.audit.service import changes, record
 from iiot.db.session import TenantSession
 from iiot.devices.presence import OFFLINE_AFTER, Presence, effective_status
@@ -13,6 +15,7 @@ from iiot.devices.repository import (
     CredentialRepository,
     DeviceFilters,
     DeviceRepository,
+    DeviceTokenRepository,
     device_fields,
 )
 from iiot.devices.schemas import (
@@ -29,6 +32,7 @@ from iiot.errors import NotFound
 from iiot.identity.credentials import DEVICE_TOKEN_PREFIX
 from iiot.identity.tokens import digest, new_secret
 from iiot.models.devices import Device, DeviceCredential
+from iiot.modules import UsageFigures, UsageParameters
 from iiot.quotas.seats import take_seat
 from iiot.telemetry.query_service import latest_for_device
 from iiot.tenancy.context import TenantContext
@@ -259,5 +263,11 @@ async def rotate_credentials(
     )
 
 
-async def device_usage(session: TenantSession, ctx: TenantContext) -> dict[str, Any]:
-    return {"device_count": await DeviceRepository(session, ctx).count()}
+async def announce_tenant_change(session: AsyncSession, tenant_id: uuid.UUID) -> None:
+    """Tell every process's device-token cache and live device sessions that the tenant's
+    status changed (suspended, activated, deleted, restored); delivered at commit."""
+    await DeviceTokenRepository(session).announce_tenant_change(tenant_id)
+
+
+def device_usage(p: UsageParameters) -> UsageFigures:
+    return {"device_count": DeviceRepository.count_figure(p.tenant_id)}

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import ColumnElement, Date, DateTime, Select, Uuid, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -13,7 +16,41 @@ from iiot.db.repository import SystemRepository, TenantRepository
 from iiot.models.quotas import TenantQuotaLock
 from iiot.models.telemetry import TenantUsageDaily
 from iiot.models.tenancy import Tenant, Tier
-from iiot.quotas.limits import EffectiveLimits, effective_limits
+from iiot.modules import UsageParameters
+from iiot.quotas.limits import LIMIT_FIELDS, EffectiveLimits, effective_limits
+
+# The parameters every usage figure is built with (see `iiot.modules.UsageParameters`).
+USAGE_PARAMETERS = UsageParameters(
+    tenant_id=bindparam("tenant_id", type_=Uuid),
+    now=bindparam("now", type_=DateTime(timezone=True)),
+    today=bindparam("today", type_=Date),
+)
+
+
+@dataclass(frozen=True)
+class UsageStatement:
+    """One SELECT of a tenant's effective limits and the named figures, for any tenant."""
+
+    select: Select[Any]
+    figures: tuple[str, ...]
+
+
+def usage_statement(figures: Mapping[str, ColumnElement[Any]]) -> UsageStatement:
+    """The statement reading the tenant's effective limits and `figures` (built with
+    `USAGE_PARAMETERS`); built once, run with each request's values."""
+    clash = set(figures) & set(LIMIT_FIELDS)
+    if clash:
+        raise ValueError(f"figures named like limits: {sorted(clash)}")
+    own_over_tier = (
+        func.coalesce(getattr(Tenant, f), getattr(Tier, f)).label(f) for f in LIMIT_FIELDS
+    )
+    stmt = (
+        select(*own_over_tier, *(figure.label(name) for name, figure in figures.items()))
+        .select_from(Tenant)
+        .join(Tier, Tier.name == Tenant.tier)
+        .where(Tenant.id == USAGE_PARAMETERS.tenant_id)
+    )
+    return UsageStatement(select=stmt, figures=tuple(figures))
 
 
 class QuotaRepository(TenantRepository[TenantQuotaLock]):
@@ -41,6 +78,16 @@ class QuotaRepository(TenantRepository[TenantQuotaLock]):
             )
         ).one()
         return effective_limits(row[0], row[1])
+
+    async def usage(
+        self, statement: UsageStatement, now: datetime
+    ) -> tuple[EffectiveLimits, dict[str, Any]]:
+        """The tenant's effective limits and the value of each figure of `statement` at `now`
+        (UTC), in one statement; row-level security applies to every figure's subquery."""
+        values = {"tenant_id": self.ctx.tenant_id, "now": now, "today": now.date()}
+        row = (await self.session.execute(statement.select, values)).one()._mapping
+        limits = EffectiveLimits(**{f: row[f] for f in LIMIT_FIELDS})
+        return limits, {name: row[name] for name in statement.figures}
 
     async def points_per_day(self, since: date) -> dict[date, int]:
         """Telemetry points accepted per UTC day from `since` (days without points absent)."""

@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import (
+    ColumnElement,
     Double,
     Integer,
+    ScalarSelect,
     Select,
     Uuid,
     any_,
@@ -81,6 +83,13 @@ class RuleRepository(TenantRepository[Rule]):
     async def delete(self, rule: Rule) -> None:
         await self.session.delete(rule)
         await self.session.flush()
+
+    @staticmethod
+    def count_figure(tenant_id: ColumnElement[uuid.UUID]) -> ScalarSelect[int]:
+        """The tenant's rule count as a scalar subquery (for the usage statement)."""
+        return (
+            select(func.count()).select_from(Rule).where(Rule.tenant_id == tenant_id)
+        ).scalar_subquery()
 
     async def count(self) -> int:
         total = await self.session.scalar(

@@ -17,6 +17,7 @@ from iiot.db.session import TenantSession
 from iiot.errors import NotFound, ValidationFailed
 from iiot.identity.tokens import new_secret
 from iiot.models.rules import Rule
+from iiot.modules import UsageFigures, UsageParameters
 from iiot.notifications.destinations import check_destination
 from iiot.rules.evaluation import in_cooldown, judge
 from iiot.rules.repository import (
@@ -287,5 +288,5 @@ async def test_rule(
     return RuleTestReport(rule_id=rule_id, evaluated_at=now, results=results)
 
 
-async def rule_usage(session: TenantSession, ctx: TenantContext) -> dict[str, Any]:
-    return {"rule_count": await RuleRepository(session, ctx).count()}
+def rule_usage(p: UsageParameters) -> UsageFigures:
+    return {"rule_count": RuleRepository.count_figure(p.tenant_id)}

@@ -18,18 +18,18 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import orjson
 import psycopg
 
 from iiot import events
 from iiot.auth.principals import DevicePrincipal
-from iiot.db.session import TenantSession
 from iiot.devices.access import explain_refusal
 from iiot.devices.presence import presence
 from iiot.errors import BadRequest, NotFound, QuotaExceeded, ValidationFailed
 from iiot.metering.meter import usage_meter
+from iiot.modules import UsageFigures, UsageParameters
 from iiot.quotas import rates
 from iiot.quotas.repository import QuotaRepository
 from iiot.telemetry.ingest_group import GROUP_MAX_ROWS, group_committer
@@ -257,6 +257,5 @@ async def after_commit(
     )
 
 
-async def telemetry_usage(session: TenantSession, ctx: TenantContext) -> dict[str, Any]:
-    today = datetime.now(UTC).date()
-    return {"telemetry_points_today": await UsageRepository(session, ctx).points_on(today)}
+def telemetry_usage(p: UsageParameters) -> UsageFigures:
+    return {"telemetry_points_today": UsageRepository.points_on_figure(p.tenant_id, p.today)}

@@ -14,7 +14,18 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, TextClause, select, text
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    CursorResult,
+    Date,
+    Integer,
+    TextClause,
+    column,
+    select,
+    text,
+    type_coerce,
+)
 
 from iiot.db.repository import SystemRepository, TenantRepository
 from iiot.models.devices import Device
@@ -286,6 +297,20 @@ class TelemetryQueryRepository(TenantRepository[TelemetryPoint]):
         """The oldest UTC day, within the tenant's retention window, holding any of its data."""
         day: date | None = await self.session.scalar(_OLDEST_DATA_DAY, self._params(today=today))
         return day
+
+    @staticmethod
+    def oldest_data_age_figure(
+        tenant_id: BindParameter[uuid.UUID], today: BindParameter[date]
+    ) -> ColumnElement[int]:
+        """Whole days from `oldest_data_day(today)` to `today` as a scalar subquery (for the
+        usage statement, whose parameters `tenant_id` and `today` are); NULL when the tenant
+        has no data."""
+        oldest = (
+            _OLDEST_DATA_DAY.bindparams(tenant_id, today)
+            .columns(column("day", Date))
+            .scalar_subquery()
+        )
+        return type_coerce(today - oldest, Integer)
 
     async def delete_expired(self, cutoff: datetime, batch: int) -> int:
         """Delete up to `batch` of the tenant's points older than `cutoff`; the count deleted."""

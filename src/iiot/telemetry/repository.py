@@ -43,7 +43,7 @@ from typing import Any
 import orjson
 from psycopg import AsyncConnection
 from psycopg.pq import TransactionStatus
-from sqlalchemy import select, text
+from sqlalchemy import ColumnElement, ScalarSelect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from iiot.db.repository import SystemRepository, TenantRepository
@@ -471,6 +471,18 @@ class TelemetryWriter:
 
 class UsageRepository(TenantRepository[TenantUsageDaily]):
     model = TenantUsageDaily
+
+    @staticmethod
+    def points_on_figure(
+        tenant_id: ColumnElement[uuid.UUID], day: ColumnElement[date]
+    ) -> ScalarSelect[int]:
+        """The points accepted on `day` as a scalar subquery (for the usage statement); NULL
+        for a day without any."""
+        return (
+            select(TenantUsageDaily.telemetry_points)
+            .where(TenantUsageDaily.tenant_id == tenant_id, TenantUsageDaily.day == day)
+            .scalar_subquery()
+        )
 
     async def points_on(self, day: date) -> int:
         value = await self.session.scalar(

@@ -21,12 +21,12 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from iiot.db.session import TenantSession
+from iiot.modules import UsageFigures, UsageParameters
 from iiot.telemetry import partitions
 from iiot.telemetry.query_repository import RetentionPlatformRepository, TelemetryQueryRepository
-from iiot.tenancy.context import TenantContext, system_context
+from iiot.tenancy.context import system_context
 
 if TYPE_CHECKING:
     from iiot.runtime import Runtime
@@ -90,12 +90,11 @@ async def run_job(rt: Runtime) -> None:
     await enforce_retention(rt)
 
 
-async def oldest_data_age(session: TenantSession, ctx: TenantContext) -> dict[str, Any]:
+def oldest_data_age(p: UsageParameters) -> UsageFigures:
     """`oldest_data_age_days`: whole days since the oldest UTC day holding the tenant's data.
 
     Probes daily partitions from the start of the tenant's window, one primary-key probe each,
     so its cost does not grow with the amount stored. None when the tenant has no data.
     """
-    today = datetime.now(UTC).date()
-    oldest = await TelemetryQueryRepository(session, ctx).oldest_data_day(today)
-    return {"oldest_data_age_days": (today - oldest).days if oldest is not None else None}
+    figure = TelemetryQueryRepository.oldest_data_age_figure(p.tenant_id, p.today)
+    return {"oldest_data_age_days": figure}

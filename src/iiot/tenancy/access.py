@@ -7,6 +7,7 @@ fails for any route without one, so a new endpoint cannot forget to say who may 
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Path
@@ -15,8 +16,9 @@ from starlette.requests import Request
 
 from iiot.errors import Forbidden, NotFound
 from iiot.identity.principals import ApiKeyPrincipal, UserPrincipal
-from iiot.tenancy.context import TenantContext
+from iiot.tenancy.context import TenantContext, TenantScope
 from iiot.tenancy.resolver import (
+    TenantTransaction,
     api_key_context,
     api_key_grants,
     presented_api_key,
@@ -163,6 +165,26 @@ class PathTenant(Access):
         if ctx.role is None and not self.system_admin:
             raise NotFound("tenant not found")
         return _check_role(ctx, self.minimum)
+
+
+class PathTenantScope(Access):
+    """`PathTenant` whose caller is resolved in the transaction the route then works in: it
+    yields a `TenantScope` (the context and its session). Declare it with
+    `Depends(PathTenantScope(...), scope="function")` so the transaction commits when the route
+    returns, before the answer is sent. Non-members get 404."""
+
+    tenant_scoped = True
+
+    def __init__(self, minimum: Role = Role.viewer) -> None:
+        self.minimum = minimum
+        self.label = f"{minimum.value}+ of tenant {{id}} or system admin"
+
+    async def __call__(
+        self, request: Request, id: Annotated[uuid.UUID, Path(description="Tenant id")]
+    ) -> AsyncIterator[TenantScope]:
+        async with TenantTransaction(request, id) as scope:
+            _check_role(scope.ctx, self.minimum)
+            yield scope
 
 
 def route_policies(dependant: Dependant) -> tuple[Access, ...]:

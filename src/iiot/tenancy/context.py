@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from iiot.identity.principals import Principal, SystemPrincipal, UserPrincipal
 from iiot.tenancy.roles import Role
+
+if TYPE_CHECKING:
+    from iiot.db.session import TenantSession
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +36,15 @@ class TenantContext:
     @property
     def user_id(self) -> uuid.UUID | None:
         return self.principal.user_id if isinstance(self.principal, UserPrincipal) else None
+
+
+@dataclass(frozen=True, slots=True)
+class TenantScope:
+    """A resolved caller and the transaction it was resolved in, scoped to its tenant: a route
+    taking one does its work in `session` (no transaction of its own)."""
+
+    ctx: TenantContext
+    session: TenantSession
 
 
 def system_context(

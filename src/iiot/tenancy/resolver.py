@@ -2,7 +2,10 @@
 
 The membership and role are read from the database on every request, so a role change, a
 removal or a suspension takes effect at once. A caller who is not an active member of the
-tenant gets 404 for it: its existence does not leak.
+tenant gets 404 for it: its existence does not leak. What resolution reads comes from
+`iiot.tenancy.repository` alone: the user, their membership, the tenant's status and limits in
+one statement. `TenantTransaction` reads it inside the transaction the route then works in,
+so a route declared with `PathTenantScope` costs one transaction in all.
 
 An API key (`ik_...` in `X-API-Key` or `Authorization: Bearer`) is looked up by its digest on
 every request too, so a revoked key is refused at once. It yields a context of the key's
@@ -16,23 +19,22 @@ Every resolved request of a tenant's member or API key counts against the tenant
 from __future__ import annotations
 
 import uuid
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime
+from types import TracebackType
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
-from iiot.apikeys.repository import ApiKeyLookup, ApiKeyRepository
-from iiot.auth.credentials import API_KEY_PREFIX, MalformedAuthorization, bearer, presented
-from iiot.auth.denylist import deny_list
-from iiot.auth.principals import ApiKeyPrincipal, UserPrincipal
-from iiot.auth.tokens import AccessClaims, digest
 from iiot.errors import Forbidden, NotFound, TenantSuspended, Unauthorized
+from iiot.identity.credentials import API_KEY_PREFIX, MalformedAuthorization, bearer, presented
+from iiot.identity.denylist import deny_list
+from iiot.identity.principals import ApiKeyPrincipal, UserPrincipal
+from iiot.identity.tokens import AccessClaims, digest
 from iiot.quotas.rates import check_api_request
 from iiot.runtime import client_ip, get_runtime
-from iiot.tenancy.context import TenantContext
+from iiot.tenancy.context import TenantContext, TenantScope
+from iiot.tenancy.repository import ApiKeyUse, CallerInTenant, CallerLookup, CallerUser
 from iiot.tenancy.roles import Role
-from iiot.tenants.repository import TenantRepository
-from iiot.users.repository import UserRepository
 
 # last_used_at is written at most this often per key, not on every request.
 API_KEY_TOUCH_INTERVAL_SECONDS = 60
@@ -67,13 +69,9 @@ async def _access_claims(request: Request) -> AccessClaims:
     return claims
 
 
-async def _load_user(
-    session: AsyncSession, request: Request, claims: AccessClaims
+def _user_principal(
+    request: Request, claims: AccessClaims, user: CallerUser | None
 ) -> UserPrincipal:
-    cached = getattr(request.state, "user_principal", None)
-    if cached is not None:
-        return cached  # type: ignore[no-any-return]
-    user = await UserRepository(session).get(claims.user_id)
     if user is None or user.status != "active":
         raise Unauthorized("invalid access token")
     principal = UserPrincipal(
@@ -103,45 +101,107 @@ async def resolve_user(request: Request) -> UserPrincipal:
         return cached  # type: ignore[no-any-return]
     claims = await _access_claims(request)
     async with get_runtime(request).db.system() as session:
-        principal = await _load_user(session, request, claims)
+        user = await CallerLookup(session).user(claims.user_id)
+    principal = _user_principal(request, claims, user)
     if not principal.is_system_admin and principal.token_tenant_id is not None:
         await charge_api_request(request, principal.token_tenant_id)
     return principal
 
 
-async def tenant_context_for(request: Request, tenant_id: uuid.UUID | None) -> TenantContext:
-    """The signed-in user's context in `tenant_id` (None: the access token's active tenant).
-
-    The user and the membership are read in one transaction.
-    """
-    claims = await _access_claims(request)
-    tenant_id = tenant_id if tenant_id is not None else claims.tenant_id
-    async with get_runtime(request).db.system() as session:
-        principal = await _load_user(session, request, claims)
-        if tenant_id is None:
-            raise NotFound("no active tenant: switch to a tenant first")
-        membership = await UserRepository(session).membership(principal.user_id, tenant_id)
-        tenant = None
-        if (membership is None or membership.status != "active") and principal.is_system_admin:
-            tenant = await TenantRepository(session).get(tenant_id)
+async def _member_context(
+    request: Request,
+    claims: AccessClaims,
+    tenant_id: uuid.UUID,
+    found: CallerInTenant | None,
+) -> TenantContext:
+    """The caller's context in `tenant_id` from what `CallerLookup.in_tenant` read."""
+    principal = _user_principal(request, claims, found.user if found is not None else None)
+    assert found is not None
     ip = client_ip(request)
-    if membership is not None and membership.status == "active":
-        if membership.tenant_status == "suspended" and not principal.is_system_admin:
+    if found.is_active_member:
+        assert found.role is not None
+        if found.tenant_status == "suspended" and not principal.is_system_admin:
             raise TenantSuspended("this tenant is suspended")
         if not principal.is_system_admin:
+            if found.limits is not None:
+                # Read in this request's transaction: the rate check needs no read of its own.
+                get_runtime(request).rate.cache_limits(tenant_id, found.limits)
             await charge_api_request(request, tenant_id)
         return TenantContext(
             tenant_id=tenant_id,
             principal=principal,
-            role=membership.role,
+            role=found.role,
             is_system_admin=principal.is_system_admin,
             client_ip=ip,
         )
-    if principal.is_system_admin and tenant is not None:
+    if principal.is_system_admin and found.tenant_status is not None:
         return TenantContext(
             tenant_id=tenant_id, principal=principal, role=None, is_system_admin=True, client_ip=ip
         )
     raise NotFound("tenant not found")
+
+
+async def tenant_context_for(request: Request, tenant_id: uuid.UUID | None) -> TenantContext:
+    """The signed-in user's context in `tenant_id` (None: the access token's active tenant).
+
+    The user, the membership and the tenant are read in one statement.
+    """
+    claims = await _access_claims(request)
+    tenant_id = tenant_id if tenant_id is not None else claims.tenant_id
+    async with get_runtime(request).db.system() as session:
+        lookup = CallerLookup(session)
+        if tenant_id is None:
+            _user_principal(request, claims, await lookup.user(claims.user_id))
+            raise NotFound("no active tenant: switch to a tenant first")
+        found = await lookup.in_tenant(claims.user_id, tenant_id)
+    return await _member_context(request, claims, tenant_id, found)
+
+
+class TenantTransaction:
+    """`async with TenantTransaction(request, tenant_id) as scope`: the signed-in user's
+    context in `tenant_id` and the transaction it was resolved in.
+
+    The transaction is scoped to `tenant_id` from its start; the caller's user, membership and
+    tenant are read in it (one statement, which reads no tenant-owned row directly), and the
+    route then does its work in the same transaction: authentication adds no transaction of
+    its own. Until the caller is resolved, the session's context grants nothing (no role, no
+    admin rights); the resolved one replaces it before anything else runs. Commits when the
+    block exits without an exception; a refused caller's transaction is rolled back.
+    """
+
+    def __init__(self, request: Request, tenant_id: uuid.UUID) -> None:
+        self._request = request
+        self._tenant_id = tenant_id
+        self._exit = AsyncExitStack()
+
+    async def __aenter__(self) -> TenantScope:
+        request, tenant_id = self._request, self._tenant_id
+        claims = await _access_claims(request)
+        unresolved = TenantContext(
+            tenant_id=tenant_id,
+            principal=UserPrincipal(
+                user_id=claims.user_id,
+                email="",
+                is_system_admin=False,
+                token_tenant_id=claims.tenant_id,
+            ),
+            role=None,
+        )
+        async with AsyncExitStack() as stack:
+            session = await stack.enter_async_context(get_runtime(request).db.tenant(unresolved))
+            found = await CallerLookup(session).in_tenant(claims.user_id, tenant_id)
+            ctx = await _member_context(request, claims, tenant_id, found)
+            session.ctx = ctx
+            self._exit = stack.pop_all()
+        return TenantScope(ctx=ctx, session=session)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        return await self._exit.__aexit__(exc_type, exc, tb)
 
 
 def new_tenant_context(request: Request, admin: UserPrincipal) -> TenantContext:
@@ -187,7 +247,7 @@ async def api_key_context(request: Request, token: str) -> TenantContext:
     """The context of the API key's tenant; 401 for an unknown, revoked or expired key."""
     rt = get_runtime(request)
     async with rt.db.system() as session:
-        key = await ApiKeyLookup(session).by_digest(digest(token))
+        key = await CallerLookup(session).api_key(digest(token))
     now = datetime.now(UTC)
     if key is None or (key.expires_at is not None and key.expires_at <= now):
         raise Unauthorized("invalid API key")
@@ -204,7 +264,7 @@ async def api_key_context(request: Request, token: str) -> TenantContext:
     last = key.last_used_at
     if last is None or (now - last).total_seconds() >= API_KEY_TOUCH_INTERVAL_SECONDS:
         async with rt.db.tenant(ctx) as session:
-            await ApiKeyRepository(session, ctx).touch(
+            await ApiKeyUse(session, ctx).touch(
                 key.id, stale_seconds=API_KEY_TOUCH_INTERVAL_SECONDS
             )
     return ctx

@@ -19,8 +19,8 @@ from iiot.errors import (
 from iiot.http.routing import IIoTRoute
 from iiot.identity.principals import UserPrincipal
 from iiot.runtime import client_ip, get_runtime
-from iiot.tenancy.access import AnyUser, PathTenant, SystemAdmin
-from iiot.tenancy.context import TenantContext
+from iiot.tenancy.access import AnyUser, PathTenant, PathTenantScope, SystemAdmin
+from iiot.tenancy.context import TenantContext, TenantScope
 from iiot.tenancy.resolver import deleted_tenant_context, new_tenant_context
 from iiot.tenancy.roles import Role
 from iiot.tenants import service
@@ -41,7 +41,8 @@ from iiot.tenants.schemas import (
 router = APIRouter(tags=["tenants"], route_class=IIoTRoute)
 
 Admin = Annotated[UserPrincipal, Depends(SystemAdmin())]
-Member = Annotated[TenantContext, Depends(PathTenant(Role.viewer))]
+# A member's read, the caller resolved in the route's own transaction (one transaction in all).
+MemberRead = Annotated[TenantScope, Depends(PathTenantScope(Role.viewer), scope="function")]
 TenantAdmin = Annotated[TenantContext, Depends(PathTenant(Role.admin))]
 Operator = Annotated[TenantContext, Depends(SystemAdminOnTenant())]
 
@@ -83,11 +84,9 @@ async def create_tenant(body: TenantCreate, admin: Admin, request: Request) -> T
 
 
 @router.get("/tenants/{id}", responses=_READ)
-async def get_tenant(ctx: Member, request: Request) -> TenantOut:
+async def get_tenant(scope: MemberRead) -> TenantOut:
     """A tenant's details (its members and system admins)."""
-    async with get_runtime(request).db.tenant(ctx) as session:
-        result = await service.get_tenant(session, ctx)
-    return result
+    return await service.get_tenant(scope.session, scope.ctx)
 
 
 @router.patch("/tenants/{id}", responses=_PLATFORM | problem_responses(Conflict, TenantSuspended))
@@ -147,33 +146,26 @@ async def activate_tenant(ctx: Operator, request: Request) -> TenantOut:
 
 
 @router.get("/tenants/{id}/stats", responses=_READ)
-async def tenant_stats(ctx: Member, request: Request) -> TenantStats:
+async def tenant_stats(scope: MemberRead, request: Request) -> TenantStats:
     """Counts of devices, members, rules, alerts and today's telemetry, with quota use."""
-    rt = get_runtime(request)
-    async with rt.db.tenant(ctx) as session:
-        result = await service.tenant_stats(rt.wiring.usage_providers, session, ctx)
-    return result
+    providers = get_runtime(request).wiring.usage_providers
+    return await service.tenant_stats(providers, scope.session, scope.ctx)
 
 
 @router.get("/tenants/{id}/quotas", responses=_READ)
-async def tenant_quotas(ctx: Member, request: Request) -> TenantQuotas:
+async def tenant_quotas(scope: MemberRead, request: Request) -> TenantQuotas:
     """Use of each quota against the tenant's effective limit."""
-    rt = get_runtime(request)
-    async with rt.db.tenant(ctx) as session:
-        result = await service.tenant_quotas(rt.wiring.usage_providers, session, ctx)
-    return result
+    providers = get_runtime(request).wiring.usage_providers
+    return await service.tenant_quotas(providers, scope.session, scope.ctx)
 
 
 @router.get("/tenants/{id}/usage/daily", responses=_READ)
 async def tenant_daily_usage(
-    ctx: Member,
-    request: Request,
+    scope: MemberRead,
     days: Annotated[int, Query(ge=1, le=400, description="How many UTC days, up to today")] = 30,
 ) -> DailyUsage:
     """Telemetry points accepted per UTC day over the last `days` days (today included)."""
-    async with get_runtime(request).db.tenant(ctx) as session:
-        result = await service.daily_usage(session, ctx, days=days)
-    return result
+    return await service.daily_usage(scope.session, scope.ctx, days=days)
 
 
 @router.get("/tiers", dependencies=[Depends(AnyUser())], responses=problem_responses(Unauthorized))

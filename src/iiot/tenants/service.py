@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from iiot.audit.service import changes, record, record_platform
 from iiot.db.session import TenantSession
-from iiot.devices.repository import DeviceTokenRepository
+from iiot.devices import service as devices
 from iiot.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from iiot.models.base import utcnow
 from iiot.models.tenancy import Tenant, Tier
@@ -24,7 +24,6 @@ from iiot.modules import UsageProvider
 from iiot.quotas import usage
 from iiot.quotas.limits import effective_limits, percentage
 from iiot.quotas.ratelimit import RATE_WINDOWS
-from iiot.quotas.repository import QuotaRepository
 from iiot.tenancy.context import TenantContext
 from iiot.tenants.repository import TenantRepository, TierRepository
 from iiot.tenants.schemas import (
@@ -247,7 +246,7 @@ async def update_tenant(
                 after={"tier": new["tier"]},
             )
         if "status" in new:
-            await DeviceTokenRepository(session).announce_tenant_change(tenant.id)
+            await devices.announce_tenant_change(session, tenant.id)
             action = {"suspended": "tenant.suspend", "active": "tenant.activate"}.get(
                 new["status"], "tenant.status_change"
             )
@@ -270,7 +269,7 @@ async def set_status(session: TenantSession, ctx: TenantContext, status: str) ->
         before = tenant.status
         tenant.status, tenant.updated_at = status, utcnow()
         await TenantRepository(session).flush()
-        await DeviceTokenRepository(session).announce_tenant_change(tenant.id)
+        await devices.announce_tenant_change(session, tenant.id)
         await record(
             session,
             ctx,
@@ -294,7 +293,7 @@ async def delete_tenant(session: TenantSession, ctx: TenantContext, *, confirm: 
         )
     tenant.deleted_at = utcnow()
     await TenantRepository(session).flush()
-    await DeviceTokenRepository(session).announce_tenant_change(tenant.id)
+    await devices.announce_tenant_change(session, tenant.id)
     await record(
         session,
         ctx,
@@ -317,7 +316,7 @@ async def restore_tenant(session: TenantSession, ctx: TenantContext) -> TenantOu
     deleted_at = tenant.deleted_at
     tenant.deleted_at, tenant.updated_at = None, utcnow()
     await tenants.flush()
-    await DeviceTokenRepository(session).announce_tenant_change(tenant.id)
+    await devices.announce_tenant_change(session, tenant.id)
     await record(
         session,
         ctx,
@@ -354,8 +353,7 @@ def _int(figures: dict[str, Any], name: str) -> int:
 async def tenant_stats(
     providers: Iterable[UsageProvider], session: TenantSession, ctx: TenantContext
 ) -> TenantStats:
-    figures = await usage.collect(providers, session, ctx)
-    limits = await QuotaRepository(session, ctx).limits()
+    limits, figures = await usage.read(providers, session, ctx)
     devices, users = _int(figures, "device_count"), _int(figures, "user_count")
     invited, points = _int(figures, "invited_count"), _int(figures, "telemetry_points_today")
     return TenantStats(
@@ -376,8 +374,7 @@ async def tenant_stats(
 async def tenant_quotas(
     providers: Iterable[UsageProvider], session: TenantSession, ctx: TenantContext
 ) -> TenantQuotas:
-    figures = await usage.collect(providers, session, ctx)
-    limits = await QuotaRepository(session, ctx).limits()
+    limits, figures = await usage.read(providers, session, ctx)
     devices = _int(figures, "device_count")
     seats = _int(figures, "user_count") + _int(figures, "invited_count")
     points = _int(figures, "telemetry_points_today")
@@ -474,7 +471,7 @@ async def update_tier(
 async def daily_usage(session: TenantSession, ctx: TenantContext, *, days: int) -> DailyUsage:
     today = datetime.now(UTC).date()
     first = today - timedelta(days=days - 1)
-    points = await QuotaRepository(session, ctx).points_per_day(first)
+    points = await usage.points_per_day(session, ctx, first)
     return DailyUsage(
         days=[
             DayUsage(day=day, telemetry_points=points.get(day, 0))

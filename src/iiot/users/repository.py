@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import ColumnElement, ScalarSelect, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from iiot.db.repository import SystemRepository, TenantRepository
@@ -105,6 +105,17 @@ class MembershipRepository(TenantRepository[Membership]):
             .where(Membership.tenant_id == self.ctx.tenant_id, Membership.status.in_(statuses))
         )
         return int(await self.session.scalar(stmt) or 0)
+
+    @staticmethod
+    def count_figure(tenant_id: ColumnElement[uuid.UUID], status: str) -> ScalarSelect[int]:
+        """The tenant's memberships in `status` as a scalar subquery (for the usage
+        statement)."""
+        return (
+            select(func.count())
+            .select_from(Membership)
+            .where(Membership.tenant_id == tenant_id, Membership.status == status)
+            .scalar_subquery()
+        )
 
     async def counts_by_status(self) -> dict[str, int]:
         stmt = (

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,6 +35,7 @@ from iiot.identity.tokens import digest, new_secret
 from iiot.models.base import utcnow
 from iiot.models.invitations import Invitation
 from iiot.models.users import Membership
+from iiot.modules import UsageFigures, UsageParameters
 from iiot.quotas.seats import lock_seats, take_seat
 from iiot.tenancy.context import TenantContext, system_context
 from iiot.tenancy.roles import Role
@@ -64,9 +65,11 @@ SEAT_STATUSES = ("active", "invited")
 # --- usage figures -----------------------------------------------------------------------------
 
 
-async def member_figures(session: TenantSession, ctx: TenantContext) -> dict[str, Any]:
-    counts = await MembershipRepository(session, ctx).counts_by_status()
-    return {"user_count": counts.get("active", 0), "invited_count": counts.get("invited", 0)}
+def member_figures(p: UsageParameters) -> UsageFigures:
+    return {
+        "user_count": MembershipRepository.count_figure(p.tenant_id, "active"),
+        "invited_count": MembershipRepository.count_figure(p.tenant_id, "invited"),
+    }
 
 
 # --- listing -----------------------------------------------------------------------------------

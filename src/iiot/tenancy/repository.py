@@ -1,0 +1,141 @@
+"""What resolving a caller reads: exactly that, each in one statement.
+
+- `CallerLookup.user`: a signed-in user's account (platform table).
+- `CallerLookup.in_tenant`: the user, their membership of one tenant (through the SECURITY
+  DEFINER `iiot_user_memberships()`: the application role cannot read another tenant's
+  membership rows), that tenant's status and its effective limits, in one round trip. It reads
+  no tenant-owned row directly, so it gives the same answer in a system session and in a
+  session already scoped to that tenant.
+- `CallerLookup.api_key`: the one live API key with a digest and its tenant's status
+  (SECURITY DEFINER `iiot_api_key_by_token()`).
+- `ApiKeyUse.touch`: the key's `last_used_at`, written at most once per interval.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, text, update
+
+from iiot.db.repository import SystemRepository, TenantRepository
+from iiot.models.apikeys import ApiKey
+from iiot.quotas.limits import LIMIT_FIELDS, EffectiveLimits
+from iiot.tenancy.roles import Role
+
+
+@dataclass(frozen=True, slots=True)
+class CallerUser:
+    id: uuid.UUID
+    email: str
+    is_system_admin: bool
+    status: str  # active | invited | disabled
+
+
+@dataclass(frozen=True, slots=True)
+class CallerInTenant:
+    user: CallerUser
+    # None: the tenant does not exist or is deleted (then there is no membership either).
+    tenant_status: str | None
+    # The membership, when the user has one in this (existing) tenant.
+    role: Role | None
+    membership_status: str | None  # active | invited
+    limits: EffectiveLimits | None
+
+    @property
+    def is_active_member(self) -> bool:
+        return self.role is not None and self.membership_status == "active"
+
+
+@dataclass(frozen=True, slots=True)
+class LiveApiKey:
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    scopes: frozenset[str]
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    tenant_status: str
+
+
+_USER = text("select id, email, is_system_admin, status from users where id = :user_id")
+
+# The tenant's effective limits, in `LIMIT_FIELDS` order: its own value over its tier's.
+_IN_TENANT = text("""
+select u.id, u.email, u.is_system_admin, u.status,
+    t.status as tenant_status, m.role, m.status as membership_status,
+    coalesce(t.max_devices, tr.max_devices),
+    coalesce(t.max_users, tr.max_users),
+    coalesce(t.max_telemetry_points_per_day, tr.max_telemetry_points_per_day),
+    coalesce(t.max_retention_days, tr.max_retention_days),
+    coalesce(t.api_requests_per_minute, tr.api_requests_per_minute),
+    coalesce(t.max_device_messages_per_minute, tr.max_device_messages_per_minute),
+    coalesce(t.max_points_per_second, tr.max_points_per_second)
+from users u
+left join tenants t on t.id = :tenant_id and t.deleted_at is null
+left join tiers tr on tr.name = t.tier
+left join lateral (
+    select x.role, x.status from iiot_user_memberships(u.id) x
+    where x.tenant_id = :tenant_id and t.id is not null
+) m on true
+where u.id = :user_id
+""")
+
+_API_KEY = text(
+    "select id, tenant_id, scopes, expires_at, last_used_at, tenant_status "
+    "from iiot_api_key_by_token(:digest)"
+)
+
+
+class CallerLookup(SystemRepository):
+    async def user(self, user_id: uuid.UUID) -> CallerUser | None:
+        row = (await self.session.execute(_USER, {"user_id": user_id})).first()
+        return None if row is None else CallerUser(*row)
+
+    async def in_tenant(self, user_id: uuid.UUID, tenant_id: uuid.UUID) -> CallerInTenant | None:
+        """None when there is no such user."""
+        row = (
+            await self.session.execute(_IN_TENANT, {"user_id": user_id, "tenant_id": tenant_id})
+        ).first()
+        if row is None:
+            return None
+        found = row.tenant_status is not None
+        return CallerInTenant(
+            user=CallerUser(*row[:4]),
+            tenant_status=row.tenant_status,
+            role=Role(row.role) if row.role is not None else None,
+            membership_status=row.membership_status,
+            limits=EffectiveLimits(**dict(zip(LIMIT_FIELDS, row[7:], strict=True)))
+            if found
+            else None,
+        )
+
+    async def api_key(self, token_digest: bytes) -> LiveApiKey | None:
+        row = (await self.session.execute(_API_KEY, {"digest": token_digest})).first()
+        if row is None:
+            return None
+        return LiveApiKey(
+            id=row[0],
+            tenant_id=row[1],
+            scopes=frozenset(row[2]),
+            expires_at=row[3],
+            last_used_at=row[4],
+            tenant_status=row[5],
+        )
+
+
+class ApiKeyUse(TenantRepository[ApiKey]):
+    model = ApiKey
+
+    async def touch(self, key_id: uuid.UUID, *, stale_seconds: int) -> None:
+        """Set last_used_at unless it was set within `stale_seconds` (one write per interval)."""
+        await self.session.execute(
+            update(ApiKey)
+            .where(
+                ApiKey.tenant_id == self.ctx.tenant_id,
+                ApiKey.id == key_id,
+                (ApiKey.last_used_at.is_(None))
+                | (ApiKey.last_used_at < datetime.now(UTC) - timedelta(seconds=stale_seconds)),
+            )
+            .values(last_used_at=func.now())
+        )
