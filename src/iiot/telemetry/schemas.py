@@ -301,14 +301,19 @@ def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
         ref = node.get("$ref")
         if isinstance(ref, str) and ref.startswith("#/$defs/"):
             return _inline_refs(defs[ref.removeprefix("#/$defs/")], defs)
-        return {k: _inline_refs(v, defs) for k, v in node.items() if k != "$defs"}
+        return {
+            k: _inline_refs(v, defs)
+            for k, v in node.items()
+            if k != "$defs" and not (k == "default" and v is None)
+        }
     if isinstance(node, list):
         return [_inline_refs(v, defs) for v in node]
     return node
 
 
 def ingest_body_schema() -> dict[str, Any]:
-    """The JSON Schema of an ingest body, self-contained (for the route's OpenAPI entry)."""
+    """The JSON Schema of an ingest body, self-contained (for the route's OpenAPI entry; an
+    absent field is left out, so no `"default": null`)."""
     schema = _BODY.json_schema()
     return _inline_refs(schema, schema.get("$defs", {}))  # type: ignore[no-any-return]
 
