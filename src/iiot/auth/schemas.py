@@ -45,6 +45,8 @@ class TenantMembershipRef(TenantRef):
 
 
 class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: uuid.UUID
     email: str
     full_name: str | None

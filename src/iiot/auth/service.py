@@ -32,6 +32,7 @@ from iiot.errors import (
 )
 from iiot.models.base import utcnow
 from iiot.models.users import PasswordResetToken, RefreshToken, User
+from iiot.outputs import from_row
 from iiot.quotas.ratelimit import Rate
 from iiot.runtime import Runtime
 from iiot.tenants.repository import TenantRepository
@@ -114,11 +115,9 @@ def build_user_out(
 ) -> UserOut:
     active = [m for m in memberships if m.status == "active"]
     current = next((m for m in active if m.tenant_id == tenant_id), None)
-    return UserOut(
-        id=user.id,
-        email=user.email,
-        full_name=user.full_name,
-        is_system_admin=user.is_system_admin,
+    return from_row(
+        UserOut,
+        user,
         role=current.role.value if current else None,
         is_tenant_admin=bool(current and current.role == "admin"),
         tenant=(

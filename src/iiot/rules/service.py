@@ -18,6 +18,7 @@ from iiot.db.session import TenantSession
 from iiot.errors import NotFound, ValidationFailed
 from iiot.models.rules import Rule
 from iiot.notifications.destinations import check_destination
+from iiot.outputs import from_row
 from iiot.rules.evaluation import in_cooldown, judge
 from iiot.rules.repository import (
     ReadingRepository,
@@ -66,24 +67,7 @@ def _fingerprint(secret: str) -> str:
 
 
 def to_out(rule: Rule) -> RuleOut:
-    return RuleOut(
-        id=rule.id,
-        name=rule.name,
-        description=rule.description,
-        rule_type=rule.rule_type,
-        condition=rule.condition,
-        device_id=rule.device_id,
-        device_type=rule.device_type,
-        enabled=rule.enabled,
-        priority=rule.priority,
-        cooldown_seconds=rule.cooldown_seconds,
-        severity=rule.severity,
-        auto_resolve=rule.auto_resolve,
-        actions=_actions_out(rule),
-        created_by=rule.created_by,
-        created_at=rule.created_at,
-        updated_at=rule.updated_at,
-    )
+    return from_row(RuleOut, rule, actions=_actions_out(rule))
 
 
 def _audited(rule: Rule) -> dict[str, Any]:
@@ -203,8 +187,11 @@ async def create_rule(
     await record(
         session, ctx, "rule.created", target_type="rule", target_id=rule.id, after=_audited(rule)
     )
-    return RuleSaved(
-        **to_out(rule).model_dump(), webhook_secret=rule.webhook_secret if new_secret_made else None
+    return from_row(
+        RuleSaved,
+        rule,
+        actions=_actions_out(rule),
+        webhook_secret=rule.webhook_secret if new_secret_made else None,
     )
 
 
@@ -233,8 +220,11 @@ async def update_rule(
     await record(
         session, ctx, "rule.updated", target_type="rule", target_id=rule.id, before=old, after=new
     )
-    return RuleSaved(
-        **to_out(rule).model_dump(), webhook_secret=rule.webhook_secret if new_secret_made else None
+    return from_row(
+        RuleSaved,
+        rule,
+        actions=_actions_out(rule),
+        webhook_secret=rule.webhook_secret if new_secret_made else None,
     )
 
 
