@@ -15,7 +15,7 @@ import jsonschema_rs
 import pytest
 from fastapi import FastAPI
 
-from iiot.telemetry.schemas import ingest_body_schema, parse_ingest
+from iiot.telemetry.schemas import PointIn, ingest_body_schema, parse_ingest, parse_points
 from tests.devices.support import make_device
 from tests.fixtures.factories import Factory, World
 
@@ -202,3 +202,42 @@ def test_parser_and_published_schema_agree_on_random_documents(app: FastAPI, see
         seen[valid] += 1
     assert seen[True] > 20
     assert seen[False] > 20
+
+
+def test_points_of_other_transports_are_validated_like_a_batch() -> None:
+    device = uuid.uuid4()
+    now = datetime.now(UTC)
+    oldest = now - timedelta(days=90)
+    good = [
+        PointIn(ts=now - timedelta(seconds=i), values={"t": float(i), "on": True, "s": "x"})
+        for i in range(3)
+    ]
+    direct = parse_points(device, good, now=now, oldest=oldest, own_device=device)
+    as_batch = parse_ingest(
+        {
+            "device_id": str(device),
+            "points": [{"ts": p.ts.isoformat(), "values": p.values} for p in good],
+        },
+        now=now,
+        oldest=oldest,
+        own_device=device,
+    )
+    assert direct.errors == as_batch.errors == []
+    assert direct.rows == as_batch.rows
+    assert len(direct.rows) == 9
+
+    bad = [
+        *good,
+        PointIn(ts=now + timedelta(hours=1), values={"t": 1.0}),
+        PointIn(ts=now, values={"k" * 256: 1.0, "nan": float("nan"), "s": "x" * 256}),
+    ]
+    refused = parse_points(device, bad, now=now, oldest=oldest, own_device=device)
+    assert len(refused.rows) == 0
+    assert sorted((e.index, e.field) for e in refused.errors) == [
+        (3, "ts"),
+        (4, "values." + "k" * 40),
+        (4, "values.nan"),
+        (4, "values.s"),
+    ]
+    other = parse_points(uuid.uuid4(), good, now=now, oldest=oldest, own_device=device)
+    assert [(e.index, e.field) for e in other.errors] == [(None, "device_id")]

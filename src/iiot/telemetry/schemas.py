@@ -513,7 +513,7 @@ class _Columns:
         values: list[dict[str, float | bool | str | ValueWithUnit]],
     ) -> ParsedIngest:
         count = len(values)
-        if self.errors:
+        if self.errors or not count:
             return ParsedIngest(Rows(), self.errors, count)
         sizes = list(map(len, values))
         total = sum(sizes)
