@@ -76,6 +76,8 @@ def documents(own: str) -> list[Any]:
         {"telemetry": {"t": 1}, "timestamp": str(MS)},
         {"telemetry": {"t": 1}, "device_id": "123"},
         {"telemetry": {"t": 1}, "device_id": 5},
+        {"telemetry": {"t": 1}, "device_id": own.replace("-", "")},
+        {"telemetry": {"t": 1}, "device_id": "{" + own + "}"},
         {"telemetry": {"t": True, "u": "1"}, "points": [{"values": {"a": 1}}]},
         {"points": {"a": 1}},
         {"points": []},

@@ -22,14 +22,14 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import chain, repeat
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
     Field,
+    PlainValidator,
     Strict,
     StringConstraints,
     Tag,
@@ -58,6 +58,8 @@ _RFC3339_PATTERN = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[
 _RFC3339 = re.compile(_RFC3339_PATTERN)
 _MAX_RFC3339_LENGTH = 40
 _NO_NUL = r"^[^\x00]*$"
+_UUID_PATTERN = r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$"
+_UUID = re.compile(_UUID_PATTERN)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)
 
@@ -162,11 +164,16 @@ def _parse_ts(raw: Any) -> datetime | str:
     return "timestamp must be an RFC 3339 string or integer epoch milliseconds"
 
 
-def _own_device(device_id: uuid.UUID | None, info: ValidationInfo) -> uuid.UUID | None:
+def _device(raw: object, info: ValidationInfo) -> uuid.UUID | None:
+    """A device id in its canonical form (a device token may name only its own device)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not _UUID.match(raw):
+        raise PydanticCustomError("device_id", "device_id must be a UUID string")
+    device_id = uuid.UUID(raw)
     bounds = info.context
     if (
-        device_id is not None
-        and isinstance(bounds, IngestBounds)
+        isinstance(bounds, IngestBounds)
         and bounds.own_device is not None
         and device_id != bounds.own_device
     ):
@@ -214,7 +221,19 @@ Timestamp = Annotated[
         }
     ),
 ]
-DeviceRef = Annotated[uuid.UUID | None, AfterValidator(_own_device)]
+# The canonical form only (what JSON Schema's "uuid" format accepts).
+DeviceRef = Annotated[
+    uuid.UUID | None,
+    PlainValidator(
+        _device,
+        json_schema_input_type=Annotated[
+            str,
+            StringConstraints(pattern=_UUID_PATTERN),
+            Field(json_schema_extra={"format": "uuid"}),
+        ]
+        | None,
+    ),
+]
 Key = Annotated[
     str, Strict(), StringConstraints(min_length=1, max_length=MAX_KEY_LENGTH, pattern=_NO_NUL)
 ]
@@ -348,8 +367,6 @@ def _value_reason(field_name: str, failures: list[tuple[str, tuple[Any, ...], st
 
 
 _REASONS = {
-    "uuid_parsing": "device_id must be a UUID string",
-    "uuid_type": "device_id must be a UUID string",
     "dict_type": "must be an object of key: value",
     "list_type": "must be a non-empty list",
     "missing": "is required",
@@ -388,8 +405,8 @@ def _point_errors(exc: ValidationError, *, of_values: bool = False) -> list[Poin
                 reason = "each point must be an object" if kind == "model_type" else message
                 errors.append(PointError(index, "points", reason))
                 continue
-        if kind == "extra_forbidden":
-            name = str(rest[-1])[:200]
+        if kind == "extra_forbidden" and len(rest) == 1:
+            name = str(rest[0])[:200]
             reason = f"unknown field: {name}"
             if container == "points" and name == "timestamp":
                 reason += " (a batch point's time is 'ts')"
@@ -588,9 +605,10 @@ def parse_ingest(
         times = columns.times([document.timestamp], "timestamp")
         return columns.build([device] if device else [], times, [document.telemetry])
     default = document.device_id or own_device
-    devices = [p.device_id or default for p in document.points]
+    # Every point has a device here: `_missing_devices` refused the body otherwise.
+    devices = cast(list[uuid.UUID], [p.device_id or default for p in document.points])
     times = columns.times([p.ts for p in document.points], "ts")
-    return columns.build(devices, times, [p.values for p in document.points])  # type: ignore[arg-type]
+    return columns.build(devices, times, [p.values for p in document.points])
 
 
 def parse_points(
