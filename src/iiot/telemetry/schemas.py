@@ -513,7 +513,7 @@ class _Columns:
             and min(raws) >= bounds.oldest_ms
             and max(raws) <= bounds.latest_ms
         ):
-            return list(map(_from_epoch_ms, raws))
+            return list(map(_EPOCH.__add__, map(_MILLISECOND.__mul__, raws)))
         out: list[datetime] = []
         for index, raw in enumerate(raws):
             found = self.now if raw is None else _time(raw, bounds)
