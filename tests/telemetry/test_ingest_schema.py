@@ -231,15 +231,30 @@ def test_points_of_other_transports_are_validated_like_a_batch() -> None:
     bad = [
         *good,
         PointIn(ts=now + timedelta(hours=1), values={"t": 1.0}),
-        PointIn(ts=now, values={"k" * 256: 1.0, "nan": float("nan"), "s": "x" * 256}),
+        PointIn(ts=now, values={"ok": 1.0, "k" * 256: 1.0, "nan": float("nan")}),
+        PointIn(ts=now, values={"nan": float("nan")}),
+        PointIn(ts=now, values={"s": "x" * 256}),
     ]
     refused = parse_points(device, bad, now=now, oldest=oldest, own_device=device)
     assert len(refused.rows) == 0
-    assert sorted((e.index, e.field) for e in refused.errors) == [
-        (3, "ts"),
-        (4, "values." + "k" * 40),
-        (4, "values.nan"),
-        (4, "values.s"),
+    # Every invalid point, each with its first invalid key or value.
+    assert sorted((e.index, e.field, e.reason) for e in refused.errors) == [
+        (3, "ts", "timestamp is more than 10 minutes in the future"),
+        (4, "values." + "k" * 40, "key must be 1-255 characters, no NUL"),
+        (5, "values.nan", "NaN and Infinity are not allowed"),
+        (6, "values.s", "strings: at most 255 characters, no NUL"),
     ]
     other = parse_points(uuid.uuid4(), good, now=now, oldest=oldest, own_device=device)
     assert [(e.index, e.field) for e in other.errors] == [(None, "device_id")]
+
+
+def test_refusing_a_batch_of_invalid_points_costs_one_error_per_point() -> None:
+    """Each point's first invalid value is its error, so a 10,000-point body of invalid
+    values is refused with 10,000 errors (not 100,000), every point still listed."""
+    own = uuid.uuid4()
+    body = {"points": [{"values": {f"k{j}": [j] for j in range(10)}} for _ in range(10_000)]}
+    parsed = parse_ingest(body, now=datetime.now(UTC), oldest=None, own_device=own)
+    assert [e.index for e in parsed.errors] == list(range(10_000))
+    assert {(e.field, e.reason) for e in parsed.errors} == {
+        ("values.k0", "value must be a number, boolean or string")
+    }

@@ -29,6 +29,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    GetCoreSchemaHandler,
     PlainValidator,
     Strict,
     StringConstraints,
@@ -38,7 +39,7 @@ from pydantic import (
     ValidationInfo,
     WithJsonSchema,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import PydanticCustomError, core_schema
 
 from iiot.errors import PayloadTooLarge
 from iiot.validation import MAX_DATETIME, datetime_problem
@@ -61,6 +62,8 @@ _NO_NUL = r"^[^\x00]*$"
 _UUID_PATTERN = r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$"
 _UUID = re.compile(_UUID_PATTERN)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_VALUE_REASON = "value must be a number, boolean or string"
+_TIME_REASON = "timestamp must be an RFC 3339 string or integer epoch milliseconds"
 _MILLISECOND = timedelta(milliseconds=1)
 
 
@@ -191,6 +194,22 @@ def _key_names(schema: dict[str, Any]) -> None:
         schema["additionalProperties"] = value_schema
 
 
+@dataclass(frozen=True, slots=True)
+class _OneError:
+    """A union that matches none of its members is one error, not one per member (a body of
+    10,000 invalid points stays cheap to refuse); the reason is found from the input."""
+
+    kind: str
+    message: str
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        schema = handler(source)
+        assert schema["type"] == "union"
+        return {**schema, "custom_error_type": self.kind, "custom_error_message": self.message}
+
+
 # On the wire a timestamp is an RFC 3339 string with an offset or integer epoch milliseconds
 # (JSON Schema's "integer" admits 1.0, so does the parser); it becomes a datetime, checked
 # against the request's bounds, when the points become rows (`_Columns.times`).
@@ -202,6 +221,7 @@ Timestamp = Annotated[
     ]
     | Annotated[int, Strict(), Field(ge=0, le=_MAX_EPOCH_MS)]
     | Annotated[float, Strict(), Field(ge=0, le=_MAX_EPOCH_MS, multiple_of=1)],
+    _OneError("timestamp", _TIME_REASON),
     WithJsonSchema(
         {
             "oneOf": [
@@ -260,9 +280,13 @@ class ValueWithUnit(BaseModel):
     ) = None
 
 
+Value = Number | Flag | Text | ValueWithUnit
+_VALUE = TypeAdapter(Value)
+# A point's first invalid key or value is its error (every invalid point is still listed): the
+# cost of refusing a body stays bounded by its number of points.
 Values = Annotated[
-    dict[Key, Number | Flag | Text | ValueWithUnit],
-    Field(min_length=1, json_schema_extra=_key_names),
+    dict[Key, Annotated[Value, _OneError("value", _VALUE_REASON)]],
+    Field(min_length=1, fail_fast=True, json_schema_extra=_key_names),
 ]
 
 
@@ -339,10 +363,8 @@ def ingest_body_schema() -> dict[str, Any]:
 
 _VALUE_FIELDS = {"values", "telemetry"}
 _TIME_FIELDS = {"ts", "timestamp"}
-_TIME_REASON = "timestamp must be an RFC 3339 string or integer epoch milliseconds"
 _OBJECT_VALUE = ValueWithUnit.__name__
 _TEXT_KINDS = {"string_too_long", "string_pattern_mismatch"}
-_VALUE_REASON = "value must be a number, boolean or string"
 
 
 def _value_reason(field_name: str, failures: list[tuple[str, tuple[Any, ...], str]]) -> PointError:
@@ -387,7 +409,6 @@ def _point_errors(exc: ValidationError, *, of_values: bool = False) -> list[Poin
     """The validation errors as `PointError`s: index of the point, field, reason (`of_values`:
     of a list of points' values, located as the values of a batch's points)."""
     errors: list[PointError] = []
-    values: dict[tuple[int | None, str], list[tuple[str, tuple[Any, ...], str]]] = {}
     timed: set[tuple[int | None, str]] = set()
     for err in exc.errors(include_url=False, include_context=False):
         loc, kind, message = err["loc"], err["type"], err["msg"]
@@ -415,29 +436,42 @@ def _point_errors(exc: ValidationError, *, of_values: bool = False) -> list[Poin
             continue
         if rest and rest[0] in _TIME_FIELDS:
             # One reason per timestamp, not one per wire form it failed to match.
-            found = _parse_ts(err["input"]) if len(rest) > 1 else message
+            found = _parse_ts(err["input"]) if kind == "timestamp" else message
             reason = found if isinstance(found, str) else _TIME_REASON
             if (index, rest[0]) not in timed:
                 timed.add((index, str(rest[0])))
                 errors.append(PointError(index, str(rest[0]), reason))
             continue
-        if len(rest) >= 3 and rest[0] in _VALUE_FIELDS:
-            name, key = str(rest[0]), str(rest[1])
-            if rest[2] == "[key]":
-                reason = "key must be 1-255 characters, no NUL"
-                errors.append(PointError(index, f"{name}.{key[:40]}", reason))
+        if len(rest) == 3 and rest[0] in _VALUE_FIELDS and rest[2] == "[key]":
+            reason = "key must be 1-255 characters, no NUL"
+            errors.append(PointError(index, f"{rest[0]}.{str(rest[1])[:40]}", reason))
+            continue
+        if len(rest) == 2 and rest[0] in _VALUE_FIELDS and kind == "value":
+            field_name = f"{rest[0]}.{rest[1]}"
+            if len(errors) < MAX_REPORTED_ERRORS:  # only these are shown
+                errors.append(_refused_value(index, field_name, err["input"]))
             else:
-                failure = (str(rest[2]), tuple(rest[3:]), kind)
-                values.setdefault((index, f"{name}.{key}"), []).append(failure)
+                errors.append(PointError(index, field_name, _VALUE_REASON))
             continue
         field_name = ".".join(str(part) for part in rest) or container
         field_name, reason = _field_reason(field_name, kind, message)
         errors.append(PointError(index, field_name, reason))
-    for (index, field_name), failures in values.items():
+    return errors
+
+
+def _refused_value(index: int | None, field_name: str, raw: Any) -> PointError:
+    """Why a value was refused: its errors against each value type, explained."""
+    try:
+        _VALUE.validate_python(raw)
+    except ValidationError as exc:
+        failures = [
+            (str(e["loc"][0]), tuple(e["loc"][1:]), e["type"])
+            for e in exc.errors(include_url=False, include_context=False, include_input=False)
+        ]
         described = _value_reason(field_name, failures)
         described.index = index
-        errors.append(described)
-    return errors
+        return described
+    return PointError(index, field_name, _VALUE_REASON)
 
 
 def _missing_devices(body: dict[str, Any], bounds: IngestBounds) -> list[PointError]:
