@@ -8,10 +8,13 @@ Two body shapes are accepted:
 
 A value is a number, a boolean, a short string, or `{"value": ..., "unit"?, "quality"?}`.
 Timestamps are RFC 3339 strings with an offset, or epoch milliseconds; absent means the
-server's time. Validation collects every problem with the index of its point, so one refusal
-lists all offending points; nothing is written unless every point is valid. The checks that
-depend on the request (future and retention bounds, a device token's own device) run inside
-the same validation, from its context (`IngestBounds`).
+server's time. Validation collects the problems of every point (a point's first invalid key or
+value) with the index of the point, so one refusal lists all offending points; nothing is
+written unless every point is valid. What depends on the request (`IngestBounds`: a device
+token's own device, checked during validation; the future and retention bounds, checked when
+the points become columns, or on the refused body's well-formed timestamps) is reported the
+same way. MQTT and the ThingsBoard HTTP device API hand over decoded points (`PointIn`),
+validated by `parse_points` with the same value and timestamp rules.
 """
 
 from __future__ import annotations
