@@ -18,6 +18,8 @@ class TransitionIn(BaseModel):
 
 
 class AlertOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: uuid.UUID
     rule_id: uuid.UUID | None
     rule_name: str
@@ -56,6 +58,8 @@ class AlertGroup(BaseModel):
 
 
 class AlertHistoryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     # "state": a lifecycle change; "escalation": a tier of an escalation policy fired.
     event: str
     from_state: str | None

@@ -4,7 +4,9 @@ go straight to resolved; resolved is final). Every change is kept in the alert's
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 from iiot.alerts.repository import AlertFilter, AlertRepository
 from iiot.alerts.schemas import (
@@ -21,7 +23,10 @@ from iiot.errors import Conflict, NotFound
 from iiot.identity.principals import principal_actor_id
 from iiot.models.alerts import Alert, AlertHistory
 from iiot.modules import UsageFigures, UsageParameters
+from iiot.outputs import from_row
 from iiot.tenancy.context import TenantContext
+
+A = TypeVar("A", bound=AlertOut)
 
 # Repeated alerts of one rule, device and severity this close together form one group.
 GROUP_WINDOW = timedelta(hours=1)
@@ -34,36 +39,12 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str, str]] = {
 }
 
 
-def to_out(alert: Alert, now: datetime) -> AlertOut:
+def _alert_out(model: type[A], alert: Alert, now: datetime, **values: Any) -> A:
+    """The alert as `model`: its row, its group and its SLA figures at `now`."""
     sla = sla_status(
         alert.severity, alert.created_at, alert.acknowledged_at, alert.resolved_at, now
     )
-    return AlertOut(
-        id=alert.id,
-        rule_id=alert.rule_id,
-        rule_name=alert.rule_name,
-        device_id=alert.device_id,
-        device_name=alert.device_name,
-        severity=alert.severity,
-        state=alert.state,
-        message=alert.message,
-        key=alert.key,
-        value=alert.value,
-        threshold=alert.threshold,
-        occurrence_count=alert.occurrence_count,
-        group_id=alert.group_id or alert.id,
-        created_at=alert.created_at,
-        last_occurred_at=alert.last_occurred_at,
-        acknowledged_at=alert.acknowledged_at,
-        investigating_at=alert.investigating_at,
-        resolved_at=alert.resolved_at,
-        tta_minutes=sla.tta_minutes,
-        ttr_minutes=sla.ttr_minutes,
-        tta_due_at=sla.tta_due_at,
-        ttr_due_at=sla.ttr_due_at,
-        tta_breached=sla.tta_breached,
-        ttr_breached=sla.ttr_breached,
-    )
+    return from_row(model, alert, group_id=alert.group_id or alert.id, **asdict(sla), **values)
 
 
 async def list_alerts(
@@ -71,15 +52,19 @@ async def list_alerts(
 ) -> AlertList:
     rows, total = await AlertRepository(session, ctx).page(f, limit=limit, offset=offset)
     now = datetime.now(UTC)
-    return AlertList(alerts=[to_out(a, now) for a in rows], total=total, limit=limit, offset=offset)
+    return AlertList(
+        alerts=[_alert_out(AlertOut, a, now) for a in rows], total=total, limit=limit, offset=offset
+    )
 
 
 async def _detail(repo: AlertRepository, alert: Alert) -> AlertDetail:
     history = await repo.history(alert.id)
     group_id = alert.group_id or alert.id
     group = await repo.group(group_id)
-    return AlertDetail(
-        **to_out(alert, datetime.now(UTC)).model_dump(),
+    return _alert_out(
+        AlertDetail,
+        alert,
+        datetime.now(UTC),
         group=AlertGroup(
             id=group_id,
             alert_count=group.alerts,
@@ -87,18 +72,7 @@ async def _detail(repo: AlertRepository, alert: Alert) -> AlertDetail:
             first_occurred_at=group.first_occurred_at,
             last_occurred_at=group.last_occurred_at,
         ),
-        history=[
-            AlertHistoryOut(
-                event=h.event,
-                from_state=h.from_state,
-                to_state=h.to_state,
-                actor_type=h.actor_type,
-                actor_id=h.actor_id,
-                notes=h.notes,
-                created_at=h.created_at,
-            )
-            for h in history
-        ],
+        history=[AlertHistoryOut.model_validate(h) for h in history],
     )
 
 

@@ -24,6 +24,8 @@ class ApiKeyCreate(BaseModel):
 
 
 class ApiKeyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: uuid.UUID
     name: str
     prefix: str

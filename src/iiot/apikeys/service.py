@@ -13,31 +13,18 @@ from iiot.errors import NotFound, ValidationFailed
 from iiot.identity.credentials import API_KEY_PREFIX
 from iiot.identity.tokens import digest, new_secret
 from iiot.models.apikeys import ApiKey
+from iiot.outputs import from_row
 from iiot.tenancy.context import TenantContext
 
 # Characters of the secret kept in clear so people can tell their keys apart.
 _SHOWN_PREFIX_LENGTH = 10
 
 
-def to_out(key: ApiKey) -> ApiKeyOut:
-    return ApiKeyOut(
-        id=key.id,
-        name=key.name,
-        prefix=key.prefix,
-        scopes=list(key.scopes),
-        created_by=key.created_by,
-        created_at=key.created_at,
-        expires_at=key.expires_at,
-        last_used_at=key.last_used_at,
-        revoked_at=key.revoked_at,
-    )
-
-
 async def list_keys(
     session: TenantSession, ctx: TenantContext, *, limit: int, offset: int
 ) -> ApiKeyList:
     rows, total = await ApiKeyRepository(session, ctx).list(limit=limit, offset=offset)
-    return ApiKeyList(api_keys=[to_out(k) for k in rows], total=total)
+    return ApiKeyList(api_keys=[ApiKeyOut.model_validate(k) for k in rows], total=total)
 
 
 async def create_key(
@@ -68,7 +55,7 @@ async def create_key(
         target_id=key.id,
         after={"name": key.name, "scopes": key.scopes, "prefix": key.prefix},
     )
-    return ApiKeyCreated(**to_out(key).model_dump(), key=secret)
+    return from_row(ApiKeyCreated, key, key=secret)
 
 
 async def revoke_key(session: TenantSession, ctx: TenantContext, key_id: uuid.UUID) -> None:

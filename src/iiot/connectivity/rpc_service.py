@@ -32,23 +32,6 @@ if TYPE_CHECKING:
 DELIVERY_WAIT_SECONDS = 1.0
 
 
-def rpc_out(row: DeviceRpc) -> RpcOut:
-    return RpcOut(
-        id=row.id,
-        device_id=row.device_id,
-        method=row.method,
-        params=row.params,
-        oneway=row.oneway,
-        status=row.status,
-        timeout_ms=row.timeout_ms,
-        response=row.response,
-        created_at=row.created_at,
-        expires_at=row.expires_at,
-        delivered_at=row.delivered_at,
-        completed_at=row.completed_at,
-    )
-
-
 async def create(
     session: TenantSession, ctx: TenantContext, device_id: uuid.UUID, body: RpcIn
 ) -> DeviceRpc:
@@ -121,14 +104,14 @@ async def call(rt: Runtime, ctx: TenantContext, device_id: uuid.UUID, body: RpcI
                     raise RpcTimeout(
                         f"the device did not answer within {body.timeout_ms} ms", rpc_id=rpc_id
                     ) from None
-                return rpc_out(ended)
+                return RpcOut.model_validate(ended)
     finally:
         if reply is not None:
             sessions.forget_reply(ctx.tenant_id, rpc_id)
     async with rt.db.tenant(ctx) as session:
         final = await RpcRepository(session, ctx).get(rpc_id)
     assert final is not None
-    return rpc_out(final)
+    return RpcOut.model_validate(final)
 
 
 async def complete(
@@ -159,7 +142,8 @@ async def page(
     if not await devices.exists(session, ctx, device_id):
         raise NotFound("device not found")
     rows, total = await RpcRepository(session, ctx).page(device_id, limit=limit, offset=offset)
-    return RpcList(rpc=[rpc_out(r) for r in rows], total=total, limit=limit, offset=offset)
+    rpc = [RpcOut.model_validate(r) for r in rows]
+    return RpcList(rpc=rpc, total=total, limit=limit, offset=offset)
 
 
 async def get(
@@ -168,7 +152,7 @@ async def get(
     row = await RpcRepository(session, ctx).get(rpc_id, device_id)
     if row is None:
         raise NotFound("RPC request not found")
-    return rpc_out(row)
+    return RpcOut.model_validate(row)
 
 
 # A call whose caller's process went away (crash, restart) is closed this long after its

@@ -52,6 +52,8 @@ class RpcIn(BaseModel):
 
 
 class RpcOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int = Field(description="The request id the device sees")
     device_id: uuid.UUID
     method: str

@@ -33,6 +33,7 @@ from iiot.identity.credentials import DEVICE_TOKEN_PREFIX
 from iiot.identity.tokens import digest, new_secret
 from iiot.models.devices import Device, DeviceCredential
 from iiot.modules import UsageFigures, UsageParameters
+from iiot.outputs import from_row
 from iiot.quotas.seats import take_seat
 from iiot.telemetry.query_service import latest_for_device
 from iiot.tenancy.context import TenantContext
@@ -44,26 +45,15 @@ def _stored_status(enabled: bool) -> str:
 
 def device_out(device: Device, presence: Presence, now: datetime) -> DeviceOut:
     last_seen = presence.last_seen(device.id, device.last_seen_at)
-    return DeviceOut(
-        id=device.id,
-        tenant_id=device.tenant_id,
-        name=device.name,
-        type=device.type,
-        location=device.location,
-        area=device.area,
-        protocol=device.protocol,
-        config=device.config,
+    online = effective_status("offline", last_seen, now, device.disconnected_at) == "online"
+    return from_row(
+        DeviceOut,
+        device,
         metadata=device.metadata_,
         enabled=device.status != "disabled",
-        connectivity="online"
-        if effective_status("offline", last_seen, now, device.disconnected_at) == "online"
-        else "offline",
+        connectivity="online" if online else "offline",
         status=effective_status(device.status, last_seen, now, device.disconnected_at),
         last_seen=last_seen,
-        is_gateway=device.is_gateway,
-        gateway_id=device.gateway_id,
-        created_at=device.created_at,
-        updated_at=device.updated_at,
     )
 
 

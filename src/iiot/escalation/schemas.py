@@ -127,6 +127,8 @@ class PolicyIn(_Strict):
 
 
 class PolicyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: uuid.UUID
     name: str
     description: str | None
@@ -190,6 +192,8 @@ class OverrideIn(_Strict):
 
 
 class OverrideOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: uuid.UUID
     starts_at: datetime
     ends_at: datetime
@@ -199,6 +203,8 @@ class OverrideOut(BaseModel):
 
 
 class ScheduleOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: uuid.UUID
     name: str
     time_zone: str

@@ -47,6 +47,7 @@ from iiot.models.alerts import Alert
 from iiot.models.escalation import EscalationPolicy, OnCallOverride, OnCallSchedule
 from iiot.notifications import webhooks
 from iiot.notifications.destinations import check_destination
+from iiot.outputs import from_row
 from iiot.tenancy.context import TenantContext
 
 WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
@@ -56,20 +57,6 @@ MAX_ROUNDS = 10
 
 
 # --- policies ---------------------------------------------------------------------------------
-
-
-def policy_out(p: EscalationPolicy) -> PolicyOut:
-    return PolicyOut(
-        id=p.id,
-        name=p.name,
-        description=p.description,
-        severities=list(p.severities),
-        enabled=p.enabled,
-        tiers=p.tiers,
-        created_by=p.created_by,
-        created_at=p.created_at,
-        updated_at=p.updated_at,
-    )
 
 
 def _policy_audited(p: EscalationPolicy) -> dict[str, Any]:
@@ -121,14 +108,14 @@ async def list_policies(
     session: TenantSession, ctx: TenantContext, *, limit: int, offset: int
 ) -> PolicyList:
     rows, total = await PolicyRepository(session, ctx).page(limit, offset)
-    return PolicyList(policies=[policy_out(p) for p in rows], total=total)
+    return PolicyList(policies=[PolicyOut.model_validate(p) for p in rows], total=total)
 
 
 async def get_policy(session: TenantSession, ctx: TenantContext, policy_id: uuid.UUID) -> PolicyOut:
     p = await PolicyRepository(session, ctx).get(policy_id)
     if p is None:
         raise NotFound("escalation policy not found")
-    return policy_out(p)
+    return PolicyOut.model_validate(p)
 
 
 async def create_policy(
@@ -149,9 +136,7 @@ async def create_policy(
         target_id=p.id,
         after=_policy_audited(p),
     )
-    return PolicySaved(
-        **policy_out(p).model_dump(), webhook_secret=p.webhook_secret if made_secret else None
-    )
+    return from_row(PolicySaved, p, webhook_secret=p.webhook_secret if made_secret else None)
 
 
 async def update_policy(
@@ -182,9 +167,7 @@ async def update_policy(
         before=old,
         after=new,
     )
-    return PolicySaved(
-        **policy_out(p).model_dump(), webhook_secret=p.webhook_secret if made_secret else None
-    )
+    return from_row(PolicySaved, p, webhook_secret=p.webhook_secret if made_secret else None)
 
 
 async def delete_policy(session: TenantSession, ctx: TenantContext, policy_id: uuid.UUID) -> None:
@@ -207,31 +190,11 @@ async def delete_policy(session: TenantSession, ctx: TenantContext, policy_id: u
 # --- on-call schedules ------------------------------------------------------------------------
 
 
-def _override_out(o: OnCallOverride) -> OverrideOut:
-    return OverrideOut(
-        id=o.id,
-        starts_at=o.starts_at,
-        ends_at=o.ends_at,
-        email=o.email,
-        name=o.name,
-        created_at=o.created_at,
-    )
-
-
 async def _schedule_out(
     session: TenantSession, ctx: TenantContext, s: OnCallSchedule, now: datetime
 ) -> ScheduleOut:
     overrides = await OverrideRepository(session, ctx).not_ended(s.id, now)
-    return ScheduleOut(
-        id=s.id,
-        name=s.name,
-        time_zone=s.time_zone,
-        rotation_start=s.rotation_start,
-        participants=s.participants,
-        overrides=[_override_out(o) for o in overrides],
-        created_at=s.created_at,
-        updated_at=s.updated_at,
-    )
+    return from_row(ScheduleOut, s, overrides=[OverrideOut.model_validate(o) for o in overrides])
 
 
 def _schedule_audited(s: OnCallSchedule) -> dict[str, Any]:
@@ -364,9 +327,9 @@ async def add_override(
         "oncall_schedule.override_added",
         target_type="oncall_schedule",
         target_id=schedule_id,
-        after=_override_out(o).model_dump(mode="json"),
+        after=OverrideOut.model_validate(o).model_dump(mode="json"),
     )
-    return _override_out(o)
+    return OverrideOut.model_validate(o)
 
 
 async def delete_override(
@@ -377,7 +340,7 @@ async def delete_override(
     o = await repo.get(schedule_id, override_id)
     if o is None:
         raise NotFound("override not found")
-    before = _override_out(o).model_dump(mode="json")
+    before = OverrideOut.model_validate(o).model_dump(mode="json")
     await repo.delete(o)
     await record(
         session,

@@ -17,6 +17,7 @@ from iiot.identity.schemas import TenantMembershipRef, TenantRef, TokenPair, Use
 from iiot.identity.tokens import digest, new_secret
 from iiot.models.base import utcnow
 from iiot.models.users import RefreshToken, User
+from iiot.outputs import from_row
 from iiot.runtime import Runtime
 
 
@@ -25,11 +26,9 @@ def build_user_out(
 ) -> UserOut:
     active = [m for m in memberships if m.status == "active"]
     current = next((m for m in active if m.tenant_id == tenant_id), None)
-    return UserOut(
-        id=user.id,
-        email=user.email,
-        full_name=user.full_name,
-        is_system_admin=user.is_system_admin,
+    return from_row(
+        UserOut,
+        user,
         role=current.role.value if current else None,
         is_tenant_admin=bool(current and current.role == "admin"),
         tenant=(

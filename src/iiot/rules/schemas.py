@@ -239,6 +239,8 @@ CONDITION_MODELS: dict[str, type[BaseModel]] = {
 
 
 class RuleOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: uuid.UUID
     name: str
     description: str | None

@@ -19,6 +19,7 @@ from iiot.identity.tokens import new_secret
 from iiot.models.rules import Rule
 from iiot.modules import UsageFigures, UsageParameters
 from iiot.notifications.destinations import check_destination
+from iiot.outputs import from_row
 from iiot.rules.evaluation import in_cooldown, judge
 from iiot.rules.repository import (
     ReadingRepository,
@@ -67,24 +68,7 @@ def _fingerprint(secret: str) -> str:
 
 
 def to_out(rule: Rule) -> RuleOut:
-    return RuleOut(
-        id=rule.id,
-        name=rule.name,
-        description=rule.description,
-        rule_type=rule.rule_type,
-        condition=rule.condition,
-        device_id=rule.device_id,
-        device_type=rule.device_type,
-        enabled=rule.enabled,
-        priority=rule.priority,
-        cooldown_seconds=rule.cooldown_seconds,
-        severity=rule.severity,
-        auto_resolve=rule.auto_resolve,
-        actions=_actions_out(rule),
-        created_by=rule.created_by,
-        created_at=rule.created_at,
-        updated_at=rule.updated_at,
-    )
+    return from_row(RuleOut, rule, actions=_actions_out(rule))
 
 
 def _audited(rule: Rule) -> dict[str, Any]:
@@ -204,8 +188,11 @@ async def create_rule(
     await record(
         session, ctx, "rule.created", target_type="rule", target_id=rule.id, after=_audited(rule)
     )
-    return RuleSaved(
-        **to_out(rule).model_dump(), webhook_secret=rule.webhook_secret if new_secret_made else None
+    return from_row(
+        RuleSaved,
+        rule,
+        actions=_actions_out(rule),
+        webhook_secret=rule.webhook_secret if new_secret_made else None,
     )
 
 
@@ -234,8 +221,11 @@ async def update_rule(
     await record(
         session, ctx, "rule.updated", target_type="rule", target_id=rule.id, before=old, after=new
     )
-    return RuleSaved(
-        **to_out(rule).model_dump(), webhook_secret=rule.webhook_secret if new_secret_made else None
+    return from_row(
+        RuleSaved,
+        rule,
+        actions=_actions_out(rule),
+        webhook_secret=rule.webhook_secret if new_secret_made else None,
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, status
 
@@ -22,7 +22,7 @@ from iiot.errors import (
 from iiot.http.routing import IIoTRoute
 from iiot.runtime import get_runtime
 from iiot.telemetry import ingest
-from iiot.telemetry.schemas import MAX_BODY_BYTES, MAX_POINTS, IngestAccepted
+from iiot.telemetry.schemas import MAX_BODY_BYTES, IngestAccepted, ingest_body_schema
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.roles import Role
 
@@ -31,73 +31,6 @@ router = APIRouter(tags=["telemetry"], route_class=IIoTRoute)
 Writer = Annotated[
     TenantContext, Depends(DeviceOrMember(Role.operator, api_key_scope="telemetry:write"))
 ]
-
-_VALUE_SCHEMA: dict[str, Any] = {
-    "oneOf": [
-        {"type": "number"},
-        {"type": "boolean"},
-        {"type": "string", "maxLength": 255},
-        {
-            "type": "object",
-            "required": ["value"],
-            "properties": {
-                "value": {"oneOf": [{"type": "number"}, {"type": "boolean"}, {"type": "string"}]},
-                "unit": {"type": "string", "maxLength": 32},
-                "quality": {"type": "string", "maxLength": 32},
-            },
-            "additionalProperties": False,
-        },
-    ]
-}
-_TIMESTAMP_SCHEMA: dict[str, Any] = {
-    "oneOf": [
-        {"type": "string", "format": "date-time"},
-        {"type": "integer", "description": "epoch milliseconds"},
-    ]
-}
-_VALUES_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "propertyNames": {"maxLength": 255},
-    "additionalProperties": _VALUE_SCHEMA,
-}
-_BODY_SCHEMA: dict[str, Any] = {
-    "oneOf": [
-        {
-            "title": "Single message",
-            "type": "object",
-            "required": ["telemetry"],
-            "properties": {
-                "device_id": {"type": "string", "format": "uuid"},
-                "timestamp": _TIMESTAMP_SCHEMA,
-                "telemetry": _VALUES_SCHEMA,
-            },
-            "additionalProperties": False,
-        },
-        {
-            "title": "Batch",
-            "type": "object",
-            "required": ["points"],
-            "properties": {
-                "device_id": {"type": "string", "format": "uuid"},
-                "points": {
-                    "type": "array",
-                    "maxItems": MAX_POINTS,
-                    "items": {
-                        "type": "object",
-                        "required": ["values"],
-                        "properties": {
-                            "device_id": {"type": "string", "format": "uuid"},
-                            "ts": _TIMESTAMP_SCHEMA,
-                            "values": _VALUES_SCHEMA,
-                        },
-                        "additionalProperties": False,
-                    },
-                },
-            },
-            "additionalProperties": False,
-        },
-    ]
-}
 
 
 async def _read_body(request: Request) -> bytes:
@@ -137,7 +70,7 @@ async def _read_body(request: Request) -> bytes:
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": _BODY_SCHEMA}},
+            "content": {"application/json": {"schema": ingest_body_schema()}},
         }
     },
 )

@@ -42,6 +42,7 @@ from iiot.telemetry.schemas import (
     PointIn,
     Rows,
     parse_ingest,
+    parse_points,
 )
 from iiot.tenancy.context import TenantContext
 
@@ -141,11 +142,16 @@ async def prepare_points(
     token_digest: bytes | None,
 ) -> PreparedIngest:
     """Validate points another transport decoded (same rules and errors as a body)."""
-    document = {
-        "device_id": str(device_id),
-        "points": [{"ts": p.ts, "values": p.values} for p in points],
-    }
-    return await prepare_document(rt, ctx, document, token_digest)
+    now = datetime.now(UTC)
+    oldest = await _oldest(rt, ctx, now)
+    own = ctx.principal.device_id if isinstance(ctx.principal, DevicePrincipal) else None
+    parsed = parse_points(device_id, points, now=now, oldest=oldest, own_device=own)
+    return await _prepared(rt, parsed, now, token_digest)
+
+
+async def _oldest(rt: Runtime, ctx: TenantContext, now: datetime) -> datetime | None:
+    retention = await _retention_days(rt, ctx)
+    return now - timedelta(days=retention) if retention is not None else None
 
 
 async def prepare_document(
@@ -153,10 +159,16 @@ async def prepare_document(
 ) -> PreparedIngest:
     """Validate a decoded body; make sure its days' partitions exist."""
     now = datetime.now(UTC)
-    retention = await _retention_days(rt, ctx)
-    oldest = now - timedelta(days=retention) if retention is not None else None
+    oldest = await _oldest(rt, ctx, now)
     own = ctx.principal.device_id if isinstance(ctx.principal, DevicePrincipal) else None
     parsed = parse_ingest(document, now=now, oldest=oldest, own_device=own)
+    return await _prepared(rt, parsed, now, token_digest)
+
+
+async def _prepared(
+    rt: Runtime, parsed: ParsedIngest, now: datetime, token_digest: bytes | None
+) -> PreparedIngest:
+    """Refuse the request if any point is invalid; make sure its days' partitions exist."""
     if parsed.errors:
         shown = parsed.errors[:MAX_REPORTED_ERRORS]
         indexes = sorted({e.index for e in parsed.errors if e.index is not None})

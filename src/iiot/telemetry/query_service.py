@@ -95,17 +95,6 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     return ts, key
 
 
-def _point_out(row: PointRow) -> TelemetryPointOut:
-    return TelemetryPointOut(
-        device_id=row.device_id,
-        key=row.key,
-        ts=row.ts,
-        value=row.value,
-        unit=row.unit,
-        quality=row.quality,
-    )
-
-
 async def _require_device(repo: TelemetryQueryRepository, device_id: uuid.UUID) -> None:
     if not await repo.device_exists(device_id):
         raise NotFound("device not found")
@@ -133,7 +122,7 @@ async def raw_points(
         key=key,
         start=window.start,
         end=window.end,
-        points=[_point_out(r) for r in page],
+        points=[TelemetryPointOut.model_validate(r) for r in page],
         next_cursor=encode_cursor(page[-1]) if more and page else None,
     )
 
@@ -149,7 +138,7 @@ async def latest_values(
         rows = await repo.latest_for_tenant(limit + 1)
     return LatestTelemetry(
         device_id=device_id,
-        values=[_point_out(r) for r in rows[:limit]],
+        values=[TelemetryPointOut.model_validate(r) for r in rows[:limit]],
         truncated=len(rows) > limit,
     )
 

@@ -115,6 +115,8 @@ class EffectiveLimitsOut(BaseModel):
 
 
 class TenantOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: uuid.UUID
     name: str
     slug: str
@@ -196,6 +198,8 @@ class TenantQuotas(BaseModel):
 
 
 class TierOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     name: str
     display_name: str
     max_devices: int | None

@@ -21,6 +21,7 @@ from iiot.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from iiot.models.base import utcnow
 from iiot.models.tenancy import Tenant, Tier
 from iiot.modules import UsageProvider
+from iiot.outputs import from_row
 from iiot.quotas import usage
 from iiot.quotas.limits import effective_limits, percentage
 from iiot.quotas.ratelimit import RATE_WINDOWS
@@ -29,10 +30,8 @@ from iiot.tenants.repository import TenantRepository, TierRepository
 from iiot.tenants.schemas import (
     NULLABLE_FIELDS,
     TENANT_ADMIN_FIELDS,
-    BrandingOut,
     DailyUsage,
     DayUsage,
-    EffectiveLimitsOut,
     RateLimitOut,
     RateLimits,
     RetentionUsage,
@@ -81,25 +80,13 @@ def _snapshot(tenant: Tenant) -> dict[str, Any]:
 
 
 def tenant_out(tenant: Tenant, tier: Tier | None) -> TenantOut:
-    return TenantOut(
-        id=tenant.id,
-        name=tenant.name,
-        slug=tenant.slug,
-        status=tenant.status,
-        tier=tenant.tier,
-        max_devices=tenant.max_devices,
-        max_users=tenant.max_users,
-        max_telemetry_points_per_day=tenant.max_telemetry_points_per_day,
-        max_retention_days=tenant.max_retention_days,
-        api_requests_per_minute=tenant.api_requests_per_minute,
-        max_device_messages_per_minute=tenant.max_device_messages_per_minute,
-        max_points_per_second=tenant.max_points_per_second,
-        effective_limits=EffectiveLimitsOut(**effective_limits(tenant, tier).as_dict()),
-        enabled_features=list(tenant.enabled_features or []),
-        branding=BrandingOut(**{k: v for k, v in (tenant.branding or {}).items()}),
-        settings=dict(tenant.settings or {}),
-        created_at=tenant.created_at,
-        updated_at=tenant.updated_at,
+    return from_row(
+        TenantOut,
+        tenant,
+        effective_limits=effective_limits(tenant, tier).as_dict(),
+        enabled_features=tenant.enabled_features or [],
+        branding=tenant.branding or {},
+        settings=tenant.settings or {},
     )
 
 
@@ -410,23 +397,8 @@ async def tenant_quotas(
 # --- tiers -----------------------------------------------------------------------------------
 
 
-def tier_out(tier: Tier) -> TierOut:
-    return TierOut(
-        name=tier.name,
-        display_name=tier.display_name,
-        max_devices=tier.max_devices,
-        max_users=tier.max_users,
-        max_telemetry_points_per_day=tier.max_telemetry_points_per_day,
-        max_retention_days=tier.max_retention_days,
-        api_requests_per_minute=tier.api_requests_per_minute,
-        max_device_messages_per_minute=tier.max_device_messages_per_minute,
-        max_points_per_second=tier.max_points_per_second,
-        features=list(tier.features or []),
-    )
-
-
 async def list_tiers(session: AsyncSession) -> list[TierOut]:
-    return [tier_out(t) for t in await TierRepository(session).list()]
+    return [TierOut.model_validate(t) for t in await TierRepository(session).list()]
 
 
 async def update_tier(
@@ -449,12 +421,12 @@ async def update_tier(
     tier = await tiers.get_for_update(name)
     if tier is None:
         raise NotFound(f"tier {name!r} not found")
-    before = tier_out(tier).model_dump()
+    before = TierOut.model_validate(tier).model_dump()
     for field in sent:
         setattr(tier, field, getattr(body, field))
     tier.updated_at = utcnow()
     await tiers.flush()
-    after = tier_out(tier)
+    after = TierOut.model_validate(tier)
     old, new = changes(before, after.model_dump())
     if new:
         await record_platform(

@@ -32,6 +32,8 @@ class InviteRequest(StrictModel):
 
 
 class InvitationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: uuid.UUID
     tenant_id: uuid.UUID
     email: str

@@ -36,6 +36,7 @@ from iiot.models.base import utcnow
 from iiot.models.invitations import Invitation
 from iiot.models.users import Membership
 from iiot.modules import UsageFigures, UsageParameters
+from iiot.outputs import from_row
 from iiot.quotas.seats import lock_seats, take_seat
 from iiot.tenancy.context import TenantContext, system_context
 from iiot.tenancy.roles import Role
@@ -235,15 +236,13 @@ async def _send_invitation(
 
 
 def _invitation_out(invitation: Invitation, role: str) -> InvitationOut:
-    return InvitationOut(
-        id=invitation.id,
-        tenant_id=invitation.tenant_id,
-        email=invitation.email,
+    # The account's id is shown only once the invitation is accepted.
+    return from_row(
+        InvitationOut,
+        invitation,
         role=role,
         is_tenant_admin=role == Role.admin,
-        user_id=invitation.id,  # the account's id is shown only once the invitation is accepted
-        expires_at=invitation.expires_at,
-        created_at=invitation.created_at,
+        user_id=invitation.id,
     )
 
 
