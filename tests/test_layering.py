@@ -37,11 +37,8 @@ def _rel(path: Path) -> str:
 
 # Modules that may hold SQL besides repositories, and why.
 SQL_ALLOWED = {
-    "devices/token_cache.py": "LISTEN connection of the token cache",
-    "rules/cache.py": "LISTEN connection of the rule cache",
     "jobs/scheduler.py": "advisory lock that makes a job run in one process",
-    "connectivity/hub.py": "LISTEN connection of the live device-session hub",
-    "stream/hub.py": "LISTEN connection of the live stream",
+    "stream/hub.py": "NOTIFY connection publishing live telemetry",
 }
 
 
@@ -361,14 +358,12 @@ CROSS_REPOSITORY_ALLOWED = {
     ("auth/service.py", "iiot.users.repository"),
     ("bootstrap.py", "iiot.users.repository"),
     ("connectivity/attributes_service.py", "iiot.devices.repository"),
-    ("connectivity/hub.py", "iiot.devices.repository"),
     ("connectivity/rpc_service.py", "iiot.devices.repository"),
     ("connectivity/service.py", "iiot.devices.repository"),
     ("telemetry/ingest.py", "iiot.quotas.repository"),
     ("tenancy/resolver.py", "iiot.apikeys.repository"),
     ("tenancy/resolver.py", "iiot.tenants.repository"),
     ("tenancy/resolver.py", "iiot.users.repository"),
-    ("stream/hub.py", "iiot.alerts.repository"),
     ("tenants/service.py", "iiot.devices.repository"),
     ("tenants/service.py", "iiot.quotas.repository"),
     ("users/admin.py", "iiot.tenants.repository"),

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import psycopg
 
-from iiot.alerts.repository import ALERTS_CHANNEL
+from iiot.alerts.lookup import ALERTS_CHANNEL, alert_notice
+from iiot.db.listen import Subscription, listener
 from iiot.db.setup import plain_url
 from iiot.events import TelemetryCommitted
 
@@ -74,8 +75,12 @@ class StreamHub:
         self.rt = rt
         self.origin = uuid.uuid4().hex
         self._subscribers: dict[uuid.UUID, set[Subscriber]] = {}
-        self._listener: asyncio.Task[None] | None = None
-        self._listening = asyncio.Event()
+        self._subscription = Subscription(
+            {TELEMETRY_CHANNEL: self._on_telemetry, ALERTS_CHANNEL: self._on_alert},
+            reset=self._missed,
+            name="live stream",
+        )
+        self._listened = False
         self._outbox: asyncio.Queue[TelemetryCommitted] = asyncio.Queue(PUBLISH_QUEUE)
         self._publisher: asyncio.Task[None] | None = None
 
@@ -84,13 +89,11 @@ class StreamHub:
     async def subscribe(self, tenant_id: uuid.UUID, devices: frozenset[uuid.UUID]) -> Subscriber:
         sub = Subscriber(tenant_id, devices)
         self._subscribers.setdefault(tenant_id, set()).add(sub)
-        if self._listener is None or self._listener.done():
-            self._listening.clear()
-            self._listener = asyncio.create_task(self._listen(), name="stream-listener")
+        self._listened = True
         # Wait (briefly) until notifications are received, so that nothing committed after
         # the stream said `ready` is missed.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._listening.wait(), 5)
+            await listener(self.rt).ready(self._subscription, 5)
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
@@ -205,48 +208,41 @@ class StreamHub:
 
     # --- LISTEN -----------------------------------------------------------------------------
 
-    def _on_notify(self, channel: str, payload: str) -> None:
+    def _on_telemetry(self, payload: str) -> None:
         try:
             note = orjson.loads(payload)
             tenant_id = uuid.UUID(note["t"])
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            log.warning("ignoring a malformed notification on %s", channel)
+            log.warning("ignoring a malformed notification on %s", TELEMETRY_CHANNEL)
             return
-        if channel == TELEMETRY_CHANNEL:
-            if note.get("o") != self.origin:
-                self.deliver_telemetry(tenant_id, note.get("p") or [])
-        elif channel == ALERTS_CHANNEL:
-            alert = {k: v for k, v in note.items() if k != "t"}
-            self.deliver_alert(tenant_id, alert)
+        if note.get("o") != self.origin:
+            self.deliver_telemetry(tenant_id, note.get("p") or [])
 
-    async def _listen(self) -> None:
-        while True:
-            try:
-                conn = await self._connect()
-                try:
-                    await conn.execute(f"listen {TELEMETRY_CHANNEL}")
-                    await conn.execute(f"listen {ALERTS_CHANNEL}")
-                    self._listening.set()
-                    async for note in conn.notifies():
-                        self._on_notify(note.channel, note.payload)
-                finally:
-                    self._listening.clear()
-                    await conn.close()
-            except asyncio.CancelledError:
-                raise
-            except (psycopg.Error, OSError):
-                log.warning("live stream listener lost its connection; reconnecting")
-            await asyncio.sleep(RECONNECT_SECONDS)
+    def _on_alert(self, payload: str) -> None:
+        notice = alert_notice(payload)
+        if notice is None:
+            log.warning("ignoring a malformed notification on %s", ALERTS_CHANNEL)
+            return
+        self.deliver_alert(*notice)
+
+    def _missed(self) -> None:
+        """The listener lost its connection: every open stream may have missed events, so
+        each is told once that it lagged and reloads what it shows."""
+        if listener(self.rt).connected:
+            return
+        for subs in self._subscribers.values():
+            for sub in subs:
+                sub.offer("lagged", b"{}")
+                sub.lagged = True
 
     async def close(self) -> None:
-        for task in (self._listener, self._publisher):
-            if task is not None:
-                task.cancel()
-        await asyncio.gather(
-            *(t for t in (self._listener, self._publisher) if t is not None),
-            return_exceptions=True,
-        )
-        self._listener = self._publisher = None
+        if self._listened:
+            self._listened = False
+            await listener(self.rt).remove(self._subscription)
+        if self._publisher is not None:
+            self._publisher.cancel()
+            await asyncio.gather(self._publisher, return_exceptions=True)
+            self._publisher = None
 
 
 def hub(rt: Runtime) -> StreamHub:
