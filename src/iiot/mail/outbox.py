@@ -18,7 +18,7 @@ from iiot.models.base import utcnow
 from iiot.models.mail import MailMessage
 from iiot.outbox import delivery
 from iiot.outbox.delivery import Claimed, DeliveryReport, Handed, Ref
-from iiot.outbox.policy import Outcome, lease_until
+from iiot.outbox.policy import Outcome, Parked, lease_until
 
 if TYPE_CHECKING:
     from iiot.runtime import Runtime
@@ -133,3 +133,11 @@ async def deliver_pending(rt: Runtime, *, limit: int = 200) -> DeliveryReport:
 def deliver_soon(rt: Runtime) -> None:
     """Start delivering due messages in the background (call after the queueing commit)."""
     delivery.deliver_soon(rt, MAIL)
+
+
+async def parked(session: AsyncSession, tenant_id: uuid.UUID, limit: int) -> list[Parked]:
+    """The tenant's messages given up on (any session: the outbox is a platform table)."""
+    return [
+        Parked("mail", m.id, m.to_address, m.subject, None, m.attempts, m.last_error, m.created_at)
+        for m in await MailRepository(session).parked(tenant_id, limit)
+    ]

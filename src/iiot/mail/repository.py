@@ -43,3 +43,13 @@ class MailRepository(SystemRepository):
     async def get_for_update(self, message_id: uuid.UUID) -> MailMessage | None:
         stmt = select(MailMessage).where(MailMessage.id == message_id).with_for_update()
         return (await self.session.scalars(stmt)).one_or_none()
+
+    async def parked(self, tenant_id: uuid.UUID, limit: int) -> list[MailMessage]:
+        """The tenant's messages given up on, newest first."""
+        stmt = (
+            select(MailMessage)
+            .where(MailMessage.for_tenant_id == tenant_id, MailMessage.status == "failed")
+            .order_by(MailMessage.created_at.desc(), MailMessage.id)
+            .limit(limit)
+        )
+        return list(await self.session.scalars(stmt))

@@ -28,7 +28,7 @@ from iiot.notifications.destinations import DestinationRefused, check_destinatio
 from iiot.notifications.repository import DueWebhooks, WebhookRepository
 from iiot.outbox import delivery
 from iiot.outbox.delivery import Claimed, DeliveryReport, Handed, Ref
-from iiot.outbox.policy import Outcome, lease_until
+from iiot.outbox.policy import Outcome, Parked, lease_until
 from iiot.tenancy.context import TenantContext, system_context
 
 if TYPE_CHECKING:
@@ -167,3 +167,11 @@ def deliver_soon(rt: Runtime, tenant_id: uuid.UUID, ids: list[uuid.UUID]) -> Non
 async def wait_for_deliveries(rt: Runtime) -> None:
     """Wait for the background deliveries started by `deliver_soon` (tests, shutdown)."""
     await delivery.wait_idle(rt)
+
+
+async def parked(session: TenantSession, ctx: TenantContext, limit: int) -> list[Parked]:
+    """The tenant's calls given up on (URL and error only: no body, no secret)."""
+    return [
+        Parked("webhook", d.id, d.url, None, d.rule_id, d.attempts, d.last_error, d.created_at)
+        for d in await WebhookRepository(session, ctx).parked(limit)
+    ]

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from iiot.mail.outbox import MAIL
 from iiot.modules import Hook, Job, Module
 from iiot.notifications.webhooks import WEBHOOKS
+from iiot.outbox.api import router
 from iiot.outbox.delivery import JOB_INTERVAL_SECONDS, DeliveryReport, deliver_due, wait_idle
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ async def deliver_pending(rt: Runtime) -> DeliveryReport:
 
 MODULE = Module(
     name="outbox",
+    api_routers=(router,),
     jobs=(Job("outbox.deliver", JOB_INTERVAL_SECONDS, deliver_pending),),
     shutdown=(Hook("outbox.wait_idle", wait_idle),),
 )

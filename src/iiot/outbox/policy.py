@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -47,3 +48,17 @@ def outcome(attempts: int, error: str | None, *, logged: bool = False) -> Outcom
     if attempts >= MAX_ATTEMPTS:
         return Outcome("parked", now, error)
     return Outcome("retrying", now, error, now + retry_delay(attempts))
+
+
+@dataclass(frozen=True, slots=True)
+class Parked:
+    """A message given up on, as the tenant's admins see it (no body, no secret)."""
+
+    kind: str
+    id: uuid.UUID
+    to: str
+    subject: str | None
+    rule_id: uuid.UUID | None
+    attempts: int
+    last_error: str | None
+    created_at: datetime
