@@ -5,7 +5,8 @@ Telemetry: the ingesting process delivers a committed batch to its own subscribe
 the other processes; a process ignores its own notifications. Alerts: the alert repository
 NOTIFYs `iiot_alerts` inside the transaction that opens or changes an alert, so every process
 (this one included) hears of it only once it is committed. Nothing is ever read back from the
-telemetry table: a notification carries the values.
+telemetry table: a notification carries the values. Access: when a membership is deleted or
+an account disabled, `iiot_memberships` ends that person's streams at once (`revoked`).
 
 Every notification names its tenant, and a subscriber only ever receives notifications of
 the tenant its stream was opened for, for the devices it was allowed to watch.
@@ -34,6 +35,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TELEMETRY_CHANNEL = "iiot_telemetry"
+# Someone's access ended (raised by database triggers, migration 0014): `{"t", "u"}` when a
+# membership was deleted, `{"u"}` when an account was disabled.
+MEMBERSHIP_CHANNEL = "iiot_memberships"
 # A NOTIFY payload must stay under 8000 bytes.
 MAX_PAYLOAD_BYTES = 7000
 # Events waiting for a slow subscriber; beyond this it is told it lagged and must reload.
@@ -48,6 +52,8 @@ RECONNECT_SECONDS = 1.0
 class Subscriber:
     tenant_id: uuid.UUID
     devices: frozenset[uuid.UUID]
+    # The person whose access the stream rests on (None for an API key).
+    user_id: uuid.UUID | None = None
     queue: asyncio.Queue[tuple[str, bytes]] = field(
         default_factory=lambda: asyncio.Queue(SUBSCRIBER_QUEUE)
     )
@@ -65,6 +71,13 @@ class Subscriber:
                 self.queue.get_nowait()
             self.queue.put_nowait(("lagged", b"{}"))
 
+    def revoke(self) -> None:
+        """Access ended: nothing more is sent but `revoked`, which ends the stream."""
+        self.lagged = True  # accepts nothing further
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(("revoked", b"{}"))
+
 
 def _point_rows(event: TelemetryCommitted) -> list[list[Any]]:
     return [[str(p.device_id), p.key, p.ts.isoformat(), p.value] for p in event.points]
@@ -76,7 +89,11 @@ class StreamHub:
         self.origin = uuid.uuid4().hex
         self._subscribers: dict[uuid.UUID, set[Subscriber]] = {}
         self._subscription = Subscription(
-            {TELEMETRY_CHANNEL: self._on_telemetry, ALERTS_CHANNEL: self._on_alert},
+            {
+                TELEMETRY_CHANNEL: self._on_telemetry,
+                ALERTS_CHANNEL: self._on_alert,
+                MEMBERSHIP_CHANNEL: self._on_access_ended,
+            },
             reset=self._missed,
             name="live stream",
         )
@@ -86,8 +103,13 @@ class StreamHub:
 
     # --- subscribers ------------------------------------------------------------------------
 
-    async def subscribe(self, tenant_id: uuid.UUID, devices: frozenset[uuid.UUID]) -> Subscriber:
-        sub = Subscriber(tenant_id, devices)
+    async def subscribe(
+        self,
+        tenant_id: uuid.UUID,
+        devices: frozenset[uuid.UUID],
+        user_id: uuid.UUID | None = None,
+    ) -> Subscriber:
+        sub = Subscriber(tenant_id, devices, user_id)
         self._subscribers.setdefault(tenant_id, set()).add(sub)
         self._listened = True
         # Wait (briefly) until notifications are received, so that nothing committed after
@@ -224,6 +246,24 @@ class StreamHub:
             log.warning("ignoring a malformed notification on %s", ALERTS_CHANNEL)
             return
         self.deliver_alert(*notice)
+
+    def _on_access_ended(self, payload: str) -> None:
+        try:
+            note = orjson.loads(payload)
+            user_id = uuid.UUID(note["u"])
+            tenant_id = uuid.UUID(note["t"]) if note.get("t") else None
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            log.warning("ignoring a malformed notification on %s", MEMBERSHIP_CHANNEL)
+            return
+        groups = (
+            [self._subscribers.get(tenant_id, set())]
+            if tenant_id is not None
+            else list(self._subscribers.values())
+        )
+        for subs in groups:
+            for sub in subs:
+                if sub.user_id == user_id:
+                    sub.revoke()
 
     def _missed(self) -> None:
         """The listener lost its connection: every open stream may have missed events, so
