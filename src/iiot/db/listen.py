@@ -54,7 +54,11 @@ class Subscription:
 
     handlers: dict[str, Callable[[str], None]]
     reset: Callable[[], None] | None = None
-    name: str = field(default="")
+    name: str = ""
+    channels: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.channels = frozenset(self.handlers)
 
 
 class Listener:
@@ -85,7 +89,7 @@ class Listener:
             self._task = asyncio.create_task(self._run(), name="db-listener")
 
     def hears(self, sub: Subscription) -> bool:
-        return self._connected and set(sub.handlers) <= self._listened
+        return self._connected and sub.channels <= self._listened
 
     async def ready(self, sub: Subscription, timeout: float = 5.0) -> None:
         """Wait until `sub`'s channels are listened to (TimeoutError otherwise)."""
@@ -150,7 +154,7 @@ class Listener:
                 log.exception("notification handler of %s on %s failed", sub.name, channel)
 
     async def _listen_to_new_channels(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        wanted = {c for sub in self._subscriptions for c in sub.handlers}
+        wanted = {c for sub in self._subscriptions for c in sub.channels}
         for channel in sorted(wanted - self._listened):
             await conn.execute(sql.SQL("listen {}").format(sql.Identifier(channel)))
             self._listened.add(channel)
