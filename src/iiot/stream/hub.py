@@ -97,7 +97,7 @@ class StreamHub:
             reset=self._missed,
             name="live stream",
         )
-        self._listened = False
+        self._subscribed = False
         self._outbox: asyncio.Queue[TelemetryCommitted] = asyncio.Queue(PUBLISH_QUEUE)
         self._publisher: asyncio.Task[None] | None = None
 
@@ -111,7 +111,7 @@ class StreamHub:
     ) -> Subscriber:
         sub = Subscriber(tenant_id, devices, user_id)
         self._subscribers.setdefault(tenant_id, set()).add(sub)
-        self._listened = True
+        self._subscribed = True
         # Wait (briefly) until notifications are received, so that nothing committed after
         # the stream said `ready` is missed.
         with contextlib.suppress(TimeoutError):
@@ -276,8 +276,8 @@ class StreamHub:
                 sub.lagged = True
 
     async def close(self) -> None:
-        if self._listened:
-            self._listened = False
+        if self._subscribed:
+            self._subscribed = False
             await listener(self.rt).remove(self._subscription)
         if self._publisher is not None:
             self._publisher.cancel()
