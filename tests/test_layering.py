@@ -42,11 +42,8 @@ def _rel(path: Path) -> str:
 
 # Modules that may hold SQL besides repositories, and why.
 SQL_ALLOWED = {
-    "devices/token_cache.py": "LISTEN connection of the token cache",
-    "rules/cache.py": "LISTEN connection of the rule cache",
     "jobs/scheduler.py": "advisory lock that makes a job run in one process",
-    "connectivity/hub.py": "LISTEN connection of the live device-session hub",
-    "stream/hub.py": "LISTEN connection of the live stream",
+    "stream/hub.py": "NOTIFY connection publishing live telemetry",
 }
 
 
@@ -361,9 +358,7 @@ def test_registration_checker_flags(source: str, expected: int) -> None:
 # interfaces for the resolver; identity primitives apart from the login feature). A new one
 # fails; a removed one must leave this list.
 CROSS_REPOSITORY_ALLOWED = {
-    ("connectivity/hub.py", "iiot.devices.repository"),
     ("telemetry/ingest.py", "iiot.quotas.repository"),
-    ("stream/hub.py", "iiot.alerts.repository"),
 }
 
 

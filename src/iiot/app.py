@@ -39,11 +39,10 @@ from iiot.escalation.module import MODULE as ESCALATION
 from iiot.http.limits import RequestBodyGuard
 from iiot.http.routing import InvalidText
 from iiot.jobs import scheduler
-from iiot.mail.module import MODULE as MAIL
 from iiot.metering.module import MODULE as METERING
 from iiot.modules import Module, Wiring
 from iiot.mqtt.module import MODULE as MQTT
-from iiot.notifications.module import MODULE as NOTIFICATIONS
+from iiot.outbox.module import MODULE as OUTBOX
 from iiot.platform.module import MODULE as PLATFORM
 from iiot.quotas.ratelimit import claim_single_process
 from iiot.rules.module import MODULE as RULES
@@ -66,12 +65,12 @@ MAX_REQUEST_BODY_BYTES = 256 * 1024
 # Everything `iiot serve` runs. Routers are mounted and start-up hooks run in this order;
 # shutdown hooks run in the reverse order, so a module stops before those it builds on: the
 # device transports drain first (their last acknowledged messages reach the rules engine),
-# the rules engine drains before metering flushes and before mail waits for its last messages.
+# the rules engine drains before metering flushes and before the outbox waits for its last
+# messages.
 MODULES: tuple[Module, ...] = (
     PLATFORM,
     WEB,
-    MAIL,
-    NOTIFICATIONS,
+    OUTBOX,
     METERING,
     AUTH,
     TENANTS,

@@ -9,7 +9,7 @@ from iiot.runtime import Runtime
 
 
 async def test_shutdown_runs_in_reverse_module_order(runtime: Runtime) -> None:
-    """Transports drain first, the rules engine before metering flushes and mail waits."""
+    """Transports drain first, the rules engine before metering flushes and the outbox waits."""
     ran: list[str] = []
 
     def recorder(name: str) -> Hook:
@@ -27,7 +27,7 @@ async def test_shutdown_runs_in_reverse_module_order(runtime: Runtime) -> None:
     finally:
         runtime.wiring = saved
     assert ran[0] == "mqtt-listeners"
-    assert ran.index("rules.engine") < ran.index("usage-flush") < ran.index("mail.wait_idle")
+    assert ran.index("rules.engine") < ran.index("usage-flush") < ran.index("outbox.wait_idle")
 
 
 async def test_a_failing_hook_does_not_stop_the_others(runtime: Runtime) -> None:

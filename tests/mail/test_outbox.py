@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from iiot import mail
-from iiot.mail.outbox import retry_delay
+from iiot.delivery.retry import retry_delay
 from iiot.runtime import Runtime
 from tests.fixtures.factories import Factory
 from tests.mail.smtp_server import Inbox, body_of, free_port

@@ -141,11 +141,11 @@ async def test_webhook_is_signed_and_retried_after_a_failure(
         assert row["next_attempt_at"] > row["created_at"]
 
         # Not due yet: the job leaves it alone; once due, it is sent again.
-        assert (await deliver_pending(runtime)).delivered == 0
+        assert (await deliver_pending(runtime)).sent == 0
         async with owner_engine.begin() as conn:
             await conn.execute(text("update webhook_deliveries set next_attempt_at = now()"))
         report = await deliver_pending(runtime)
-        assert report.delivered == 1
+        assert report.sent == 1
         assert len(hook.received) == 2
 
     for call in hook.received:

@@ -12,9 +12,10 @@ LISTEN/NOTIFY on `iiot_device_api` (JSON messages `{"k": kind, "t": tenant, ...}
 - `ack`    call `id` was delivered (wakes the waiting caller at once).
 - `reply`  call `id` has the device's reply committed (the waiting caller reads it).
 
-The hub also LISTENs to the device-credential channel (token rotated or revoked, device
-disabled or deleted) and the tenant-status channel (suspended, deleted) and closes every
-session whose credential no longer holds, so it ends within a moment of the change.
+The hub also hears the device-credential channel (token rotated or revoked, device disabled
+or deleted, tenant suspended or deleted) and closes every session whose credential no longer
+holds, so it ends within a moment of the change. Both channels arrive on the process's one
+LISTEN connection (`iiot.db.listen`); after it was lost, every session is re-checked.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import orjson
-import psycopg
 
 from iiot.connectivity.identity import DeviceIdentity
 from iiot.connectivity.repository import (
@@ -38,14 +38,9 @@ from iiot.connectivity.repository import (
     NotifyRepository,
     RpcRepository,
 )
-from iiot.db.setup import plain_url
+from iiot.db.listen import Subscription, listener
+from iiot.devices.lookup import CREDENTIALS_CHANNEL, credential_notice, device_state, token_owner
 from iiot.devices.presence import presence
-from iiot.devices.repository import (
-    CREDENTIALS_CHANNEL,
-    TENANT_PAYLOAD_PREFIX,
-    DeviceRepository,
-    DeviceTokenRepository,
-)
 from iiot.tenancy.context import system_context
 
 if TYPE_CHECKING:
@@ -88,8 +83,14 @@ class DeviceSessionHub:
         self._by_device: dict[uuid.UUID, list[_Attached]] = {}
         self._rpc_waiters: dict[tuple[uuid.UUID, int], asyncio.Future[Any]] = {}
         self._acks: dict[tuple[uuid.UUID, int], asyncio.Event] = {}
-        self._listening = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._subscription = Subscription(
+            {
+                DEVICE_API_CHANNEL: self._on_device_api,
+                CREDENTIALS_CHANNEL: self._on_credentials,
+            },
+            reset=self._reset,
+            name="device session hub",
+        )
         self._heartbeat: asyncio.Task[None] | None = None
         self._handlers: set[asyncio.Task[None]] = set()
         # Gateway sub-devices resolved in this process: (gateway id, name) -> identity.
@@ -130,11 +131,10 @@ class DeviceSessionHub:
 
     @property
     def listening(self) -> bool:
-        return self._listening.is_set()
+        return listener(self._rt).hears(self._subscription)
 
     def start(self) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._listen(), name="device-session-hub")
+        listener(self._rt).add(self._subscription)
         if self._heartbeat is None or self._heartbeat.done():
             self._heartbeat = asyncio.create_task(self._beat(), name="device-session-heartbeat")
 
@@ -153,7 +153,7 @@ class DeviceSessionHub:
 
     async def wait_listening(self, timeout: float = 5.0) -> None:
         self.start()
-        await asyncio.wait_for(self._listening.wait(), timeout)
+        await listener(self._rt).ready(self._subscription, timeout)
 
     async def stop(self) -> None:
         if self._heartbeat is not None:
@@ -161,12 +161,9 @@ class DeviceSessionHub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat
             self._heartbeat = None
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        self._listening.clear()
+        await listener(self._rt).remove(self._subscription)
+        self.identities.clear()
+        self.subdevices.clear()
         for task in list(self._handlers):
             task.cancel()
         await asyncio.gather(*self._handlers, return_exceptions=True)
@@ -177,33 +174,13 @@ class DeviceSessionHub:
                     await entry.session.close("server shutting down")
         self._by_device.clear()
 
-    async def _listen(self) -> None:
-        backoff = 0.5
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(
-                    plain_url(self._rt.db.url), autocommit=True
-                ) as conn:
-                    for channel in (DEVICE_API_CHANNEL, CREDENTIALS_CHANNEL):
-                        await conn.execute(f"listen {channel}")
-                    # Anything cached before may have missed a notification.
-                    self.identities.clear()
-                    self.subdevices.clear()
-                    self._listening.set()
-                    backoff = 0.5
-                    # Changes made while no listener was connected: re-check every session.
-                    self._spawn(self._recheck(lambda _entry: True))
-                    async for note in conn.notifies():
-                        self._dispatch(note.channel, note.payload)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("device session hub lost its connection; retrying", exc_info=True)
-            self._listening.clear()
-            self.identities.clear()
-            self.subdevices.clear()
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 10.0)
+    def _reset(self) -> None:
+        """The listener (re)connected or lost its connection: notices may have been missed."""
+        self.identities.clear()
+        self.subdevices.clear()
+        if listener(self._rt).connected and self._by_device:
+            # Changes made while no listener was connected: re-check every session.
+            self._spawn(self._recheck(lambda _entry: True))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
@@ -215,22 +192,20 @@ class DeviceSessionHub:
         if not task.cancelled() and task.exception() is not None:
             log.error("device session hub handler failed", exc_info=task.exception())
 
-    def _dispatch(self, channel: str, payload: str) -> None:
-        if channel == CREDENTIALS_CHANNEL:
-            # A tenant's status changed (`tenant:<id>`, the token cache's notice too), or a
-            # device's credentials did (`<device id>`).
-            tenant = payload.startswith(TENANT_PAYLOAD_PREFIX)
-            try:
-                target = uuid.UUID(payload.removeprefix(TENANT_PAYLOAD_PREFIX))
-            except ValueError:
-                return
-            if tenant:
-                self._spawn(self._recheck(lambda e: e.session.tenant_id == target))
-                return
-            self._forget_subdevices(target)
-            self._forget_identities(target)
-            self._spawn(self._recheck(lambda e: _concerns(e, target)))
+    def _on_credentials(self, payload: str) -> None:
+        # A tenant's status changed (the token cache's notice too), or a device's credentials.
+        notice = credential_notice(payload)
+        if notice is None:
             return
+        kind, target = notice
+        if kind == "tenant":
+            self._spawn(self._recheck(lambda e: e.session.tenant_id == target))
+            return
+        self._forget_subdevices(target)
+        self._forget_identities(target)
+        self._spawn(self._recheck(lambda e: _concerns(e, target)))
+
+    def _on_device_api(self, payload: str) -> None:
         try:
             message = orjson.loads(payload)
             kind = message["k"]
@@ -405,7 +380,7 @@ class DeviceSessionHub:
         ctx = system_context(session.tenant_id)
         if identity is not None and identity.token_digest is not None:
             async with self._rt.db.system() as db:
-                owner = await DeviceTokenRepository(db).owner(identity.token_digest)
+                owner = await token_owner(db, identity.token_digest)
             speaker = identity.gateway_id or identity.device_id
             if owner is None or owner.device_id != speaker:
                 return "token revoked"
@@ -415,13 +390,13 @@ class DeviceSessionHub:
                 return "device disabled"
             if identity.gateway_id is not None or identity.is_gateway:
                 async with self._rt.db.tenant(ctx) as db:
-                    gateway = await DeviceRepository(db, ctx).get(speaker)
+                    gateway = await device_state(db, ctx, speaker)
                 if gateway is None or not gateway.is_gateway:
                     return "no longer a gateway"
             if identity.gateway_id is None:
                 return None
         async with self._rt.db.tenant(ctx) as db:
-            device = await DeviceRepository(db, ctx).get(session.device_id)
+            device = await device_state(db, ctx, session.device_id)
         if device is None:
             return "device deleted"
         if device.status == "disabled":

@@ -1,26 +1,22 @@
 """The in-process cache of device-token look-ups, kept honest by LISTEN/NOTIFY.
 
 Rotating, revoking, disabling or deleting a device NOTIFYs `iiot_device_credentials` with the
-device id in the same transaction; every process LISTENs and evicts that device's entries as
-soon as the change commits. The cache is used only while the listener is connected (after a
-lost connection it is emptied and bypassed until the listener is back), and every entry also
-expires after `ttl_seconds` as a backstop. Ingest re-checks the credential inside its own
-write transaction too, so a token revoked before that transaction is refused even if a
-notification is still in flight.
+device id in the same transaction; every process hears it on its one LISTEN connection
+(`iiot.db.listen`) and evicts that device's entries as soon as the change commits. The cache
+is used only while the listener is connected (after a lost connection it is emptied and
+bypassed until the listener is back), and every entry also expires after `ttl_seconds` as a
+backstop. Ingest re-checks the credential inside its own write transaction too, so a token
+revoked before that transaction is refused even if a notification is still in flight.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 import uuid
 from typing import TYPE_CHECKING
 
-import psycopg
-
-from iiot.db.setup import plain_url
+from iiot.db.listen import Subscription, listener
 from iiot.devices.repository import (
     CREDENTIALS_CHANNEL,
     TENANT_PAYLOAD_PREFIX,
@@ -45,28 +41,23 @@ class DeviceTokenCache:
         self._by_device: dict[uuid.UUID, set[bytes]] = {}
         # Bumped by every eviction, so a look-up that raced a notification is not cached.
         self._generation = 0
-        self._listening = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._subscription = Subscription(
+            {CREDENTIALS_CHANNEL: self.on_notification}, reset=self.clear, name="device tokens"
+        )
 
     @property
     def listening(self) -> bool:
-        return self._listening.is_set()
+        return listener(self._rt).hears(self._subscription)
 
     def start(self) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._listen(), name="device-token-listener")
+        listener(self._rt).add(self._subscription)
 
     async def wait_listening(self, timeout: float = 5.0) -> None:
         self.start()
-        await asyncio.wait_for(self._listening.wait(), timeout)
+        await listener(self._rt).ready(self._subscription, timeout)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        self._listening.clear()
+        await listener(self._rt).remove(self._subscription)
         self.clear()
 
     def clear(self) -> None:
@@ -129,29 +120,6 @@ class DeviceTokenCache:
             self._entries[token_digest] = (found, now + self.ttl_seconds)
             self._by_device.setdefault(found.device_id, set()).add(token_digest)
         return found
-
-    async def _listen(self) -> None:
-        backoff = 0.5
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(
-                    plain_url(self._rt.db.session_url), autocommit=True
-                ) as conn:
-                    await conn.execute(f"listen {CREDENTIALS_CHANNEL}")
-                    # Entries cached before this point may have missed a notification.
-                    self.clear()
-                    self._listening.set()
-                    backoff = 0.5
-                    async for note in conn.notifies():
-                        self.on_notification(note.payload)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("device token listener lost its connection; retrying", exc_info=True)
-            self._listening.clear()
-            self.clear()
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 10.0)
 
 
 def token_cache(rt: Runtime) -> DeviceTokenCache:

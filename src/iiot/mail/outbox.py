@@ -1,20 +1,22 @@
-"""Queueing messages in the caller's transaction and delivering them after commit."""
+"""E-mail as an outbox kind: queued in the caller's transaction, handed to SMTP after commit
+(or, with no `IIOT_SMTP_HOST`, to the development log)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from iiot.delivery import loop as delivery
+from iiot.delivery.loop import Claimed, DeliveryReport, Handed, Ref
+from iiot.delivery.retry import Outcome, Parked, lease_until
 from iiot.mail import smtp
 from iiot.mail.repository import MailRepository
-from iiot.metering.meter import usage_meter
+from iiot.metering.meter import Metric
 from iiot.models.base import utcnow
 from iiot.models.mail import MailMessage
 
@@ -27,22 +29,15 @@ log = logging.getLogger(__name__)
 dev_log = logging.getLogger("iiot.mail.development")
 dev_log.setLevel(logging.INFO)
 
-MAX_ATTEMPTS = 8
-FIRST_RETRY_SECONDS = 30
-MAX_RETRY_SECONDS = 3600
-JOB_INTERVAL_SECONDS = 30
+# The table's word for each outcome (`parked` is `failed`).
+_STATUS = {"sent": "sent", "logged": "logged", "parked": "failed", "retrying": "pending"}
 
 
-@dataclass
-class DeliveryReport:
-    sent: int = 0
-    logged: int = 0
-    retrying: int = 0
-    failed: int = 0
-
-    @property
-    def handled(self) -> int:
-        return self.sent + self.logged + self.retrying + self.failed
+@dataclass(frozen=True, slots=True)
+class Letter:
+    to: str
+    subject: str
+    body: str
 
 
 async def enqueue(
@@ -65,13 +60,6 @@ async def enqueue(
     return message.id
 
 
-def retry_delay(attempts: int) -> timedelta:
-    """Exponential backoff: 30 s, 60 s, 120 s ... capped at one hour."""
-    return timedelta(
-        seconds=min(FIRST_RETRY_SECONDS * 2 ** max(attempts - 1, 0), MAX_RETRY_SECONDS)
-    )
-
-
 def _ensure_dev_handler() -> None:
     if not dev_log.handlers and not logging.getLogger().handlers:
         handler = logging.StreamHandler()
@@ -79,81 +67,77 @@ def _ensure_dev_handler() -> None:
         dev_log.addHandler(handler)
 
 
-async def _deliver_one(rt: Runtime, message: MailMessage, report: DeliveryReport) -> None:
-    settings = rt.settings
-    body = message.body or ""
-    if not settings.smtp_host:
-        _ensure_dev_handler()
-        dev_log.info(
-            "development outbox (no IIOT_SMTP_HOST): to=%s subject=%s\n%s",
-            message.to_address,
-            message.subject,
-            body,
+class MailKind:
+    name = "mail"
+    metric: Metric = "emails_sent"
+
+    async def due(self, rt: Runtime, limit: int) -> list[Ref]:
+        async with rt.db.system() as session:
+            return [Ref(t, i) for t, i in await MailRepository(session).due(limit)]
+
+    async def claim(self, rt: Runtime, ref: Ref) -> Claimed[Letter] | None:
+        now = utcnow()
+        async with rt.db.system() as session:
+            message = await MailRepository(session).claim(ref.id)
+            if message is None:
+                return None
+            message.attempts += 1
+            message.next_attempt_at = lease_until(now)
+            letter = Letter(message.to_address, message.subject, message.body or "")
+            return Claimed(message.attempts, letter)
+
+    async def hand_over(self, rt: Runtime, message: Letter) -> Handed:
+        settings = rt.settings
+        if not settings.smtp_host:
+            _ensure_dev_handler()
+            dev_log.info(
+                "development outbox (no IIOT_SMTP_HOST): to=%s subject=%s\n%s",
+                message.to,
+                message.subject,
+                message.body,
+            )
+            return Handed(logged=True)
+        envelope = smtp.build_message(
+            settings, to=message.to, subject=message.subject, body=message.body
         )
-        message.status, message.sent_at = "logged", utcnow()
-        message.attempts += 1
-        report.logged += 1
-        return
-    envelope = smtp.build_message(
-        settings, to=message.to_address, subject=message.subject, body=body
-    )
-    message.attempts += 1
-    try:
-        await anyio.to_thread.run_sync(smtp.send, settings, envelope)
-    except Exception as exc:  # noqa: BLE001 - any SMTP or network failure is retried
-        message.last_error = f"{type(exc).__name__}: {exc}"[:500]
-        if message.attempts >= MAX_ATTEMPTS:
-            message.status, message.body = "failed", None
-            report.failed += 1
-            log.error("mail %s to %s given up: %s", message.id, message.to_address, exc)
-        else:
-            message.next_attempt_at = utcnow() + retry_delay(message.attempts)
-            report.retrying += 1
-            log.warning("mail %s to %s failed, will retry: %s", message.id, message.to_address, exc)
-        return
-    message.status, message.sent_at, message.body, message.last_error = "sent", utcnow(), None, None
-    report.sent += 1
-    if message.for_tenant_id is not None:
-        usage_meter(rt).add(message.for_tenant_id, "emails_sent")
+        try:
+            await anyio.to_thread.run_sync(smtp.send, settings, envelope)
+        except Exception as exc:  # noqa: BLE001 - any SMTP or network failure is retried
+            return Handed(error=f"{type(exc).__name__}: {exc}")
+        return Handed()
+
+    async def record(self, rt: Runtime, ref: Ref, result: Outcome) -> None:
+        async with rt.db.system() as session:
+            message = await MailRepository(session).get_for_update(ref.id)
+            if message is None:
+                return
+            message.status = _STATUS[result.state]
+            message.last_error = result.error
+            if result.next_attempt_at is not None:
+                message.next_attempt_at = result.next_attempt_at
+            if result.state in ("sent", "logged"):
+                message.sent_at = result.at
+            if result.state in ("sent", "parked"):
+                # It may carry a one-time link: not kept once handed over or given up.
+                message.body = None
+
+
+MAIL = MailKind()
 
 
 async def deliver_pending(rt: Runtime, *, limit: int = 200) -> DeliveryReport:
-    """Deliver every due message (up to `limit`), one transaction per message.
-
-    A message is locked with SKIP LOCKED while it is handed to the SMTP server, so several
-    processes can run this at once without sending a message twice.
-    """
-    report = DeliveryReport()
-    while report.handled < limit:
-        async with rt.db.system() as session:
-            message = await MailRepository(session).next_due_for_update()
-            if message is None:
-                break
-            await _deliver_one(rt, message, report)
-    return report
-
-
-async def _deliver_in_background(rt: Runtime) -> None:
-    try:
-        await deliver_pending(rt)
-    except Exception:
-        log.exception("mail delivery failed; the periodic job will retry")
-
-
-def _delivery_tasks(rt: Runtime) -> set[asyncio.Task[None]]:
-    return set()
+    """Deliver every due message now and wait for it (jobs and tests)."""
+    return await delivery.deliver_due(rt, (MAIL,), limit=limit)
 
 
 def deliver_soon(rt: Runtime) -> None:
     """Start delivering due messages in the background (call after the queueing commit)."""
-    tasks = rt.state.get(_delivery_tasks)
-    task = asyncio.create_task(_deliver_in_background(rt), name="mail:deliver")
-    tasks.add(task)
-    task.add_done_callback(tasks.discard)
+    delivery.deliver_soon(rt, MAIL)
 
 
-async def wait_idle(rt: Runtime) -> None:
-    """Wait for delivery tasks started by `deliver_soon` (shutdown, tests)."""
-    tasks = rt.state.get(_delivery_tasks)
-    while tasks:
-        await asyncio.gather(*list(tasks), return_exceptions=True)
+async def parked(session: AsyncSession, tenant_id: uuid.UUID, limit: int) -> list[Parked]:
+    """The tenant's messages given up on (any session: the outbox is a platform table)."""
+    return [
+        Parked("mail", m.id, m.to_address, m.subject, None, m.attempts, m.last_error, m.created_at)
+        for m in await MailRepository(session).parked(tenant_id, limit)
+    ]

@@ -16,24 +16,40 @@ class MailRepository(SystemRepository):
         await self.session.flush()
         return message
 
-    async def next_due_for_update(self) -> MailMessage | None:
-        """The oldest pending message that is due, locked; rows other workers hold are skipped."""
+    async def due(self, limit: int) -> list[tuple[uuid.UUID | None, uuid.UUID]]:
+        """(tenant, id) of pending messages that are due, oldest first."""
         stmt = (
-            select(MailMessage)
+            select(MailMessage.for_tenant_id, MailMessage.id)
             .where(MailMessage.status == "pending", MailMessage.next_attempt_at <= func.now())
             .order_by(MailMessage.next_attempt_at, MailMessage.id)
-            .limit(1)
+            .limit(limit)
+        )
+        return [(r[0], r[1]) for r in await self.session.execute(stmt)]
+
+    async def claim(self, message_id: uuid.UUID) -> MailMessage | None:
+        """The pending, due message, locked; None when another worker has it or it is not
+        due (any more)."""
+        stmt = (
+            select(MailMessage)
+            .where(
+                MailMessage.id == message_id,
+                MailMessage.status == "pending",
+                MailMessage.next_attempt_at <= func.now(),
+            )
             .with_for_update(skip_locked=True)
         )
         return (await self.session.scalars(stmt)).one_or_none()
 
-    async def get(self, message_id: uuid.UUID) -> MailMessage | None:
-        return await self.session.get(MailMessage, message_id)
+    async def get_for_update(self, message_id: uuid.UUID) -> MailMessage | None:
+        stmt = select(MailMessage).where(MailMessage.id == message_id).with_for_update()
+        return (await self.session.scalars(stmt)).one_or_none()
 
-    async def for_recipient(self, address: str) -> list[MailMessage]:
+    async def parked(self, tenant_id: uuid.UUID, limit: int) -> list[MailMessage]:
+        """The tenant's messages given up on, newest first."""
         stmt = (
             select(MailMessage)
-            .where(func.lower(MailMessage.to_address) == address.strip().lower())
-            .order_by(MailMessage.created_at, MailMessage.id)
+            .where(MailMessage.for_tenant_id == tenant_id, MailMessage.status == "failed")
+            .order_by(MailMessage.created_at.desc(), MailMessage.id)
+            .limit(limit)
         )
         return list(await self.session.scalars(stmt))

@@ -42,3 +42,16 @@ class WebhookRepository(TenantRepository[WebhookDelivery]):
             WebhookDelivery.tenant_id == self.ctx.tenant_id, WebhookDelivery.id == delivery_id
         )
         return (await self.session.scalars(stmt.with_for_update())).one_or_none()
+
+    async def parked(self, limit: int) -> list[WebhookDelivery]:
+        """Calls given up on, newest first."""
+        stmt = (
+            select(WebhookDelivery)
+            .where(
+                WebhookDelivery.tenant_id == self.ctx.tenant_id,
+                WebhookDelivery.status == "failed",
+            )
+            .order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id)
+            .limit(limit)
+        )
+        return list(await self.session.scalars(stmt))

@@ -22,6 +22,7 @@ from iiot.errors import (
 )
 from iiot.http.routing import IIoTRoute
 from iiot.identity.credentials import API_KEY_PREFIX
+from iiot.identity.principals import UserPrincipal
 from iiot.runtime import get_runtime
 from iiot.stream.hub import Subscriber, hub
 from iiot.stream.repository import StreamDeviceRepository
@@ -79,7 +80,7 @@ async def _events(
                 yield b": keep-alive\n\n"
                 continue
             yield b"event: " + event.encode() + b"\ndata: " + data + b"\n\n"
-            if event == "lagged":
+            if event in ("lagged", "revoked"):
                 return
     finally:
         hub(rt).unsubscribe(sub)
@@ -108,8 +109,9 @@ async def stream(
     `telemetry` events carry new points of the watched devices (`{"device_id", "points":
     [[key, ts, value], ...]}`); `alert` events announce an alert opened or changed
     (`{"id", "state", "event", "severity"}`). A device of another tenant is 404. The stream
-    ends with an `expired` event when the access token expires (reconnect with a fresh one)
-    and with `lagged` when the client reads too slowly.
+    ends with an `expired` event when the access token expires (reconnect with a fresh one),
+    with `lagged` when the client reads too slowly, and with `revoked` as soon as the caller's
+    membership is removed or their account disabled.
     """
     rt = get_runtime(request)
     wanted = _device_ids(devices)
@@ -120,7 +122,8 @@ async def stream(
     if "text/event-stream" not in request.headers.get("accept", ""):
         raise NotAcceptable("this is a Server-Sent Events stream: send Accept: text/event-stream")
     until = _expiry(request)
-    sub = await hub(rt).subscribe(ctx.tenant_id, frozenset(found))
+    person = ctx.principal.user_id if isinstance(ctx.principal, UserPrincipal) else None
+    sub = await hub(rt).subscribe(ctx.tenant_id, frozenset(found), person)
     return StreamingResponse(
         _events(request, sub, until),
         media_type="text/event-stream",

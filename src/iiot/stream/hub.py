@@ -5,7 +5,8 @@ Telemetry: the ingesting process delivers a committed batch to its own subscribe
 the other processes; a process ignores its own notifications. Alerts: the alert repository
 NOTIFYs `iiot_alerts` inside the transaction that opens or changes an alert, so every process
 (this one included) hears of it only once it is committed. Nothing is ever read back from the
-telemetry table: a notification carries the values.
+telemetry table: a notification carries the values. Access: when a membership is deleted or
+an account disabled, `iiot_memberships` ends that person's streams at once (`revoked`).
 
 Every notification names its tenant, and a subscriber only ever receives notifications of
 the tenant its stream was opened for, for the devices it was allowed to watch.
@@ -23,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import psycopg
 
-from iiot.alerts.repository import ALERTS_CHANNEL
+from iiot.alerts.lookup import ALERTS_CHANNEL, alert_notice
+from iiot.db.listen import Subscription, listener
 from iiot.db.setup import plain_url
 from iiot.events import TelemetryCommitted
 
@@ -33,6 +35,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TELEMETRY_CHANNEL = "iiot_telemetry"
+# Someone's access ended (raised by database triggers, migration 0014): `{"t", "u"}` when a
+# membership was deleted, `{"u"}` when an account was disabled.
+MEMBERSHIP_CHANNEL = "iiot_memberships"
 # A NOTIFY payload must stay under 8000 bytes.
 MAX_PAYLOAD_BYTES = 7000
 # Events waiting for a slow subscriber; beyond this it is told it lagged and must reload.
@@ -47,6 +52,8 @@ RECONNECT_SECONDS = 1.0
 class Subscriber:
     tenant_id: uuid.UUID
     devices: frozenset[uuid.UUID]
+    # The person whose access the stream rests on (None for an API key).
+    user_id: uuid.UUID | None = None
     queue: asyncio.Queue[tuple[str, bytes]] = field(
         default_factory=lambda: asyncio.Queue(SUBSCRIBER_QUEUE)
     )
@@ -64,6 +71,13 @@ class Subscriber:
                 self.queue.get_nowait()
             self.queue.put_nowait(("lagged", b"{}"))
 
+    def revoke(self) -> None:
+        """Access ended: nothing more is sent but `revoked`, which ends the stream."""
+        self.lagged = True  # accepts nothing further
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(("revoked", b"{}"))
+
 
 def _point_rows(event: TelemetryCommitted) -> list[list[Any]]:
     return [[str(p.device_id), p.key, p.ts.isoformat(), p.value] for p in event.points]
@@ -74,23 +88,34 @@ class StreamHub:
         self.rt = rt
         self.origin = uuid.uuid4().hex
         self._subscribers: dict[uuid.UUID, set[Subscriber]] = {}
-        self._listener: asyncio.Task[None] | None = None
-        self._listening = asyncio.Event()
+        self._subscription = Subscription(
+            {
+                TELEMETRY_CHANNEL: self._on_telemetry,
+                ALERTS_CHANNEL: self._on_alert,
+                MEMBERSHIP_CHANNEL: self._on_access_ended,
+            },
+            reset=self._missed,
+            name="live stream",
+        )
+        self._subscribed = False
         self._outbox: asyncio.Queue[TelemetryCommitted] = asyncio.Queue(PUBLISH_QUEUE)
         self._publisher: asyncio.Task[None] | None = None
 
     # --- subscribers ------------------------------------------------------------------------
 
-    async def subscribe(self, tenant_id: uuid.UUID, devices: frozenset[uuid.UUID]) -> Subscriber:
-        sub = Subscriber(tenant_id, devices)
+    async def subscribe(
+        self,
+        tenant_id: uuid.UUID,
+        devices: frozenset[uuid.UUID],
+        user_id: uuid.UUID | None = None,
+    ) -> Subscriber:
+        sub = Subscriber(tenant_id, devices, user_id)
         self._subscribers.setdefault(tenant_id, set()).add(sub)
-        if self._listener is None or self._listener.done():
-            self._listening.clear()
-            self._listener = asyncio.create_task(self._listen(), name="stream-listener")
+        self._subscribed = True
         # Wait (briefly) until notifications are received, so that nothing committed after
         # the stream said `ready` is missed.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._listening.wait(), 5)
+            await listener(self.rt).ready(self._subscription, 5)
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
@@ -205,48 +230,59 @@ class StreamHub:
 
     # --- LISTEN -----------------------------------------------------------------------------
 
-    def _on_notify(self, channel: str, payload: str) -> None:
+    def _on_telemetry(self, payload: str) -> None:
         try:
             note = orjson.loads(payload)
             tenant_id = uuid.UUID(note["t"])
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            log.warning("ignoring a malformed notification on %s", channel)
+            log.warning("ignoring a malformed notification on %s", TELEMETRY_CHANNEL)
             return
-        if channel == TELEMETRY_CHANNEL:
-            if note.get("o") != self.origin:
-                self.deliver_telemetry(tenant_id, note.get("p") or [])
-        elif channel == ALERTS_CHANNEL:
-            alert = {k: v for k, v in note.items() if k != "t"}
-            self.deliver_alert(tenant_id, alert)
+        if note.get("o") != self.origin:
+            self.deliver_telemetry(tenant_id, note.get("p") or [])
 
-    async def _listen(self) -> None:
-        while True:
-            try:
-                conn = await self._connect()
-                try:
-                    await conn.execute(f"listen {TELEMETRY_CHANNEL}")
-                    await conn.execute(f"listen {ALERTS_CHANNEL}")
-                    self._listening.set()
-                    async for note in conn.notifies():
-                        self._on_notify(note.channel, note.payload)
-                finally:
-                    self._listening.clear()
-                    await conn.close()
-            except asyncio.CancelledError:
-                raise
-            except (psycopg.Error, OSError):
-                log.warning("live stream listener lost its connection; reconnecting")
-            await asyncio.sleep(RECONNECT_SECONDS)
+    def _on_alert(self, payload: str) -> None:
+        notice = alert_notice(payload)
+        if notice is None:
+            log.warning("ignoring a malformed notification on %s", ALERTS_CHANNEL)
+            return
+        self.deliver_alert(*notice)
+
+    def _on_access_ended(self, payload: str) -> None:
+        try:
+            note = orjson.loads(payload)
+            user_id = uuid.UUID(note["u"])
+            tenant_id = uuid.UUID(note["t"]) if note.get("t") else None
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            log.warning("ignoring a malformed notification on %s", MEMBERSHIP_CHANNEL)
+            return
+        groups = (
+            [self._subscribers.get(tenant_id, set())]
+            if tenant_id is not None
+            else list(self._subscribers.values())
+        )
+        for subs in groups:
+            for sub in subs:
+                if sub.user_id == user_id:
+                    sub.revoke()
+
+    def _missed(self) -> None:
+        """The listener lost its connection: every open stream may have missed events, so
+        each is told once that it lagged and reloads what it shows."""
+        if listener(self.rt).connected:
+            return
+        for subs in self._subscribers.values():
+            for sub in subs:
+                sub.offer("lagged", b"{}")
+                sub.lagged = True
 
     async def close(self) -> None:
-        for task in (self._listener, self._publisher):
-            if task is not None:
-                task.cancel()
-        await asyncio.gather(
-            *(t for t in (self._listener, self._publisher) if t is not None),
-            return_exceptions=True,
-        )
-        self._listener = self._publisher = None
+        if self._subscribed:
+            self._subscribed = False
+            await listener(self.rt).remove(self._subscription)
+        if self._publisher is not None:
+            self._publisher.cancel()
+            await asyncio.gather(self._publisher, return_exceptions=True)
+            self._publisher = None
 
 
 def hub(rt: Runtime) -> StreamHub:

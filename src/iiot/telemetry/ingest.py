@@ -24,10 +24,10 @@ import orjson
 import psycopg
 
 from iiot import events
-from iiot.auth.principals import DevicePrincipal
 from iiot.devices.access import explain_refusal
 from iiot.devices.presence import presence
 from iiot.errors import BadRequest, NotFound, QuotaExceeded, ValidationFailed
+from iiot.identity.principals import DevicePrincipal
 from iiot.metering.meter import usage_meter
 from iiot.modules import UsageFigures, UsageParameters
 from iiot.quotas import rates
