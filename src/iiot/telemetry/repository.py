@@ -12,7 +12,8 @@ it (`RESOLVE_SERIES`: creates the missing series, returns the ids). Then one sta
 
 - expands the points from one JSON document of columns (`json_to_record` + `unnest`;
   orjson writes datetimes in C, where adapting Python lists element by element costs
-  several times more),
+  several times more; each distinct timestamp is sent once and all-null columns not at all,
+  which took a batch of 1,000 points from ~61 kB to ~19 kB),
 - re-checks the device token's credential (so a token revoked a moment ago is refused even
   if this process's cache has not heard yet) or, for a member, that every device exists, and
   locks the batch's devices once (`FOR KEY SHARE`: a device cannot be deleted before this
@@ -77,6 +78,24 @@ join telemetry_series s
   on s.tenant_id = %(tenant_id)s and s.device_id = w.device_id and s.key = w.key
 """
 
+
+def _rules_document(c: str) -> str:
+    """The rules engine's document of a request's columns `c` (`rule_batches.points`): every
+    row's series, timestamp and value columns in full (the ingest document sends each
+    timestamp once and leaves out columns that are all null)."""
+    nulls = f"array[cardinality({c}.s)]"
+    return f"""json_build_object(
+        's', {c}.s,
+        't', (select array_agg({c}.t[z.k] order by z.o)
+              from unnest({c}.ti) with ordinality as z(k, o)),
+        'n', coalesce({c}.n, array_fill(null::float8, {nulls})),
+        'b', coalesce({c}.b, array_fill(null::bool, {nulls})),
+        'x', coalesce({c}.x, array_fill(null::text, {nulls})),
+        'dv', {c}.dv,
+        'ds', {c}.ds
+    )"""  # noqa: S608 - `c` is a fixed alias of the statement, never input
+
+
 _WRITE_HEAD = """
 with lim as (
     select coalesce(t.max_telemetry_points_per_day, tr.max_telemetry_points_per_day)::bigint
@@ -86,8 +105,8 @@ with lim as (
 ),
 cols as (
     select * from json_to_record(%(columns)s::json) as c(
-        s int8[], t timestamptz[], n float8[], b bool[], x text[], u text[], q text[],
-        dv uuid[], ds int8[]
+        s int8[], t timestamptz[], ti int4[], n float8[], b bool[], x text[], u text[],
+        q text[], dv uuid[], ds int8[]
     )
 ),
 """
@@ -121,7 +140,8 @@ missing as (
     where x.id not in (select id from locked)
 ),
 """
-_WRITE_TAIL = """
+_WRITE_TAIL = (
+    """
 series_ok as (
     select count(*) = cardinality((select ds from cols)::int8[]) as ok
     from telemetry_series s
@@ -130,8 +150,9 @@ series_ok as (
 ins as (
     insert into telemetry
         (tenant_id, series_id, ts, value_num, value_bool, value_str, unit, quality)
-    select %(tenant_id)s, u.*
-    from cols, unnest(cols.s, cols.t, cols.n, cols.b, cols.x, cols.u, cols.q) as u
+    select %(tenant_id)s, u.s, cols.t[u.ti], u.n, u.b, u.x, u.un, u.ql
+    from cols, unnest(cols.s, cols.ti, cols.n, cols.b, cols.x, cols.u, cols.q)
+        as u(s, ti, n, b, x, un, ql)
     where exists (select 1 from guard) and cardinality((select ids from missing)) = 0
       and (select ok from series_ok)
     on conflict do nothing
@@ -153,7 +174,10 @@ counted as (
 -- the tenant has an enabled telemetry rule (see iiot.rules.engine).
 outbox as (
     insert into rule_batches (tenant_id, points)
-    select %(tenant_id)s, %(columns)s::json
+    select %(tenant_id)s, """  # noqa: S608 - a fixed alias, no input
+    + _rules_document("cols")
+    + """
+    from cols
     where (select inserted from n) > 0
       and exists (
         select 1 from rules r
@@ -172,6 +196,7 @@ select
     (select ok from series_ok),
     (select id from outbox)
 """
+)
 WRITE_AS_DEVICE = _WRITE_HEAD + _GUARD_DEVICE + _WRITE_TAIL
 WRITE_AS_MEMBER = _WRITE_HEAD + _GUARD_MEMBER + _WRITE_TAIL
 
@@ -182,7 +207,8 @@ WRITE_AS_MEMBER = _WRITE_HEAD + _GUARD_MEMBER + _WRITE_TAIL
 # group's total at once, only while it stays within the limit (otherwise nothing is counted
 # and the caller rolls the group back). A point carried by two requests of the group is
 # inserted once and counted for the first of them; the others see it as a duplicate.
-WRITE_GROUP = """
+WRITE_GROUP = (
+    """
 with lim as (
     select coalesce(t.max_telemetry_points_per_day, tr.max_telemetry_points_per_day)::bigint
         as per_day
@@ -197,8 +223,8 @@ reqs as (
 cols as (
     select q.i, q.tok, q.doc, c.*
     from reqs q, json_to_record(q.doc) as c(
-        s int8[], t timestamptz[], n float8[], b bool[], x text[], u text[], q text[],
-        dv uuid[], ds int8[]
+        s int8[], t timestamptz[], ti int4[], n float8[], b bool[], x text[], u text[],
+        q text[], dv uuid[], ds int8[]
     )
 ),
 dev_ok as (
@@ -241,8 +267,8 @@ ok as (
       and not exists (select 1 from series_bad sb where sb.i = q.i)
 ),
 src as (
-    select q.i, u.*
-    from cols q, unnest(q.s, q.t, q.n, q.b, q.x, q.u, q.q) as u(s, t, n, b, x, un, ql)
+    select q.i, u.s, q.t[u.ti] as t, u.n, u.b, u.x, u.un, u.ql
+    from cols q, unnest(q.s, q.ti, q.n, q.b, q.x, q.u, q.q) as u(s, ti, n, b, x, un, ql)
     where q.i in (select i from ok)
 ),
 ins as (
@@ -282,7 +308,9 @@ rules_on as (
 -- Durable rule evaluation: each request that stored points is queued, as its own batch.
 outbox as (
     insert into rule_batches (tenant_id, points)
-    select %(tenant_id)s, q.doc
+    select %(tenant_id)s, """  # noqa: S608 - a fixed alias, no input
+    + _rules_document("q")
+    + """
     from cols q join per_req p on p.i = q.i
     where p.n > 0 and (select yes from rules_on)
     order by q.i
@@ -305,6 +333,7 @@ left join missing m on m.i = q.i
 left join per_req p on p.i = q.i
 order by q.i
 """
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -416,19 +445,26 @@ async def _resolve(
 
 
 def _columns(rows: Rows, series: list[int], devices: list[uuid.UUID], distinct: list[int]) -> str:
-    return orjson.dumps(
-        {
-            "s": series,
-            "t": rows.ts,
-            "n": rows.nums,
-            "b": rows.bools,
-            "x": rows.strs,
-            "u": rows.units,
-            "q": rows.qualities,
-            "dv": devices,
-            "ds": distinct,
-        }
-    ).decode()
+    """The statement's JSON document of a request's columns. Each distinct timestamp is sent
+    once (`t`, with each row's 1-based position in it in `ti`: a batch repeats a timestamp for
+    each of its keys, and its ISO text was half the document), and a column that is null in
+    every row is left out (it reads as null)."""
+    positions: dict[datetime, int] = {}
+    index = [positions.setdefault(t, len(positions) + 1) for t in rows.ts]
+    document: dict[str, Any] = {"s": series, "t": list(positions), "ti": index}
+    size = len(rows)
+    for name, column in (
+        ("n", rows.nums),
+        ("b", rows.bools),
+        ("x", rows.strs),
+        ("u", rows.units),
+        ("q", rows.qualities),
+    ):
+        if column.count(None) != size:
+            document[name] = column
+    document["dv"] = devices
+    document["ds"] = distinct
+    return orjson.dumps(document).decode()
 
 
 def _missing(item: PendingWrite, cache: SeriesCache, resolved: _Resolved) -> list[SeriesKey]:
