@@ -104,3 +104,24 @@ async def test_a_stalled_body_answers_408_and_a_prompt_one_is_served(server: int
     assert data.startswith(b"HTTP/1.1 200")
     assert data.endswith(b"3")
     writer.close()
+
+
+async def test_oversized_headers_are_refused_and_the_connection_closed(server: int) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server)
+    writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n")
+    await writer.drain()
+    data = await asyncio.wait_for(reader.read(), 3)
+    assert data.startswith(b"HTTP/1.1 400"), data
+    writer.close()
+
+
+async def test_keep_alive_requests_within_the_deadline_are_served(server: int) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server)
+    for _ in range(3):
+        writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab")
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 3)
+        assert head.startswith(b"HTTP/1.1 200"), head
+        assert await asyncio.wait_for(reader.readexactly(1), 3) == b"2"
+        await asyncio.sleep(0.3)  # under the 0.5 s deadline each time, 0.9 s in all
+    writer.close()

@@ -58,7 +58,7 @@ class PreparedIngest:
     now: datetime
     token_digest: bytes | None
     # Set by `write`: the batch was queued for the rules engine in its transaction.
-    rule_batch: int | None = None
+    rules_queued: bool = False
 
 
 def seconds_to_next_utc_midnight(now: datetime) -> int:
@@ -215,7 +215,7 @@ async def write(rt: Runtime, ctx: TenantContext, prepared: PreparedIngest) -> In
             status=429,
             retry_after=seconds_to_next_utc_midnight(prepared.now),
         )
-    prepared.rule_batch = outcome.rule_batch
+    prepared.rules_queued = outcome.rules_queued
     return IngestAccepted(points=outcome.inserted, duplicates=len(rows) - outcome.inserted)
 
 
@@ -263,9 +263,8 @@ async def after_commit(
         for n, b, s in zip(rows.nums, rows.bools, rows.strs, strict=True)
     ]
     points = list(map(events.CommittedPoint, rows.device_ids, rows.keys, rows.ts, values))
-    queued = prepared.rule_batch is not None
     await events.telemetry_committed(
-        rt, events.TelemetryCommitted(ctx.tenant_id, points, rules_queued=queued)
+        rt, events.TelemetryCommitted(ctx.tenant_id, points, rules_queued=prepared.rules_queued)
     )
 
 

@@ -3,12 +3,13 @@
 Every write counts its points on the tenant's `tenant_usage_daily` row, which it keeps
 locked until its commit; many concurrent one-point requests of a tenant would queue on that
 row, one commit (and WAL flush) each. Small requests therefore wait in a queue, and a few
-flusher tasks write everything queued in one transaction with one commit
-(`TelemetryWriter.write_group`). There is no timer: an idle system writes a request at once,
-and a busy one gathers whatever arrived while the previous group committed. Each request is
-answered after the commit that stored it. If a group cannot be committed as a whole (a
-request would cross the quota, or the database refuses something) it is rolled back and its
-requests are written one by one, so a failure reaches only the requests it concerns.
+flusher tasks write everything queued in one transaction with one commit and, per tenant,
+one statement (`TelemetryWriter.write_group`). There is no timer: an idle system writes a
+request at once, and a busy one gathers whatever arrived while the previous group committed.
+Each request is answered after the commit that stored it. If a group cannot be committed as
+a whole (a request would cross the quota, or the database refuses something) it is rolled
+back and its requests are written one by one, so a failure reaches only the requests it
+concerns.
 """
 
 from __future__ import annotations
