@@ -9,10 +9,12 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from iiot.app import MODULES, create_app
+from iiot.auth import passwords
 from iiot.config import Settings
 from iiot.metering.meter import usage_meter
 from iiot.quotas.ratelimit import make_rate_limiter
 from iiot.runtime import Runtime
+from tests.fixtures import passwords as test_passwords
 from tests.fixtures.database import Cleaner, TestDatabase, test_database
 from tests.fixtures.factories import Factory, World, build_world
 
@@ -63,6 +65,14 @@ async def database_cleaner(db_urls: TestDatabase) -> AsyncIterator[Cleaner]:
     cleaner = Cleaner(db_urls.admin_url, keep=KEEP_TABLES)
     yield cleaner
     await cleaner.close()
+
+
+@pytest.fixture(autouse=True)
+def _password_hashing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cheap argon2id parameters, unless the test is about the cost of the hash."""
+    if request.node.get_closest_marker("real_password_hashing") is None:
+        monkeypatch.setattr(passwords, "_hasher", test_passwords.CHEAP)
+        monkeypatch.setattr(passwords, "_DUMMY_HASH", test_passwords.CHEAP_DUMMY_HASH)
 
 
 @pytest.fixture(autouse=True)
