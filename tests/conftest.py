@@ -10,14 +10,45 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from iiot.app import MODULES, create_app
 from iiot.config import Settings
+from iiot.identity import passwords
 from iiot.metering.meter import usage_meter
 from iiot.quotas.ratelimit import make_rate_limiter
 from iiot.runtime import Runtime
+from tests.fixtures import passwords as test_passwords
 from tests.fixtures.database import Cleaner, TestDatabase, test_database
 from tests.fixtures.factories import Factory, World, build_world
 
 # Platform seed rows that survive between tests (tiers are restored to their seed instead).
 KEEP_TABLES = frozenset({"alembic_version"})
+
+# Modules with tests that run for seconds (servers in subprocesses, a browser, fuzzing), longest
+# first. They start first, so that the parallel workers share them out and finish together
+# on the short tests instead of one worker running a long test alone at the end.
+LONG_RUNNING_FIRST = (
+    "tests/test_schemathesis.py",
+    "tests/web/test_ui_e2e.py",
+    "tests/test_serve_workers.py",
+    "tests/db/test_outage.py",
+    "tests/scaleout/test_two_processes.py",
+    "tests/mqtt/test_protocol.py",
+    "tests/test_cli.py",
+    "tests/mqtt/test_tb_iot_gateway.py",
+    "tests/rules/test_durable.py",
+    "tests/mqtt/test_serve_crash.py",
+    "tests/connectivity/test_cross_process.py",
+    "tests/telemetry/test_issue13_bounds.py",
+    "tests/test_cli_failures.py",
+    "tests/stream/test_stream.py",
+    "tests/telemetry/test_storage_migration.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The modules of LONG_RUNNING_FIRST first, in that order; each module's tests stay
+    together and in their order (module-scoped fixtures are set up once)."""
+    rank = {path: n for n, path in enumerate(LONG_RUNNING_FIRST)}
+    last = len(rank)
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], last))
 
 
 @pytest.fixture(scope="session")
@@ -63,6 +94,14 @@ async def database_cleaner(db_urls: TestDatabase) -> AsyncIterator[Cleaner]:
     cleaner = Cleaner(db_urls.admin_url, keep=KEEP_TABLES)
     yield cleaner
     await cleaner.close()
+
+
+@pytest.fixture(autouse=True)
+def _password_hashing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cheap argon2id parameters, unless the test is about the cost of the hash."""
+    if request.node.get_closest_marker("real_password_hashing") is None:
+        monkeypatch.setattr(passwords, "_hasher", test_passwords.CHEAP)
+        monkeypatch.setattr(passwords, "_DUMMY_HASH", test_passwords.CHEAP_DUMMY_HASH)
 
 
 @pytest.fixture(autouse=True)

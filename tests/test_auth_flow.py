@@ -120,6 +120,7 @@ async def test_unknown_email_and_wrong_password_look_the_same(
     assert wrong_password.headers["content-type"] == unknown_email.headers["content-type"]
 
 
+@pytest.mark.real_password_hashing
 async def test_unknown_email_costs_as_much_as_a_wrong_password(
     world: World, factory: Factory
 ) -> None:

@@ -58,14 +58,17 @@ def test_serve_with_two_workers(external: External, tmp_path: Path) -> None:
     try:
         deadline = time.monotonic() + 90
         served = 0
-        while served < 20:
-            assert server.poll() is None, server.stderr.read() if server.stderr else ""
-            assert time.monotonic() < deadline, "the workers did not answer in time"
-            try:
-                r = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
-                served += r.status_code == 200
-            except httpx.TransportError:
-                time.sleep(0.3)
+        # A new connection per request (as separate clients would open), one TLS context.
+        no_keepalive = httpx.Limits(max_keepalive_connections=0)
+        with httpx.Client(timeout=2, limits=no_keepalive) as client:
+            while served < 20:
+                assert server.poll() is None, server.stderr.read() if server.stderr else ""
+                assert time.monotonic() < deadline, "the workers did not answer in time"
+                try:
+                    r = client.get(f"http://127.0.0.1:{port}/health")
+                    served += r.status_code == 200
+                except httpx.TransportError:
+                    time.sleep(0.3)
         workers = [
             p for p in psutil.Process(server.pid).children(recursive=True) if "python" in p.name()
         ]

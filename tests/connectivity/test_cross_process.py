@@ -125,15 +125,16 @@ def served(db_urls: TestDatabase, tmp_path: Path) -> Iterator[tuple[str, subproc
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, proc.communicate()[0]
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("iiot serve did not start")
+        with httpx.Client(timeout=1) as client:  # one TLS context, not one per attempt
+            while time.monotonic() < deadline:
+                assert proc.poll() is None, proc.communicate()[0]
+                try:
+                    if client.get(f"{base}/health").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            else:
+                pytest.fail("iiot serve did not start")
         yield base, proc
     finally:
         if proc.poll() is None:

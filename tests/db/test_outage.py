@@ -15,7 +15,7 @@ import signal
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -42,6 +42,13 @@ def _stop(pgdata: Path) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("PostgreSQL did not stop")
+
+
+async def _until(condition: Callable[[], bool], timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -92,9 +99,9 @@ async def test_database_outage_answers_503_and_recovers(
         caplog.clear()
         with caplog.at_level(logging.INFO):
             workers = [asyncio.create_task(load()) for _ in range(4)]
-            await asyncio.sleep(0.3)
+            await _until(lambda: statuses[200] >= 8)  # the load is flowing
             await asyncio.to_thread(_stop, pgdata)
-            await asyncio.sleep(1.5)
+            await _until(lambda: statuses[503] >= 40)  # many requests meet the outage
             stop.set()
             await asyncio.gather(*workers)
 

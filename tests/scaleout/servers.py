@@ -110,15 +110,17 @@ def wait_ready(server: Server, timeout: float = 90) -> None:
     """Wait until the server's /ready answers 200; stop it and raise if it does not."""
     name, process, log = server.name, server.process, server.log
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{name} exited: {log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{server.url}/ready", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
+    # One client for the polling: a new one per attempt costs a TLS context (tens of ms of CPU).
+    with httpx.Client(timeout=1) as client:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited: {log.read_text()[-3000:]}")
+            try:
+                if client.get(f"{server.url}/ready").status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
     server.stop()
     raise RuntimeError(f"{name} did not become ready: {log.read_text()[-3000:]}")
 
