@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterable
 from graphlib import CycleError, TopologicalSorter
 from itertools import pairwise
@@ -438,9 +439,11 @@ PACKAGE_BACK_EDGES = {
 PACKAGES = frozenset(p.parent.name for p in SRC.glob("*/__init__.py"))
 
 
-def imported_packages(rel: str, source: str, packages: frozenset[str]) -> set[str]:
+@functools.cache
+def imported_packages(rel: str, source: str, packages: frozenset[str]) -> frozenset[str]:
     """The other packages of iiot that module `rel` imports, wherever the import stands (module
-    level, in a function, under TYPE_CHECKING): each is a dependency of its package."""
+    level, in a function, under TYPE_CHECKING): each is a dependency of its package. Cached: the
+    stale-entry check asks again for every module once per back edge."""
     own = rel.split("/")[0] if "/" in rel else None
     found: set[str] = set()
     for node in ast.walk(ast.parse(source)):
@@ -455,7 +458,7 @@ def imported_packages(rel: str, source: str, packages: frozenset[str]) -> set[st
             parts = name.split(".")
             if len(parts) >= 2 and parts[0] == "iiot" and parts[1] in packages:
                 found.add(parts[1])
-    return found - {own} if own else found
+    return frozenset(found - {own} if own else found)
 
 
 def package_cycle(
