@@ -8,8 +8,8 @@ work before the acknowledgement); the engine then, in one tenant transaction:
 1. takes the tenant's evaluation lock (a transaction-level advisory lock: one evaluator per
    tenant across all processes, so batches are judged in order),
 2. reads the tenant's oldest queued batches (up to `MAX_BATCHES_PER_EVALUATION`),
-3. evaluates them in order (rule state, alerts, webhooks and e-mails),
-4. deletes them,
+3. deletes them (in the same statement),
+4. evaluates them in order (rule state, alerts, webhooks and e-mails),
 
 and commits: the effects and the removal of the batches commit together, so a crash at any
 point leaves the batches queued and nothing applied, and a committed evaluation is never
@@ -77,6 +77,8 @@ SWEEP_AFTER_SECONDS = 2.0
 # How long a nudge waits for another process's evaluation of the same tenant to end.
 LOCK_WAIT_SECONDS = 2.0
 _LOCKED = -1
+# Series names remembered per tenant (a tenant's are forgotten all at once past this).
+MAX_SERIES_NAMES = 200_000
 
 
 class RuleIndex:
@@ -110,6 +112,8 @@ class RulesEngine:
         self._worker: asyncio.Task[None] | None = None
         # Tenants whose last evaluation failed: their batches are taken one at a time.
         self._one_by_one: set[uuid.UUID] = set()
+        # (device, key) of the series this process has read, per tenant.
+        self._series: dict[uuid.UUID, dict[int, tuple[uuid.UUID, str]]] = {}
         # The index of each tenant's rule list as the cache last returned it.
         self._indexes: dict[uuid.UUID, tuple[list[RuleSpec], RuleIndex]] = {}
 
@@ -172,14 +176,14 @@ class RulesEngine:
                     repo = RuleBatchRepository(session, ctx)
                     if not await repo.lock_tenant():
                         return _LOCKED
-                    queued = await repo.pending(limit)
+                    # Removed in this transaction: they stay queued unless it commits.
+                    queued = await repo.take(limit)
                     if not queued:
                         self._one_by_one.discard(tenant_id)
                         return 0
                     index = await self._index(tenant_id)
                     values = await self._values(repo, queued, index.keys) if index.keys else []
                     outcome = await self._evaluate_in(session, ctx, values, index)
-                    await repo.done([q.id for q in queued])
         except Exception as exc:
             if is_database_unavailable(exc) or not queued:
                 raise
@@ -241,9 +245,16 @@ class RulesEngine:
         """The batches' readings per device and key (only the keys some rule reads), from the
         queued documents read as columns."""
         docs: list[dict[str, Any]] = [orjson.loads(q.points) for q in queued]
-        found = await repo.series_names({s for d in docs for s in d["ds"]})
-        # Series missing here belong to devices deleted since: their readings are skipped.
-        names = {sid: name for sid, name in found.items() if name[1] in keys}
+        known = self._series.setdefault(repo.ctx.tenant_id, {})
+        wanted = {s for d in docs for s in d["ds"]}
+        unknown = wanted.difference(known)
+        if unknown:
+            if len(known) + len(unknown) > MAX_SERIES_NAMES:
+                known.clear()
+            # Series missing here belong to devices deleted since: their readings are
+            # skipped. A series id is never reused, so a name once read stays right.
+            known.update(await repo.series_names(unknown))
+        names = {sid: name for sid in wanted if (name := known.get(sid)) and name[1] in keys}
         return [columns_values(doc, names, datetime.fromisoformat) for doc in docs]
 
     async def evaluate(

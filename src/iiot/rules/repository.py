@@ -327,6 +327,10 @@ class ParkedBatch:
     parked_at: datetime
 
 
+def _by_id(batch: QueuedBatch) -> int:
+    return batch.id
+
+
 class RuleBatchRepository(TenantRepository[RuleBatch]):
     """The tenant's committed batches waiting for the rules engine (see `rules.engine`)."""
 
@@ -340,31 +344,31 @@ class RuleBatchRepository(TenantRepository[RuleBatch]):
         )
         return bool(got)
 
-    async def pending(self, limit: int) -> list[QueuedBatch]:
+    async def take(self, limit: int) -> list[QueuedBatch]:
+        """Remove the oldest `limit` unparked batches and return them, oldest first.
+
+        The removal commits with the evaluation's effects or not at all: a transaction that
+        fails leaves them queued."""
         rows = await self.session.execute(
             text(
-                "select id, points::text, attempts from rule_batches "
-                "where tenant_id = :t and parked_at is null order by id limit :limit"
+                "delete from rule_batches b where b.tenant_id = :t and b.id in ("
+                " select id from rule_batches where tenant_id = :t and parked_at is null"
+                " order by id limit :limit"
+                ") returning b.id, b.points::text, b.attempts"
             ),
             {"t": self.ctx.tenant_id, "limit": limit},
         )
-        return [QueuedBatch(int(r[0]), r[1], int(r[2])) for r in rows]
+        return sorted((QueuedBatch(int(r[0]), r[1], int(r[2])) for r in rows), key=_by_id)
 
     async def series_names(self, ids: Iterable[int]) -> dict[int, tuple[uuid.UUID, str]]:
         rows = await self.session.execute(
-            select(TelemetrySeries.id, TelemetrySeries.device_id, TelemetrySeries.key).where(
-                TelemetrySeries.tenant_id == self.ctx.tenant_id,
-                TelemetrySeries.id.in_(list(ids)),
-            )
+            text(
+                "select id, device_id, key from telemetry_series"
+                " where tenant_id = :t and id = any(:ids)"
+            ),
+            {"t": self.ctx.tenant_id, "ids": list(ids)},
         )
         return {int(r[0]): (r[1], r[2]) for r in rows}
-
-    async def done(self, ids: Sequence[int]) -> None:
-        await self.session.execute(
-            delete(RuleBatch).where(
-                RuleBatch.tenant_id == self.ctx.tenant_id, RuleBatch.id.in_(list(ids))
-            )
-        )
 
     async def failed(self, batch_id: int, error: str, park_after: int) -> bool:
         """Count a failed attempt; True when the batch is now parked."""
