@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -40,17 +39,8 @@ from iiot.metering.meter import usage_meter
 from iiot.notifications import webhooks
 from iiot.rules import metrics
 from iiot.rules.cache import RuleCache
-from iiot.rules.evaluation import (
-    BatchValues,
-    Judged,
-    Outcome,
-    Verdict,
-    apply,
-    batch_values,
-    columns_values,
-    judge,
-    judge_in_batch,
-)
+from iiot.rules.evaluation import BatchValues, Outcome, apply, batch_values, columns_values, judge
+from iiot.rules.matching import RuleIndex, Verdicts
 from iiot.rules.repository import (
     DeviceInfo,
     QueuedBatch,
@@ -79,28 +69,6 @@ LOCK_WAIT_SECONDS = 2.0
 _LOCKED = -1
 # Series names remembered per tenant (a tenant's are forgotten all at once past this).
 MAX_SERIES_NAMES = 200_000
-
-
-class RuleIndex:
-    """A tenant's telemetry rules by the keys whose arrival makes them worth evaluating, so a
-    batch meets only the rules that read one of its keys (built once per rule list)."""
-
-    def __init__(self, specs: list[RuleSpec]) -> None:
-        self.specs = [s for s in specs if s.rule_type != "time_based"]
-        self.keys = frozenset(k for spec in self.specs for k in spec.keys)
-        # Rules in priority order per key; a rule reading two keys is listed under both.
-        self.by_key: dict[str, list[RuleSpec]] = {}
-        for spec in self.specs:
-            for key in sorted(spec.keys):
-                self.by_key.setdefault(key, []).append(spec)
-        self.typed = any(s.device_type is not None for s in self.specs)
-
-    def candidates(self, keys: Iterable[str]) -> list[RuleSpec]:
-        """The rules reading any of `keys`, each once."""
-        found: list[RuleSpec] = []
-        for key in keys:
-            found.extend(self.by_key.get(key, ()))
-        return list({id(s): s for s in found}.values()) if len(found) > 1 else found
 
 
 class RulesEngine:
@@ -287,28 +255,18 @@ class RulesEngine:
             # No rule looks at device types: names are read only for devices that fire.
             devices = {d: DeviceInfo.unresolved(d) for d in device_ids}
         readings = ReadingRepository(session, ctx)
-        # Verdicts per (rule, device), appended batch after batch.
-        judged: dict[tuple[uuid.UUID, uuid.UUID], Judged] = {}
-        evaluations = 0
+        verdicts = Verdicts()
         for per_device in values:
             for device_id, readings_of_device in per_device.items():
                 device = devices.get(device_id)
                 if device is None:
                     continue
-                for spec in index.candidates(readings_of_device):
-                    if not spec.applies_to(device.id, device.type):
-                        continue
-                    evaluations += 1
-                    verdicts: list[Verdict] | None = judge_in_batch(spec, readings_of_device)
-                    if verdicts is None:
-                        verdicts = await judge(readings, spec, device, readings_of_device, now)
-                    entry = judged.get((spec.id, device_id))
-                    if entry is None:
-                        judged[(spec.id, device_id)] = (spec, device, verdicts)
-                    else:
-                        entry[2].extend(verdicts)
-        usage_meter(self.rt).add(ctx.tenant_id, "rule_evaluations", evaluations)
-        return await apply(session, ctx, list(judged.values()), now, resolve=device_repo.by_ids)
+                for spec in verdicts.judge_batch(index, device, readings_of_device):
+                    found = await judge(readings, spec, device, readings_of_device, now)
+                    verdicts.add(spec, device, found)
+        usage_meter(self.rt).add(ctx.tenant_id, "rule_evaluations", verdicts.evaluations)
+        judged, quiet = verdicts.judged()
+        return await apply(session, ctx, judged, now, resolve=device_repo.by_ids, quiet=quiet)
 
     async def close(self) -> None:
         if self._worker is not None:

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from iiot import mail
 from iiot.alerts import service as alerts
@@ -34,6 +34,9 @@ from iiot.rules.schemas import (
 )
 from iiot.rules.specs import RuleSpec
 from iiot.tenancy.context import TenantContext
+
+if TYPE_CHECKING:
+    from iiot.rules.matching import Quiet
 
 
 class Verdict(NamedTuple):
@@ -130,11 +133,12 @@ def columns_values(
         rows = defaultdict(list)
         for i, sid in enumerate(sids):
             rows[sid].append(i)
-    # A batch repeats each timestamp once per key: parse each text once.
+    # A batch repeats each timestamp once per key: parse each text once, and order the
+    # times of a series once for every series with the same times.
     at = {t: parse(t) for t in set(times)}
+    last: tuple[list[Any], list[int] | None, datetime] | None = None
     out: dict[uuid.UUID, BatchValues] = defaultdict(dict)
-    wanted = range(width) if rows is None else rows.keys()
-    for j in wanted:
+    for j in range(width) if rows is None else rows.keys():
         if rows is None:
             sid = sids[j]
             values, stamps = nums[j::width], times[j::width]
@@ -145,18 +149,31 @@ def columns_values(
         name = names.get(sid)
         if name is None:
             continue
-        if None in values:
+        if last is None or stamps != last[0]:
+            moments = list(map(at.__getitem__, stamps))
+            ordered = sorted(moments)
+            # Readings sent out of order are judged in time order (equal times keep theirs).
+            order = (
+                None if moments == ordered else sorted(range(len(moments)), key=moments.__getitem__)
+            )
+            last = (stamps, order, ordered[-1])
+        _, order, newest = last
+        try:
+            # Only numbers compare: a reading without one (a boolean or a text) raises here.
+            low, high = min(values), max(values)
+        except TypeError:
+            low = None
+        if low is None:
             picked = range(j, total, width) if rows is None else rows[j]
             flags, texts = doc["b"], doc["x"]
             values = [_number(nums[i], flags[i], texts[i]) for i in picked]
-        moments = list(map(at.__getitem__, stamps))
-        ordered = sorted(moments)
-        if moments != ordered:
-            # Readings sent out of order: judged in time order (equal times keep theirs).
-            order = sorted(range(len(moments)), key=moments.__getitem__)
+            if order is not None:
+                values = [values[i] for i in order]
+            out[name[0]][name[1]] = KeyReadings.of([v for v in values if v is not None], newest)
+            continue
+        if order is not None:
             values = [values[i] for i in order]
-        numbers = [v for v in values if v is not None] if None in values else values
-        out[name[0]][name[1]] = KeyReadings.of(numbers, ordered[-1])
+        out[name[0]][name[1]] = KeyReadings(values, newest, low, high)
     return out
 
 
@@ -303,15 +320,17 @@ async def apply(
     judged: list[Judged],
     now: datetime,
     resolve: DeviceResolver | None = None,
+    quiet: Sequence[Quiet] = (),
 ) -> Outcome:
     """Lock the (rule, device) states, move them, and run the actions of every trigger.
 
     Devices given unresolved (known by id only) are read with `resolve` only when some rule
-    holds for them; one that no longer exists is skipped.
+    holds for them; one that no longer exists is skipped. `quiet` rules held nowhere: they
+    only clear an active state.
     """
     outcome = Outcome()
     judged = [j for j in judged if any(v.matched is not None for v in j[2])]
-    if not judged:
+    if not judged and not quiet:
         return outcome
     holding = [j for j in judged if any(v.matched for v in j[2])]
     unknown = {dev.id for _, dev, _ in holding if not dev.resolved}
@@ -322,12 +341,22 @@ async def apply(
             for spec, dev, vs in judged
             if dev.resolved or dev.id in found or not any(v.matched for v in vs)
         ]
-    pairs = list({(spec.id, dev.id) for spec, dev, _ in judged})
+    # Rules and devices deduplicated by identity: hashing ids costs more than comparing them.
+    rules = {id(spec): spec for spec, _, _ in judged} | {id(q.spec): q.spec for q in quiet}
+    devices = {id(dev): dev for _, dev, _ in judged} | {id(q.device): q.device for q in quiet}
     create = sorted({(spec.id, dev.id) for spec, dev, vs in judged if any(v.matched for v in vs)})
-    states = await RuleStateRepository(session, ctx).lock(pairs, create=create)
+    states = await RuleStateRepository(session, ctx).lock(
+        sorted({s.id for s in rules.values()}),
+        sorted({d.id for d in devices.values()}),
+        create=create,
+    )
+    if not states:
+        return outcome
     # A pair without a state row (it never held, or is not active and nothing holds now)
-    # has nothing to change.
-    acting = [j for j in judged if (j[0].id, j[1].id) in states]
+    # has nothing to change; a quiet one only its first verdict.
+    acting = [j for j in judged if (j[0].id, j[1].id) in states] + [
+        (q.spec, q.device, [q.verdict()]) for q in quiet if (q.spec.id, q.device.id) in states
+    ]
     for spec, device, verdicts in sorted(acting, key=lambda j: (-j[0].priority, str(j[0].id))):
         state = states[(spec.id, device.id)]
         for verdict in verdicts:
