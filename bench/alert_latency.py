@@ -120,6 +120,17 @@ async def _wait_for_alert(db: harness.Scratch, rule_name: str, count: int) -> fl
     raise RuntimeError("the sentinel alert did not appear within 60 s")
 
 
+async def _engine_counts(client: httpx.AsyncClient) -> tuple[float, float]:
+    """(batches evaluated, evaluation rounds) so far, from the server's /metrics."""
+    text = (await client.get("/metrics")).text
+    found = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in ("iiot_rules_batches_total", "iiot_rules_evaluation_seconds_count"):
+            found[name] = float(value)
+    return found["iiot_rules_batches_total"], found["iiot_rules_evaluation_seconds_count"]
+
+
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -181,6 +192,7 @@ async def ingest_overhead(
                         for i in range(rules)
                     ]
                     batches = ib.make_batches(tenant, points, 1_000, timeline)
+                    counted = await _engine_counts(client)
                     spy = None
                     if profile_raw is not None and n == 0:
                         # Long enough for the run and the engine's catching up after it.
@@ -208,6 +220,10 @@ async def ingest_overhead(
                     lag_ms.append(round(await _wait_for_alert(db, "sentinel", n + 1) * 1000, 1))
                     if spy is not None:
                         spy.wait(timeout=300)
+                    batches_done, rounds = await _engine_counts(client)
+                    with_rules[-1]["batches_per_evaluation"] = round(
+                        (batches_done - counted[0]) / max(rounds - counted[1], 1), 2
+                    )
                     # The engine's work after the last acknowledgement is charged to the run.
                     with_rules[-1]["server_cpu_ms_per_1000_points"] = round(
                         with_rules[-1]["server_cpu_ms_per_1000_points"]
@@ -221,7 +237,8 @@ async def ingest_overhead(
                     harness.log(
                         f"run {n + 1}: {without[-1]['points_per_s']:,.0f} points/s without rules, "
                         f"{with_rules[-1]['points_per_s']:,.0f} with {rules}; engine lag after "
-                        f"the run {lag_ms[-1]} ms"
+                        f"the run {lag_ms[-1]} ms, "
+                        f"{with_rules[-1]['batches_per_evaluation']} batches per evaluation"
                     )
                 assert sentinel
     base = harness.median([r["points_per_s"] for r in without])
