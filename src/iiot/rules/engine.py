@@ -67,8 +67,6 @@ SWEEP_AFTER_SECONDS = 2.0
 # How long a nudge waits for another process's evaluation of the same tenant to end.
 LOCK_WAIT_SECONDS = 2.0
 _LOCKED = -1
-# Series names remembered per tenant (a tenant's are forgotten all at once past this).
-MAX_SERIES_NAMES = 200_000
 
 
 class RulesEngine:
@@ -80,8 +78,6 @@ class RulesEngine:
         self._worker: asyncio.Task[None] | None = None
         # Tenants whose last evaluation failed: their batches are taken one at a time.
         self._one_by_one: set[uuid.UUID] = set()
-        # (device, key) of the series this process has read, per tenant.
-        self._series: dict[uuid.UUID, dict[int, tuple[uuid.UUID, str]]] = {}
         # The index of each tenant's rule list as the cache last returned it.
         self._indexes: dict[uuid.UUID, tuple[list[RuleSpec], RuleIndex]] = {}
 
@@ -213,16 +209,9 @@ class RulesEngine:
         """The batches' readings per device and key (only the keys some rule reads), from the
         queued documents read as columns."""
         docs: list[dict[str, Any]] = [orjson.loads(q.points) for q in queued]
-        known = self._series.setdefault(repo.ctx.tenant_id, {})
-        wanted = {s for d in docs for s in d["ds"]}
-        unknown = wanted.difference(known)
-        if unknown:
-            if len(known) + len(unknown) > MAX_SERIES_NAMES:
-                known.clear()
-            # Series missing here belong to devices deleted since: their readings are
-            # skipped. A series id is never reused, so a name once read stays right.
-            known.update(await repo.series_names(unknown))
-        names = {sid: name for sid in wanted if (name := known.get(sid)) and name[1] in keys}
+        found = await repo.series_names({s for d in docs for s in d["ds"]})
+        # Series missing here belong to devices deleted since: their readings are skipped.
+        names = {sid: name for sid, name in found.items() if name[1] in keys}
         return [columns_values(doc, names, datetime.fromisoformat) for doc in docs]
 
     async def evaluate(
