@@ -15,6 +15,10 @@ Target: at most 20% slower than with none.
 
     .venv/bin/python bench/alert_latency.py [--triggers 1000]
     .venv/bin/python bench/alert_latency.py --ingest-rules 100 [--runs 3] [--points 200000]
+        [--profile]
+
+`--profile` samples the server with py-spy during the first run with rules (its ingest and
+the engine's catching up) into bench/results/ingest_with_rules_profile.txt.
 """
 
 from __future__ import annotations
@@ -116,6 +120,17 @@ async def _wait_for_alert(db: harness.Scratch, rule_name: str, count: int) -> fl
     raise RuntimeError("the sentinel alert did not appear within 60 s")
 
 
+async def _engine_counts(client: httpx.AsyncClient) -> tuple[float, float]:
+    """(batches evaluated, evaluation rounds) so far, from the server's /metrics."""
+    text = (await client.get("/metrics")).text
+    found = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in ("iiot_rules_batches_total", "iiot_rules_evaluation_seconds_count"):
+            found[name] = float(value)
+    return found["iiot_rules_batches_total"], found["iiot_rules_evaluation_seconds_count"]
+
+
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -135,7 +150,7 @@ async def _timed_send(
 
 
 async def ingest_overhead(
-    rules: int, runs: int, points: int, concurrency: int
+    rules: int, runs: int, points: int, concurrency: int, profile_raw: Path | None = None
 ) -> dict[str, object]:
     import ingest_batch as ib
 
@@ -177,6 +192,12 @@ async def ingest_overhead(
                         for i in range(rules)
                     ]
                     batches = ib.make_batches(tenant, points, 1_000, timeline)
+                    counted = await _engine_counts(client)
+                    spy = None
+                    if profile_raw is not None and n == 0:
+                        # Long enough for the run and the engine's catching up after it.
+                        seconds = without[-1]["seconds"] * 2 + 10
+                        spy = harness.start_profile(server.pid, profile_raw, int(seconds))
                     with_rules.append(
                         await _timed_send(ib, server.url, server.pid, batches, concurrency)
                     )
@@ -197,6 +218,12 @@ async def ingest_overhead(
                         )
                         r.raise_for_status()
                     lag_ms.append(round(await _wait_for_alert(db, "sentinel", n + 1) * 1000, 1))
+                    if spy is not None:
+                        spy.wait(timeout=300)
+                    batches_done, rounds = await _engine_counts(client)
+                    with_rules[-1]["batches_per_evaluation"] = round(
+                        (batches_done - counted[0]) / max(rounds - counted[1], 1), 2
+                    )
                     # The engine's work after the last acknowledgement is charged to the run.
                     with_rules[-1]["server_cpu_ms_per_1000_points"] = round(
                         with_rules[-1]["server_cpu_ms_per_1000_points"]
@@ -210,7 +237,8 @@ async def ingest_overhead(
                     harness.log(
                         f"run {n + 1}: {without[-1]['points_per_s']:,.0f} points/s without rules, "
                         f"{with_rules[-1]['points_per_s']:,.0f} with {rules}; engine lag after "
-                        f"the run {lag_ms[-1]} ms"
+                        f"the run {lag_ms[-1]} ms, "
+                        f"{with_rules[-1]['batches_per_evaluation']} batches per evaluation"
                     )
                 assert sentinel
     base = harness.median([r["points_per_s"] for r in without])
@@ -237,6 +265,7 @@ async def ingest_overhead(
         "target_slowdown_percent": 20,
         "meets_target": slowdown <= 20,
         "engine_lag_after_run_ms": lag_ms,
+        "profile_top": harness.summarize_profile(profile_raw) if profile_raw else None,
         "runs_without": without,
         "runs_with": with_rules,
     }
@@ -249,10 +278,16 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--points", type=int, default=200_000, help="points per ingest run")
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy the first run with rules (ingest mode)"
+    )
     args = parser.parse_args()
     if args.ingest_rules:
+        profile_raw = harness.RESULTS / "ingest_with_rules_profile.txt" if args.profile else None
         overhead = asyncio.run(
-            ingest_overhead(args.ingest_rules, args.runs, args.points, args.concurrency)
+            ingest_overhead(
+                args.ingest_rules, args.runs, args.points, args.concurrency, profile_raw
+            )
         )
         harness.log(
             f"batch ingest: {overhead['points_per_s_without_rules']:,.0f} points/s without "

@@ -8,8 +8,8 @@ work before the acknowledgement); the engine then, in one tenant transaction:
 1. takes the tenant's evaluation lock (a transaction-level advisory lock: one evaluator per
    tenant across all processes, so batches are judged in order),
 2. reads the tenant's oldest queued batches (up to `MAX_BATCHES_PER_EVALUATION`),
-3. evaluates them in order (rule state, alerts, webhooks and e-mails),
-4. deletes them,
+3. deletes them (in the same statement),
+4. evaluates them in order (rule state, alerts, webhooks and e-mails),
 
 and commits: the effects and the removal of the batches commit together, so a crash at any
 point leaves the batches queued and nothing applied, and a committed evaluation is never
@@ -39,7 +39,8 @@ from iiot.metering.meter import usage_meter
 from iiot.notifications import webhooks
 from iiot.rules import metrics
 from iiot.rules.cache import RuleCache
-from iiot.rules.evaluation import BatchValues, Judged, Outcome, apply, batch_values, judge
+from iiot.rules.evaluation import BatchValues, Outcome, apply, batch_values, columns_values, judge
+from iiot.rules.matching import RuleIndex, Verdicts
 from iiot.rules.repository import (
     DeviceInfo,
     QueuedBatch,
@@ -77,6 +78,8 @@ class RulesEngine:
         self._worker: asyncio.Task[None] | None = None
         # Tenants whose last evaluation failed: their batches are taken one at a time.
         self._one_by_one: set[uuid.UUID] = set()
+        # The index of each tenant's rule list as the cache last returned it.
+        self._indexes: dict[uuid.UUID, tuple[list[RuleSpec], RuleIndex]] = {}
 
     def submit(self, event: events.TelemetryCommitted) -> None:
         if event.rules_queued:
@@ -137,15 +140,14 @@ class RulesEngine:
                     repo = RuleBatchRepository(session, ctx)
                     if not await repo.lock_tenant():
                         return _LOCKED
-                    queued = await repo.pending(limit)
+                    # Removed in this transaction: they stay queued unless it commits.
+                    queued = await repo.take(limit)
                     if not queued:
                         self._one_by_one.discard(tenant_id)
                         return 0
-                    specs = await self._specs(tenant_id)
-                    keys = {k for spec in specs for k in spec.keys}
-                    values = await self._values(repo, queued, keys) if keys else []
-                    outcome = await self._evaluate_in(session, ctx, values, specs)
-                    await repo.done([q.id for q in queued])
+                    index = await self._index(tenant_id)
+                    values = await self._values(repo, queued, index.keys) if index.keys else []
+                    outcome = await self._evaluate_in(session, ctx, values, index)
         except Exception as exc:
             if is_database_unavailable(exc) or not queued:
                 raise
@@ -192,36 +194,25 @@ class RulesEngine:
         )
         await asyncio.sleep(0.05 * 2 ** (batch.attempts + 1))
 
-    async def _specs(self, tenant_id: uuid.UUID) -> list[RuleSpec]:
+    async def _index(self, tenant_id: uuid.UUID) -> RuleIndex:
         specs = await self.cache.rules_for(tenant_id)
-        return [s for s in specs if s.rule_type != "time_based"]
+        known = self._indexes.get(tenant_id)
+        if known is not None and known[0] is specs:
+            return known[1]
+        index = RuleIndex(specs)
+        self._indexes[tenant_id] = (specs, index)
+        return index
 
     async def _values(
-        self, repo: RuleBatchRepository, queued: list[QueuedBatch], keys: set[str]
+        self, repo: RuleBatchRepository, queued: list[QueuedBatch], keys: frozenset[str]
     ) -> list[dict[uuid.UUID, BatchValues]]:
         """The batches' readings per device and key (only the keys some rule reads), from the
-        queued documents."""
+        queued documents read as columns."""
         docs: list[dict[str, Any]] = [orjson.loads(q.points) for q in queued]
         found = await repo.series_names({s for d in docs for s in d["ds"]})
+        # Series missing here belong to devices deleted since: their readings are skipped.
         names = {sid: name for sid, name in found.items() if name[1] in keys}
-        # A batch repeats each timestamp once per key: parse each text once.
-        parsed: dict[str, datetime] = {}
-        out = []
-        for doc in docs:
-            points = []
-            for sid, ts, num, flag, txt in zip(
-                doc["s"], doc["t"], doc["n"], doc["b"], doc["x"], strict=True
-            ):
-                name = names.get(sid)
-                if name is None:
-                    continue  # the device was deleted since
-                value = num if num is not None else (flag if flag is not None else txt)
-                at = parsed.get(ts)
-                if at is None:
-                    at = parsed[ts] = datetime.fromisoformat(ts)
-                points.append(events.CommittedPoint(name[0], name[1], at, value))
-            out.append(batch_values(points))
-        return out
+        return [columns_values(doc, names, datetime.fromisoformat) for doc in docs]
 
     async def evaluate(
         self, tenant_id: uuid.UUID, batches: list[events.TelemetryCommitted]
@@ -229,9 +220,9 @@ class RulesEngine:
         """Evaluate the tenant's batches given in memory, in order, in one tenant transaction."""
         values = [batch_values(b.points) for b in batches if b.tenant_id == tenant_id]
         ctx = system_context(tenant_id, ENGINE_ACTOR)
-        specs = await self._specs(tenant_id)
+        index = await self._index(tenant_id)
         async with self.rt.db.tenant(ctx) as session:
-            outcome = await self._evaluate_in(session, ctx, values, specs)
+            outcome = await self._evaluate_in(session, ctx, values, index)
         after_commit(self.rt, tenant_id, outcome)
         return outcome
 
@@ -240,36 +231,31 @@ class RulesEngine:
         session: TenantSession,
         ctx: TenantContext,
         values: list[dict[uuid.UUID, BatchValues]],
-        specs: list[RuleSpec],
+        index: RuleIndex,
     ) -> Outcome:
-        if not specs or not any(values):
+        if not index.specs or not any(values):
             return Outcome()
         now = datetime.now(UTC)
         device_ids = {d for per_device in values for d in per_device}
         device_repo = RuleDeviceRepository(session, ctx)
-        if any(s.device_type is not None for s in specs):
+        if index.typed:
             devices = await device_repo.by_ids(device_ids)
         else:
             # No rule looks at device types: names are read only for devices that fire.
             devices = {d: DeviceInfo.unresolved(d) for d in device_ids}
         readings = ReadingRepository(session, ctx)
-        # Verdicts per (rule, device), appended batch after batch.
-        judged: dict[tuple[uuid.UUID, uuid.UUID], Judged] = {}
-        evaluations = 0
+        verdicts = Verdicts()
         for per_device in values:
             for device_id, readings_of_device in per_device.items():
                 device = devices.get(device_id)
                 if device is None:
                     continue
-                keys = set(readings_of_device)
-                for spec in specs:
-                    if spec.applies_to(device.id, device.type) and spec.keys & keys:
-                        evaluations += 1
-                        verdicts = await judge(readings, spec, device, readings_of_device, now)
-                        entry = judged.setdefault((spec.id, device.id), (spec, device, []))
-                        entry[2].extend(verdicts)
-        usage_meter(self.rt).add(ctx.tenant_id, "rule_evaluations", evaluations)
-        return await apply(session, ctx, list(judged.values()), now, resolve=device_repo.by_ids)
+                for spec in verdicts.judge_batch(index, device, readings_of_device):
+                    found = await judge(readings, spec, device, readings_of_device, now)
+                    verdicts.add(spec, device, found)
+        usage_meter(self.rt).add(ctx.tenant_id, "rule_evaluations", verdicts.evaluations)
+        judged, quiet = verdicts.judged()
+        return await apply(session, ctx, judged, now, resolve=device_repo.by_ids, quiet=quiet)
 
     async def close(self) -> None:
         if self._worker is not None:

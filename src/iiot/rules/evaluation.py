@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from iiot import mail
 from iiot.alerts import service as alerts
@@ -35,9 +35,11 @@ from iiot.rules.schemas import (
 from iiot.rules.specs import RuleSpec
 from iiot.tenancy.context import TenantContext
 
+if TYPE_CHECKING:
+    from iiot.rules.matching import Quiet
 
-@dataclass(frozen=True)
-class Verdict:
+
+class Verdict(NamedTuple):
     matched: bool | None  # None: not enough data to say
     key: str | None = None
     value: float | None = None
@@ -52,9 +54,26 @@ class Outcome:
     mails: int = 0
 
 
+@dataclass(slots=True)
+class KeyReadings:
+    """One key's readings of one device in a batch: the numbers in time order with their
+    bounds (so that a threshold the batch never crosses is judged without looking at every
+    reading), and the time of the newest reading (a number or not)."""
+
+    numbers: list[float]
+    newest: datetime
+    low: float | None = None
+    high: float | None = None
+
+    @classmethod
+    def of(cls, numbers: list[float], newest: datetime) -> KeyReadings:
+        if not numbers:
+            return cls(numbers, newest)
+        return cls(numbers, newest, min(numbers), max(numbers))
+
+
 class Series(list[tuple[datetime, float | None]]):
-    """One key's readings of a batch in time order, with the bounds of its numbers, so that a
-    threshold the batch never crosses is judged without looking at every reading."""
+    """One key's readings as (time, number) pairs, in any order until sealed."""
 
     numbers: list[float]
     low: float | None = None
@@ -66,26 +85,100 @@ class Series(list[tuple[datetime, float | None]]):
         if self.numbers:
             self.low, self.high = min(self.numbers), max(self.numbers)
 
+    def readings(self) -> KeyReadings:
+        self.seal()
+        return KeyReadings(self.numbers, self[-1][0], self.low, self.high)
 
-BatchValues = dict[str, Series]
+
+BatchValues = dict[str, KeyReadings]
 
 
 def batch_values(points: Sequence[CommittedPoint]) -> dict[uuid.UUID, BatchValues]:
     """Per device and key, the batch's readings in time order (numbers only)."""
-    out: dict[uuid.UUID, BatchValues] = defaultdict(lambda: defaultdict(Series))
+    out: dict[uuid.UUID, dict[str, Series]] = defaultdict(lambda: defaultdict(Series))
     for p in points:
         v = p.value
         # numeric(), inlined: this loop runs once per ingested point.
         number = v if type(v) is float else (None if v is None else numeric(v))
         out[p.device_id][p.key].append((p.ts, number))
-    for keys in out.values():
-        for series in keys.values():
-            series.seal()
+    return {
+        device: {key: series.readings() for key, series in keys.items()}
+        for device, keys in out.items()
+    }
+
+
+def _number(num: Any, flag: Any, txt: Any) -> float | None:
+    """The number of one stored reading: its number, its boolean as 1/0, its text not at all."""
+    return numeric(num if num is not None else (flag if flag is not None else txt))
+
+
+def columns_values(
+    doc: Mapping[str, list[Any]],
+    names: Mapping[int, tuple[uuid.UUID, str]],
+    parse: Callable[[Any], datetime],
+) -> dict[uuid.UUID, BatchValues]:
+    """`batch_values` of a queued batch read as its columns (`s` series id, `t` time, `n`
+    number, `b` boolean, `x` text), per series rather than per point: only the series of
+    `names` (the keys some rule reads, of devices that still exist) are looked at.
+
+    A batch whose rows repeat the same series in the same order (points that each carry
+    the same keys, as a device usually sends them) is cut into its series by slicing."""
+    sids, times, nums = doc["s"], doc["t"], doc["n"]
+    total = len(sids)
+    if not total:
+        return {}
+    width = len(set(sids))
+    rows: dict[int, list[int]] | None = None
+    if not (total % width == 0 and sids[width:] == sids[:-width]):
+        rows = defaultdict(list)
+        for i, sid in enumerate(sids):
+            rows[sid].append(i)
+    # A batch repeats each timestamp once per key: parse each text once, and order the
+    # times of a series once for every series with the same times.
+    at = {t: parse(t) for t in set(times)}
+    last: tuple[list[Any], list[int] | None, datetime] | None = None
+    out: dict[uuid.UUID, BatchValues] = defaultdict(dict)
+    for j in range(width) if rows is None else rows.keys():
+        if rows is None:
+            sid = sids[j]
+            values, stamps = nums[j::width], times[j::width]
+        else:
+            sid = j
+            values = [nums[i] for i in rows[j]]
+            stamps = [times[i] for i in rows[j]]
+        name = names.get(sid)
+        if name is None:
+            continue
+        if last is None or stamps != last[0]:
+            moments = list(map(at.__getitem__, stamps))
+            ordered = sorted(moments)
+            # Readings sent out of order are judged in time order (equal times keep theirs).
+            order = (
+                None if moments == ordered else sorted(range(len(moments)), key=moments.__getitem__)
+            )
+            last = (stamps, order, ordered[-1])
+        _, order, newest = last
+        try:
+            # Only numbers compare: a reading without one (a boolean or a text) raises here.
+            low, high = min(values), max(values)
+        except TypeError:
+            low = None
+        if low is None:
+            picked = range(j, total, width) if rows is None else rows[j]
+            flags, texts = doc["b"], doc["x"]
+            values = [_number(nums[i], flags[i], texts[i]) for i in picked]
+            if order is not None:
+                values = [values[i] for i in order]
+            out[name[0]][name[1]] = KeyReadings.of([v for v in values if v is not None], newest)
+            continue
+        if order is not None:
+            values = [values[i] for i in order]
+        out[name[0]][name[1]] = KeyReadings(values, newest, low, high)
     return out
 
 
 # For these operators a batch holds everywhere when its worst number holds, and nowhere when
-# its best number does not: (worst, best) as (attribute of Series) per operator.
+# its best number does not: (worst, best) as (attribute of the readings) per operator.
 _MONOTONE = {
     ">": ("low", "high"),
     ">=": ("low", "high"),
@@ -94,7 +187,7 @@ _MONOTONE = {
 }
 
 
-def _plain_threshold(c: ThresholdCondition, series: Series) -> list[Verdict]:
+def _plain_threshold(c: ThresholdCondition, series: Series | KeyReadings) -> list[Verdict]:
     holds = comparator(c.operator)
     numbers = series.numbers
     if not numbers:
@@ -103,18 +196,28 @@ def _plain_threshold(c: ThresholdCondition, series: Series) -> list[Verdict]:
     if bounds is not None:
         worst, best = getattr(series, bounds[0]), getattr(series, bounds[1])
         if holds(worst, c.value):
-            return [Verdict(True, c.key, numbers[0], c.value)]
+            return [Verdict(True, c.key, float(numbers[0]), c.value)]
         if not holds(best, c.value):
-            return [Verdict(False, c.key, numbers[0], c.value)]
+            return [Verdict(False, c.key, float(numbers[0]), c.value)]
     # Only changes between holding and not holding matter to edge triggering.
     verdicts: list[Verdict] = []
     previous: bool | None = None
     for v in numbers:
         matched = holds(v, c.value)
         if matched is not previous:
-            verdicts.append(Verdict(matched, c.key, v, c.value))
+            verdicts.append(Verdict(matched, c.key, float(v), c.value))
             previous = matched
     return verdicts
+
+
+def judge_in_batch(spec: RuleSpec, batch: BatchValues) -> list[Verdict] | None:
+    """The verdicts of a rule judged on the batch alone (a plain threshold, on every reading
+    of its key); None for a rule that needs the stored telemetry (`judge`)."""
+    c = spec.condition
+    if isinstance(c, ThresholdCondition) and c.duration_seconds is None:
+        in_batch = batch.get(c.key)
+        return _plain_threshold(c, in_batch) if in_batch is not None else []
+    return None
 
 
 async def judge(
@@ -132,7 +235,7 @@ async def judge(
         if c.duration_seconds is None:
             if batch is not None:
                 in_batch = batch.get(c.key)
-                return _plain_threshold(c, in_batch) if in_batch else []
+                return _plain_threshold(c, in_batch) if in_batch is not None else []
             latest = await readings.latest(device.id, c.key)
             series = Series([(latest.ts, latest.value)] if latest else [])
             series.seal()
@@ -153,7 +256,7 @@ async def judge(
         # Judged as of the batch's newest reading: later batches may be stored already.
         until = None
         if batch is not None:
-            newest = [batch[k][-1][0] for k in (c.key1, c.key2) if batch.get(k)]
+            newest = [r.newest for r in (batch.get(c.key1), batch.get(c.key2)) if r is not None]
             until = max(newest) if newest else None
         first = await readings.latest(device.id, c.key1, until)
         second = await readings.latest(device.id, c.key2, until)
@@ -192,8 +295,9 @@ async def judge(
 async def _newest(
     readings: ReadingRepository, device_id: uuid.UUID, key: str, batch: BatchValues | None
 ) -> datetime | None:
-    if batch is not None and batch.get(key):
-        return batch[key][-1][0]
+    in_batch = batch.get(key) if batch is not None else None
+    if in_batch is not None:
+        return in_batch.newest
     latest = await readings.latest(device_id, key)
     return latest.ts if latest else None
 
@@ -216,15 +320,17 @@ async def apply(
     judged: list[Judged],
     now: datetime,
     resolve: DeviceResolver | None = None,
+    quiet: Sequence[Quiet] = (),
 ) -> Outcome:
     """Lock the (rule, device) states, move them, and run the actions of every trigger.
 
     Devices given unresolved (known by id only) are read with `resolve` only when some rule
-    holds for them; one that no longer exists is skipped.
+    holds for them; one that no longer exists is skipped. `quiet` rules held nowhere: they
+    only clear an active state.
     """
     outcome = Outcome()
     judged = [j for j in judged if any(v.matched is not None for v in j[2])]
-    if not judged:
+    if not judged and not quiet:
         return outcome
     holding = [j for j in judged if any(v.matched for v in j[2])]
     unknown = {dev.id for _, dev, _ in holding if not dev.resolved}
@@ -235,13 +341,26 @@ async def apply(
             for spec, dev, vs in judged
             if dev.resolved or dev.id in found or not any(v.matched for v in vs)
         ]
-    pairs = sorted({(spec.id, dev.id) for spec, dev, _ in judged})
+    # Rules and devices deduplicated by identity: hashing ids costs more than comparing them.
+    rules = {id(spec): spec for spec, _, _ in judged} | {id(q.spec): q.spec for q in quiet}
+    devices = {id(dev): dev for _, dev, _ in judged} | {id(q.device): q.device for q in quiet}
     create = sorted({(spec.id, dev.id) for spec, dev, vs in judged if any(v.matched for v in vs)})
-    states = await RuleStateRepository(session, ctx).lock(pairs, create=create)
-    for spec, device, verdicts in sorted(judged, key=lambda j: (-j[0].priority, str(j[0].id))):
-        state = states.get((spec.id, device.id))
+    states = await RuleStateRepository(session, ctx).lock(
+        sorted({s.id for s in rules.values()}),
+        sorted({d.id for d in devices.values()}),
+        create=create,
+    )
+    if not states:
+        return outcome
+    # A pair without a state row (it never held, or is not active and nothing holds now)
+    # has nothing to change; a quiet one only its first verdict.
+    acting = [j for j in judged if (j[0].id, j[1].id) in states] + [
+        (q.spec, q.device, [q.verdict()]) for q in quiet if (q.spec.id, q.device.id) in states
+    ]
+    for spec, device, verdicts in sorted(acting, key=lambda j: (-j[0].priority, str(j[0].id))):
+        state = states[(spec.id, device.id)]
         for verdict in verdicts:
-            if verdict.matched is None or state is None:
+            if verdict.matched is None:
                 continue
             if verdict.matched and not state.active:
                 state.active = True

@@ -19,13 +19,12 @@ from sqlalchemy import (
     Select,
     Uuid,
     any_,
+    bindparam,
     cast,
     delete,
     func,
-    literal,
     select,
     text,
-    true,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 
@@ -258,18 +257,39 @@ class ReadingRepository(TenantRepository[TelemetryPoint]):
         return None if value is None else float(value)
 
 
+def _lock_states(*, active_only: bool) -> Select[RuleState]:
+    stmt = select(RuleState).where(
+        RuleState.tenant_id == bindparam("t"),
+        RuleState.device_id == any_(bindparam("devices", type_=ARRAY(Uuid()))),
+        RuleState.rule_id == any_(bindparam("rules", type_=ARRAY(Uuid()))),
+    )
+    if active_only:
+        stmt = stmt.where(RuleState.active.is_(True))
+    return stmt.order_by(RuleState.rule_id, RuleState.device_id).with_for_update()
+
+
+# Built once: the statement is the same for every evaluation.
+_LOCK_ANY = _lock_states(active_only=False)
+_LOCK_ACTIVE = _lock_states(active_only=True)
+
+
 class RuleStateRepository(TenantRepository[RuleState]):
     model = RuleState
 
     async def lock(
         self,
-        pairs: Sequence[tuple[uuid.UUID, uuid.UUID]],
+        rule_ids: Sequence[uuid.UUID],
+        device_ids: Sequence[uuid.UUID],
         *,
         create: Sequence[tuple[uuid.UUID, uuid.UUID]],
     ) -> dict[tuple[uuid.UUID, uuid.UUID], RuleState]:
-        """Lock the state rows of `pairs` (rule_id, device_id), creating those in `create`.
+        """Lock the state rows of the rules `rule_ids` on the devices `device_ids`, creating
+        those of the pairs (rule_id, device_id) in `create`.
 
-        With nothing to create only active rows matter (the ones a verdict may clear).
+        With nothing to create only active rows matter (the ones a verdict may clear). Two
+        array parameters instead of one per pair: a short statement that PostgreSQL and the
+        driver can reuse. It may lock a few more rows than the pairs judged (other pairs of
+        the same rules and devices); rows only exist for pairs that ever held.
         """
         if create:
             await self.session.execute(
@@ -282,24 +302,12 @@ class RuleStateRepository(TenantRepository[RuleState]):
                 )
                 .on_conflict_do_nothing()
             )
-        if not pairs:
+        if not rule_ids or not device_ids:
             return {}
-        # Two array parameters instead of one per pair: a short statement that PostgreSQL and
-        # the driver can reuse. It may lock a few more rows (other pairs of the same rules
-        # and devices); rows only exist for pairs that ever held.
-        rule_ids = sorted({r for r, _ in pairs})
-        device_ids = sorted({d for _, d in pairs})
         rows = await self.session.scalars(
-            select(RuleState)
-            .where(
-                RuleState.tenant_id == self.ctx.tenant_id,
-                RuleState.device_id == any_(literal(device_ids, ARRAY(Uuid()))),
-                RuleState.rule_id == any_(literal(rule_ids, ARRAY(Uuid()))),
-                RuleState.active.is_(True) if not create else true(),
-            )
-            .order_by(RuleState.rule_id, RuleState.device_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
+            _LOCK_ANY if create else _LOCK_ACTIVE,
+            {"t": self.ctx.tenant_id, "rules": list(rule_ids), "devices": list(device_ids)},
+            execution_options={"populate_existing": True},
         )
         return {(s.rule_id, s.device_id): s for s in rows}
 
@@ -336,6 +344,10 @@ class ParkedBatch:
     parked_at: datetime
 
 
+def _by_id(batch: QueuedBatch) -> int:
+    return batch.id
+
+
 class RuleBatchRepository(TenantRepository[RuleBatch]):
     """The tenant's committed batches waiting for the rules engine (see `rules.engine`)."""
 
@@ -349,31 +361,31 @@ class RuleBatchRepository(TenantRepository[RuleBatch]):
         )
         return bool(got)
 
-    async def pending(self, limit: int) -> list[QueuedBatch]:
+    async def take(self, limit: int) -> list[QueuedBatch]:
+        """Remove the oldest `limit` unparked batches and return them, oldest first.
+
+        The removal commits with the evaluation's effects or not at all: a transaction that
+        fails leaves them queued."""
         rows = await self.session.execute(
             text(
-                "select id, points::text, attempts from rule_batches "
-                "where tenant_id = :t and parked_at is null order by id limit :limit"
+                "delete from rule_batches b where b.tenant_id = :t and b.id in ("
+                " select id from rule_batches where tenant_id = :t and parked_at is null"
+                " order by id limit :limit"
+                ") returning b.id, b.points::text, b.attempts"
             ),
             {"t": self.ctx.tenant_id, "limit": limit},
         )
-        return [QueuedBatch(int(r[0]), r[1], int(r[2])) for r in rows]
+        return sorted((QueuedBatch(int(r[0]), r[1], int(r[2])) for r in rows), key=_by_id)
 
     async def series_names(self, ids: Iterable[int]) -> dict[int, tuple[uuid.UUID, str]]:
         rows = await self.session.execute(
-            select(TelemetrySeries.id, TelemetrySeries.device_id, TelemetrySeries.key).where(
-                TelemetrySeries.tenant_id == self.ctx.tenant_id,
-                TelemetrySeries.id.in_(list(ids)),
-            )
+            text(
+                "select id, device_id, key from telemetry_series"
+                " where tenant_id = :t and id = any(:ids)"
+            ),
+            {"t": self.ctx.tenant_id, "ids": list(ids)},
         )
         return {int(r[0]): (r[1], r[2]) for r in rows}
-
-    async def done(self, ids: Sequence[int]) -> None:
-        await self.session.execute(
-            delete(RuleBatch).where(
-                RuleBatch.tenant_id == self.ctx.tenant_id, RuleBatch.id.in_(list(ids))
-            )
-        )
 
     async def failed(self, batch_id: int, error: str, park_after: int) -> bool:
         """Count a failed attempt; True when the batch is now parked."""
