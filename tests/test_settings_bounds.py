@@ -33,3 +33,16 @@ def test_every_numeric_setting_is_bounded_on_both_sides() -> None:
 def test_out_of_range_settings_are_refused(values: dict[str, int]) -> None:
     with pytest.raises(ValidationError):
         Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def test_an_empty_variable_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`IIOT_REDIS_URL=` (an empty line in a compose or env file) means one process without
+    Redis, not a Redis address of "" that fails at start-up deep in the rate limiter."""
+    monkeypatch.setenv("IIOT_REDIS_URL", "")
+    assert Settings(_env_file=None).redis_url is None  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("url", ["localhost:6379", "http://127.0.0.1:6379", "valkey"])
+def test_a_redis_url_without_a_redis_scheme_is_refused(url: str) -> None:
+    with pytest.raises(ValidationError, match="redis_url"):
+        Settings(_env_file=None, redis_url=url)  # type: ignore[call-arg]

@@ -16,7 +16,10 @@ MIN_JWT_SECRET_LENGTH = 32
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="IIOT_", env_file=".env", extra="ignore")
+    # An empty variable (`IIOT_REDIS_URL=` in a compose file) means "not set", not "".
+    model_config = SettingsConfigDict(
+        env_prefix="IIOT_", env_file=".env", extra="ignore", env_ignore_empty=True
+    )
 
     env: Literal["development", "production"] = "development"
     host: str = "127.0.0.1"
@@ -59,7 +62,9 @@ class Settings(BaseSettings):
 
     # Shared rate-limit counters (and usage counters) for every process. Required when more
     # than one worker serves.
-    redis_url: str | None = None
+    redis_url: str | None = Field(
+        default=None, pattern=r"^(redis|rediss|redis\+unix|redis\+sentinel|redis\+cluster)://"
+    )
     # Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For is
     # believed; from anyone else the header is ignored.
     trusted_proxies: str = ""

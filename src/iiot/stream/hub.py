@@ -160,7 +160,8 @@ class StreamHub:
     # --- in-process telemetry and NOTIFY for the other processes -----------------------------
 
     def telemetry_committed(self, event: TelemetryCommitted) -> None:
-        self.deliver_telemetry(event.tenant_id, _point_rows(event))
+        if event.tenant_id in self._subscribers:  # rendered only for a tenant that is watched
+            self.deliver_telemetry(event.tenant_id, _point_rows(event))
         try:
             self._outbox.put_nowait(event)
         except asyncio.QueueFull:
@@ -171,23 +172,25 @@ class StreamHub:
 
     def _payloads(self, events: list[TelemetryCommitted]) -> list[str]:
         """Small NOTIFY payloads: the newest value per (device, key) of each tenant."""
-        newest: dict[uuid.UUID, dict[tuple[uuid.UUID, str], list[Any]]] = {}
+        newest: dict[uuid.UUID, dict[tuple[uuid.UUID, str], Any]] = {}
         for event in events:
             per_tenant = newest.setdefault(event.tenant_id, {})
             for p in event.points:
                 current = per_tenant.get((p.device_id, p.key))
-                if current is None or current[2] <= p.ts.isoformat():
-                    per_tenant[(p.device_id, p.key)] = [
-                        str(p.device_id),
-                        p.key,
-                        p.ts.isoformat(),
-                        p.value,
-                    ]
+                if current is None or current.ts <= p.ts:
+                    per_tenant[(p.device_id, p.key)] = p
+        # Only the newest point of each series is rendered (a batch's other points are not).
+        rendered = {
+            tenant_id: [
+                [str(p.device_id), p.key, p.ts.isoformat(), p.value] for p in points.values()
+            ]
+            for tenant_id, points in newest.items()
+        }
         payloads: list[str] = []
-        for tenant_id, rows in newest.items():
+        for tenant_id, rows in rendered.items():
             chunk: list[list[Any]] = []
             size = 0
-            for row in rows.values():
+            for row in rows:
                 row_size = len(orjson.dumps(row)) + 1
                 if chunk and size + row_size > MAX_PAYLOAD_BYTES:
                     payloads.append(self._payload(tenant_id, chunk))
