@@ -74,12 +74,6 @@ class UserRepository(SystemRepository):
             for r in rows
         ]
 
-    async def membership(self, user_id: uuid.UUID, tenant_id: uuid.UUID) -> MembershipView | None:
-        for m in await self.memberships(user_id):
-            if m.tenant_id == tenant_id:
-                return m
-        return None
-
     async def any_system_admin(self) -> bool:
         stmt = select(User.id).where(User.is_system_admin.is_(True)).limit(1)
         return (await self.session.scalar(stmt)) is not None
@@ -116,14 +110,6 @@ class MembershipRepository(TenantRepository[Membership]):
             .where(Membership.tenant_id == tenant_id, Membership.status == status)
             .scalar_subquery()
         )
-
-    async def counts_by_status(self) -> dict[str, int]:
-        stmt = (
-            select(Membership.status, func.count())
-            .where(Membership.tenant_id == self.ctx.tenant_id)
-            .group_by(Membership.status)
-        )
-        return {status: int(n) for status, n in (await self.session.execute(stmt)).all()}
 
     async def count_active_admins(self) -> int:
         stmt = (
