@@ -1,6 +1,6 @@
 # The two commands: `make run` (serve on the embedded PostgreSQL) and `make test` (whole suite,
-# two pytest-xdist workers, each with its own database). Both build the web UI (Node 20+) when
-# its sources changed.
+# two pytest-xdist workers, each with its own database; a worker that runs out of tests takes
+# some from the other). Both build the web UI (Node 20+) when its sources changed.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -23,7 +23,7 @@ run: $(RUN_STAMP) $(UI_BUILT)
 	$(BIN)/iiot serve
 
 test: $(DEV_STAMP) $(TB_STAMP) $(UI_BUILT) test-ui
-	$(BIN)/pytest -q -n 2
+	$(BIN)/pytest -q -n 2 --dist worksteal
 
 # Vitest unit tests of the UI (the end-to-end browser test runs in pytest: tests/web).
 test-ui: $(UI_DEPS)
