@@ -96,13 +96,34 @@ def _rules_document(c: str) -> str:
     )"""  # noqa: S608 - `c` is a fixed alias of the statement, never input
 
 
-_WRITE_HEAD = """
+# Shared by both write statements: the tenant's daily point limit, and the day's counter taking
+# `total.inserted` only while it stays within that limit (otherwise nothing is counted and the
+# caller rolls back), so the quota rule is written once.
+_DAILY_LIMIT = """
 with lim as (
     select coalesce(t.max_telemetry_points_per_day, tr.max_telemetry_points_per_day)::bigint
         as per_day
     from tenants t join tiers tr on tr.name = t.tier
     where t.id = %(tenant_id)s
 ),
+"""
+_COUNT_TODAY = """
+counted as (
+    insert into tenant_usage_daily as u (tenant_id, day, telemetry_points)
+    select %(tenant_id)s, %(day)s, total.inserted
+    from total, lim
+    where total.inserted > 0 and (lim.per_day is null or total.inserted <= lim.per_day)
+    on conflict (tenant_id, day) do update
+        set telemetry_points = u.telemetry_points + excluded.telemetry_points
+        where (select per_day from lim) is null
+           or u.telemetry_points + excluded.telemetry_points <= (select per_day from lim)
+    returning u.telemetry_points
+),
+"""
+
+_WRITE_HEAD = (
+    _DAILY_LIMIT  # noqa: S608 - fixed fragments, no input
+    + """
 cols as (
     select * from json_to_record(%(columns)s::json) as c(
         s int8[], t timestamptz[], ti int4[], n float8[], b bool[], x text[], u text[],
@@ -110,6 +131,7 @@ cols as (
     )
 ),
 """
+)
 # A device token writes only its own device: its credential row vouches for the device, and
 # the device, the credential and the tenant are re-checked here, inside the transaction.
 _GUARD_DEVICE = """
@@ -158,18 +180,10 @@ ins as (
     on conflict do nothing
     returning 1
 ),
-n as (select count(*)::bigint as inserted from ins),
-counted as (
-    insert into tenant_usage_daily as u (tenant_id, day, telemetry_points)
-    select %(tenant_id)s, %(day)s, n.inserted
-    from n, lim
-    where n.inserted > 0 and (lim.per_day is null or n.inserted <= lim.per_day)
-    on conflict (tenant_id, day) do update
-        set telemetry_points = u.telemetry_points + excluded.telemetry_points
-        where (select per_day from lim) is null
-           or u.telemetry_points + excluded.telemetry_points <= (select per_day from lim)
-    returning u.telemetry_points
-),
+total as (select count(*)::bigint as inserted from ins),
+"""  # noqa: S608 - fixed fragments, no input
+    + _COUNT_TODAY
+    + """
 -- Durable rule evaluation: the batch is queued for the rules engine in this transaction when
 -- the tenant has an enabled telemetry rule (see iiot.rules.engine).
 outbox as (
@@ -178,7 +192,7 @@ outbox as (
     + _rules_document("cols")
     + """
     from cols
-    where (select inserted from n) > 0
+    where (select inserted from total) > 0
       and exists (
         select 1 from rules r
         where r.tenant_id = %(tenant_id)s and r.enabled and r.rule_type <> 'time_based'
@@ -188,7 +202,7 @@ outbox as (
 select
     exists (select 1 from guard),
     (select ids from missing),
-    (select inserted from n),
+    (select inserted from total),
     (select telemetry_points from counted),
     (select per_day from lim),
     (select telemetry_points from tenant_usage_daily
@@ -208,13 +222,8 @@ WRITE_AS_MEMBER = _WRITE_HEAD + _GUARD_MEMBER + _WRITE_TAIL
 # and the caller rolls the group back). A point carried by two requests of the group is
 # inserted once and counted for the first of them; the others see it as a duplicate.
 WRITE_GROUP = (
-    """
-with lim as (
-    select coalesce(t.max_telemetry_points_per_day, tr.max_telemetry_points_per_day)::bigint
-        as per_day
-    from tenants t join tiers tr on tr.name = t.tier
-    where t.id = %(tenant_id)s
-),
+    _DAILY_LIMIT  # noqa: S608 - fixed fragments, no input
+    + """
 reqs as (
     select q.i::int as i, q.tok, q.doc
     from rows from (json_array_elements(%(docs)s::json), unnest(%(tokens)s::bytea[]))
@@ -288,17 +297,9 @@ per_req as (
     group by f.i
 ),
 total as (select coalesce(sum(n), 0)::bigint as inserted from per_req),
-counted as (
-    insert into tenant_usage_daily as u (tenant_id, day, telemetry_points)
-    select %(tenant_id)s, %(day)s, total.inserted
-    from total, lim
-    where total.inserted > 0 and (lim.per_day is null or total.inserted <= lim.per_day)
-    on conflict (tenant_id, day) do update
-        set telemetry_points = u.telemetry_points + excluded.telemetry_points
-        where (select per_day from lim) is null
-           or u.telemetry_points + excluded.telemetry_points <= (select per_day from lim)
-    returning u.telemetry_points
-),
+"""
+    + _COUNT_TODAY
+    + """
 rules_on as (
     select exists (
         select 1 from rules r
