@@ -7,9 +7,7 @@ import asyncio
 import hashlib
 import hmac
 import uuid
-from collections.abc import AsyncIterator
 
-import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -22,19 +20,12 @@ from iiot.runtime import Runtime
 from iiot.tenancy.context import system_context
 from tests.fixtures.factories import World
 from tests.mail.smtp_server import Inbox, free_port
+from tests.rules.conftest import allow_local_webhooks
 from tests.rules.helpers import webhook_server
 
+__all__ = ["allow_local_webhooks"]  # the rules tests' fixture, used here too
+
 SECRET = "s" * 32
-
-
-@pytest.fixture
-async def allow_local_webhooks(runtime: Runtime) -> AsyncIterator[None]:
-    original = runtime.settings
-    runtime.settings = original.model_copy(update={"webhook_allow_private": True})
-    try:
-        yield
-    finally:
-        runtime.settings = original
 
 
 async def _queue_call(runtime: Runtime, tenant_id: uuid.UUID, url: str) -> uuid.UUID:
