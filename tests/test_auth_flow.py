@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from iiot.callers.access import TokenTenant
 from iiot.runtime import Runtime
-from iiot.tenancy.access import TokenTenant
 from tests.fixtures.factories import PASSWORD, Factory, World
 from tests.fixtures.routes import api_routes
 

@@ -26,8 +26,7 @@ from fastapi import FastAPI
 from fastapi.routing import Mount
 
 from iiot.app import create_app
-from iiot.devices.access import DeviceOrMember
-from iiot.tenancy.access import (
+from iiot.callers.access import (
     AnyUser,
     PathTenant,
     PathTenantScope,
@@ -35,6 +34,7 @@ from iiot.tenancy.access import (
     SystemAdmin,
     TokenTenant,
 )
+from iiot.devices.access import DeviceOrMember
 from iiot.tenancy.roles import Role
 from tests.fixtures.factories import ROLES, Factory, World
 from tests.fixtures.routes import WalkedRoute, api_routes, fill_path, other_routes
@@ -75,7 +75,7 @@ def _ids(routes: list[WalkedRoute]) -> list[str]:
 @pytest.mark.parametrize("route", ROUTES, ids=_ids(ROUTES))
 def test_route_declares_exactly_one_access_policy(route: WalkedRoute) -> None:
     assert len(route.accesses) == 1, (
-        f"{route.id} must declare exactly one iiot.tenancy.access.Access policy as a "
+        f"{route.id} must declare exactly one iiot.callers.access.Access policy as a "
         f"dependency; found {list(route.accesses)}"
     )
 

@@ -134,7 +134,7 @@ def test_checker_flags_sql(source: str, expected: int) -> None:
 
 # `TenantContext(...)`: only where a verified credential becomes a context.
 CONTEXT_BUILDERS = {
-    "tenancy/resolver.py": "users and API keys",
+    "callers/resolver.py": "users and API keys",
     "devices/access.py": "device tokens",
     "tenancy/context.py": "system_context itself",
 }
@@ -157,7 +157,7 @@ SYSTEM_CONTEXT_ALLOWED = {
 }
 # `<...>.db.system()` / `db.system()`: platform tables (tenants, users, tokens, tiers).
 DB_SYSTEM_ALLOWED = {
-    "tenancy/resolver.py": "resolving a credential before any tenant is known",
+    "callers/resolver.py": "resolving a credential before any tenant is known",
     "devices/token_cache.py": "device-token look-up before any tenant is known",
     "auth/api.py": "login and refresh (no tenant yet)",
     "platform/api.py": "platform routes",
@@ -223,7 +223,7 @@ def test_contexts_and_system_sessions_only_where_allowed(path: Path) -> None:
     found = context_violations(_rel(path), path.read_text())
     assert found == [], (
         f"{_rel(path)}: {found}. Tenant data is reached through a context made by a resolver "
-        "(iiot.tenancy.resolver, devices/access.py); platform work that needs system_context "
+        "(iiot.callers.resolver, devices/access.py); platform work that needs system_context "
         "or db.system() is listed, with its reason, in tests/test_layering.py"
     )
 
@@ -246,7 +246,7 @@ def test_allow_lists_name_real_uses() -> None:
         ("alerts/api.py", "async def f(self):\n    async with self.db.system() as s: ...\n", 1),
         ("alerts/api.py", "async def f(rt, ctx):\n    async with rt.db.tenant(ctx) as s: ...\n", 0),
         ("alerts/api.py", "isinstance(ctx, TenantContext)\n", 0),
-        ("tenancy/resolver.py", "ctx = TenantContext(tenant_id=t, principal=p, role=None)\n", 0),
+        ("callers/resolver.py", "ctx = TenantContext(tenant_id=t, principal=p, role=None)\n", 0),
     ],
 )
 def test_context_checker_flags(rel: str, source: str, expected: int) -> None:
@@ -419,18 +419,6 @@ def test_the_tenant_setting_is_applied_in_one_place() -> None:
 # reason. Without them the package graph has no cycle: a new import that closes one fails, and
 # an entry that no longer closes one (its import is gone, or the cycle is) must leave the list.
 PACKAGE_BACK_EDGES = {
-    ("tenancy/resolver.py", "identity"): "the credential resolver verifies tokens and keys: "
-    "request-level code in the kernel package, which the database layer sits on",
-    ("tenancy/resolver.py", "quotas"): "a tenant's rate limits, checked while resolving",
-    ("tenancy/repository.py", "quotas"): "the caller's tenant limits, read in the statement that "
-    "resolves the caller",
-    ("tenancy/repository.py", "db"): "the caller look-up is a repository in the kernel package, "
-    "which the database layer sits on (request-level code awaiting its own place)",
-    ("tenancy/context.py", "db"): "a TenantScope pairs a context with its open tenant session",
-    ("tenancy/access.py", "identity"): "route guards answer principals: request-level code in "
-    "the kernel package, which the database layer and the token pair sit on",
-    ("tenancy/context.py", "identity"): "a context names its principal; the principals (plain "
-    "values) share iiot.identity with the token pair, which needs the database layer",
     ("tenants/service.py", "users"): "the members service imported for its usage figures",
     ("alerts/api.py", "rules"): "the Severity type of the rule schemas",
     ("devices/service.py", "telemetry"): "a device's latest values, from the telemetry queries",

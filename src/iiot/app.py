@@ -30,6 +30,7 @@ from iiot.analytics.module import MODULE as ANALYTICS
 from iiot.apikeys.module import MODULE as APIKEYS
 from iiot.audit.module import MODULE as AUDIT
 from iiot.auth.module import MODULE as AUTH
+from iiot.callers.access import SECURITY_SCHEMES, Access, route_policies
 from iiot.config import Settings, get_settings
 from iiot.connectivity.module import MODULE as CONNECTIVITY
 from iiot.db.outage import RETRY_AFTER_SECONDS, is_database_unavailable, outage_log
@@ -50,7 +51,6 @@ from iiot.runtime import Runtime
 from iiot.stream.module import MODULE as STREAM
 from iiot.telemetry.module import MODULE as TELEMETRY
 from iiot.telemetry.schemas import MAX_BODY_BYTES as MAX_INGEST_BODY_BYTES
-from iiot.tenancy.access import SECURITY_SCHEMES, Access, route_policies
 from iiot.tenants.module import MODULE as TENANTS
 from iiot.users.module import MODULE as USERS
 from iiot.web.module import CLIENT_ROUTES

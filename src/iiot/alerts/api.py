@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from iiot.alerts import service
 from iiot.alerts.repository import AlertFilter
 from iiot.alerts.schemas import AlertDetail, AlertList, AlertState, TransitionIn
+from iiot.callers.access import TokenTenant
 from iiot.errors import (
     Conflict,
     Forbidden,
@@ -21,7 +22,6 @@ from iiot.errors import (
 from iiot.http.routing import IIoTRoute
 from iiot.rules.schemas import Severity
 from iiot.runtime import get_runtime
-from iiot.tenancy.access import TokenTenant
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.roles import Role
 from iiot.validation import BoundedDatetime

@@ -20,11 +20,11 @@ from iiot.alerts.sla import sla_status
 from iiot.audit.service import record
 from iiot.db.session import TenantSession
 from iiot.errors import Conflict, NotFound
-from iiot.identity.principals import principal_actor_id
 from iiot.models.alerts import Alert, AlertHistory
 from iiot.modules import UsageFigures, UsageParameters
 from iiot.outputs import from_row
 from iiot.tenancy.context import TenantContext
+from iiot.tenancy.principals import principal_actor_id
 
 A = TypeVar("A", bound=AlertOut)
 

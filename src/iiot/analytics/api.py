@@ -16,6 +16,7 @@ from iiot.analytics.schemas import (
     TimeseriesOut,
     TrendOut,
 )
+from iiot.callers.access import TokenTenant
 from iiot.errors import (
     Forbidden,
     NotFound,
@@ -26,7 +27,6 @@ from iiot.errors import (
 )
 from iiot.http.routing import IIoTRoute
 from iiot.runtime import get_runtime
-from iiot.tenancy.access import TokenTenant
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.roles import Role
 

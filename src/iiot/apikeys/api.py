@@ -9,10 +9,10 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from iiot.apikeys import service
 from iiot.apikeys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyList
+from iiot.callers.access import TokenTenant
 from iiot.errors import Forbidden, NotFound, Unauthorized, ValidationFailed, problem_responses
 from iiot.http.routing import IIoTRoute
 from iiot.runtime import get_runtime
-from iiot.tenancy.access import TokenTenant
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.roles import Role
 

@@ -1,5 +1,5 @@
 """API key rows of the context's tenant. (The look-up of a presented key by its digest, before
-any tenant is known, belongs to resolving the caller: `iiot.tenancy.repository`.)"""
+any tenant is known, belongs to resolving the caller: `iiot.callers.repository`.)"""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ from pydantic import AwareDatetime
 
 from iiot.audit.schemas import AuditPage
 from iiot.audit.service import list_events
+from iiot.callers.access import PathTenant
 from iiot.errors import (
     Forbidden,
     NotFound,
@@ -20,7 +21,6 @@ from iiot.errors import (
 )
 from iiot.http.routing import IIoTRoute
 from iiot.runtime import get_runtime
-from iiot.tenancy.access import PathTenant
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.roles import Role
 

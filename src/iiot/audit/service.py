@@ -13,9 +13,9 @@ from iiot.audit.repository import AuditRepository, PlatformAuditRepository
 from iiot.audit.schemas import AuditEventOut, AuditPage
 from iiot.db.session import TenantSession
 from iiot.errors import ValidationFailed
-from iiot.identity.principals import principal_actor_id
 from iiot.models.audit import AuditEvent
 from iiot.tenancy.context import TenantContext
+from iiot.tenancy.principals import principal_actor_id
 
 
 async def record(

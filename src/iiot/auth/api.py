@@ -18,6 +18,8 @@ from iiot.auth.schemas import (
     RefreshRequest,
     SwitchTenantRequest,
 )
+from iiot.callers.access import AnyUser, Public
+from iiot.callers.resolver import bearer_token
 from iiot.errors import (
     BadRequest,
     Forbidden,
@@ -31,12 +33,10 @@ from iiot.errors import (
     problem_responses,
 )
 from iiot.http.routing import IIoTRoute
-from iiot.identity.principals import UserPrincipal
 from iiot.identity.schemas import TokenPair, UserOut
 from iiot.identity.tokens import AccessClaims
 from iiot.runtime import client_ip, get_runtime
-from iiot.tenancy.access import AnyUser, Public
-from iiot.tenancy.resolver import bearer_token
+from iiot.tenancy.principals import UserPrincipal
 
 router = APIRouter(prefix="/auth", tags=["auth"], route_class=IIoTRoute)
 

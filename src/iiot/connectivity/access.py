@@ -13,10 +13,10 @@ from typing import Annotated
 from fastapi import Path
 from starlette.requests import Request
 
+from iiot.callers.access import Access
 from iiot.connectivity import service
 from iiot.connectivity.identity import DeviceIdentity
 from iiot.runtime import get_runtime
-from iiot.tenancy.access import Access
 
 
 class DeviceTokenInPath(Access):

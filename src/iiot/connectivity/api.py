@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, status
 
+from iiot.callers.access import TokenTenant
 from iiot.connectivity import attributes_service, rpc_service
 from iiot.connectivity.errors import DeviceOffline, RpcTimeout
 from iiot.connectivity.schemas import DeviceAttributes, RpcIn, RpcList, RpcOut
@@ -21,7 +22,6 @@ from iiot.errors import (
 )
 from iiot.http.routing import IIoTRoute
 from iiot.runtime import get_runtime
-from iiot.tenancy.access import TokenTenant
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.roles import Role
 from iiot.validation import JsonObject

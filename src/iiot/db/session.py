@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy import text
@@ -47,6 +48,15 @@ class TenantSession(AsyncSession):
     rows are visible or writable in it. Tenant repositories accept nothing else."""
 
     ctx: TenantContext
+
+
+@dataclass(frozen=True, slots=True)
+class TenantScope:
+    """A resolved caller and the transaction it was resolved in, scoped to its tenant: a route
+    taking one does its work in `session` (no transaction of its own)."""
+
+    ctx: TenantContext
+    session: TenantSession
 
 
 class Database:

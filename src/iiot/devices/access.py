@@ -2,7 +2,7 @@
 
 A `dt_` token (in `X-API-Key` or `Authorization: Bearer`) resolves to a `DevicePrincipal`
 and a `TenantContext` for the device's tenant. This resolver is the only place outside
-`iiot.tenancy.resolver` that creates a `TenantContext`: the tenant comes from the credential
+`iiot.callers.resolver` that creates a `TenantContext`: the tenant comes from the credential
 row found by the token's digest, never from the request. The context has no membership role
 (`role=None`), so role checks refuse a device; routes that accept devices check the
 principal instead. `device_context` builds the same context for a device verified by another
@@ -16,15 +16,15 @@ from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
+from iiot.callers.access import Access, TokenTenant
 from iiot.devices.repository import TokenOwner
 from iiot.devices.token_cache import token_cache
 from iiot.errors import Forbidden, IIoTError, TenantSuspended, Unauthorized
 from iiot.identity.credentials import DEVICE_TOKEN_PREFIX, presented
-from iiot.identity.principals import DevicePrincipal
 from iiot.identity.tokens import digest
 from iiot.runtime import client_ip, get_runtime
-from iiot.tenancy.access import Access, TokenTenant
 from iiot.tenancy.context import TenantContext
+from iiot.tenancy.principals import DevicePrincipal
 from iiot.tenancy.roles import Role
 
 if TYPE_CHECKING:

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
+from iiot.callers.access import TokenTenant
 from iiot.devices import service
 from iiot.devices.presence import presence
 from iiot.devices.repository import DeviceFilters
@@ -30,7 +31,6 @@ from iiot.errors import (
 )
 from iiot.http.routing import IIoTRoute
 from iiot.runtime import get_runtime
-from iiot.tenancy.access import TokenTenant
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.roles import Role
 

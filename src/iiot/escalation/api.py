@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 from pydantic import AwareDatetime
 
+from iiot.callers.access import TokenTenant
 from iiot.errors import (
     Conflict,
     Forbidden,
@@ -32,7 +33,6 @@ from iiot.escalation.schemas import (
 )
 from iiot.http.routing import IIoTRoute
 from iiot.runtime import get_runtime
-from iiot.tenancy.access import TokenTenant
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.roles import Role
 

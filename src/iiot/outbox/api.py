@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from iiot.callers.access import PathTenant
 from iiot.errors import (
     Forbidden,
     NotFound,
@@ -20,7 +21,6 @@ from iiot.mail import outbox as mail_outbox
 from iiot.notifications import webhooks
 from iiot.outbox.schemas import ParkedMessageOut, ParkedMessages
 from iiot.runtime import get_runtime
-from iiot.tenancy.access import PathTenant
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.roles import Role
 

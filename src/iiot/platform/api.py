@@ -8,12 +8,12 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from iiot.callers.access import Access, Public
 from iiot.db.migrate import head_revision
 from iiot.errors import Forbidden, NotFound, ServiceUnavailable, Unauthorized, problem_responses
 from iiot.http.routing import IIoTRoute
 from iiot.platform.repository import PlatformRepository
 from iiot.runtime import get_runtime
-from iiot.tenancy.access import Access, Public
 
 router = APIRouter(tags=["platform"], route_class=IIoTRoute)
 

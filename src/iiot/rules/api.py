@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 
+from iiot.callers.access import TokenTenant
 from iiot.devices.presence import presence
 from iiot.errors import Forbidden, NotFound, Unauthorized, ValidationFailed, problem_responses
 from iiot.http.routing import IIoTRoute
@@ -20,7 +21,6 @@ from iiot.rules.schemas import (
     RuleTestReport,
 )
 from iiot.runtime import get_runtime
-from iiot.tenancy.access import TokenTenant
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.roles import Role
 

@@ -34,7 +34,6 @@ import orjson
 from iiot import events, mail
 from iiot.db.outage import is_database_unavailable
 from iiot.db.session import TenantSession
-from iiot.identity.principals import SystemPrincipal
 from iiot.metering.meter import usage_meter
 from iiot.notifications import webhooks
 from iiot.rules import metrics
@@ -51,6 +50,7 @@ from iiot.rules.repository import (
 )
 from iiot.rules.specs import RuleSpec
 from iiot.tenancy.context import TenantContext, system_context
+from iiot.tenancy.principals import SystemPrincipal
 
 if TYPE_CHECKING:
     from iiot.runtime import Runtime

@@ -11,6 +11,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
+from iiot.callers.access import TokenTenant
+from iiot.callers.resolver import bearer_token
 from iiot.errors import (
     Forbidden,
     NotAcceptable,
@@ -22,13 +24,11 @@ from iiot.errors import (
 )
 from iiot.http.routing import IIoTRoute
 from iiot.identity.credentials import API_KEY_PREFIX
-from iiot.identity.principals import UserPrincipal
 from iiot.runtime import get_runtime
 from iiot.stream.hub import Subscriber, hub
 from iiot.stream.repository import StreamDeviceRepository
-from iiot.tenancy.access import TokenTenant
 from iiot.tenancy.context import TenantContext
-from iiot.tenancy.resolver import bearer_token
+from iiot.tenancy.principals import UserPrincipal
 from iiot.tenancy.roles import Role
 
 router = APIRouter(tags=["stream"], route_class=IIoTRoute)

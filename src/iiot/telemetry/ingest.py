@@ -27,7 +27,6 @@ from iiot import events
 from iiot.devices.access import explain_refusal
 from iiot.devices.presence import presence
 from iiot.errors import BadRequest, NotFound, QuotaExceeded, ValidationFailed
-from iiot.identity.principals import DevicePrincipal
 from iiot.metering.meter import usage_meter
 from iiot.modules import UsageFigures, UsageParameters
 from iiot.quotas import rates
@@ -45,6 +44,7 @@ from iiot.telemetry.schemas import (
     parse_points,
 )
 from iiot.tenancy.context import TenantContext
+from iiot.tenancy.principals import DevicePrincipal
 
 if TYPE_CHECKING:
     from iiot.runtime import Runtime

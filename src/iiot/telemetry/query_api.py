@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
 
-# Imported for its registrations: the retention job and the `oldest_data_age_days` figure.
+from iiot.callers.access import TokenTenant
 from iiot.errors import (
     BadRequest,
     Forbidden,
@@ -28,7 +28,6 @@ from iiot.telemetry.query_schemas import (
     RawTelemetryPage,
     TelemetryStatistics,
 )
-from iiot.tenancy.access import TokenTenant
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.roles import Role
 from iiot.validation import BoundedDatetime

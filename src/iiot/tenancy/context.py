@@ -1,6 +1,6 @@
 """The tenant context: the one value that lets code reach a tenant's data.
 
-Only `iiot.tenancy.resolver` creates a `TenantContext` (from a verified principal and a
+Only `iiot.callers.resolver` creates a `TenantContext` (from a verified principal and a
 membership read from the database on this request), and platform code creates one through
 `system_context` for work a system admin or a job does on a named tenant. Services take
 `(session, ctx, ...)`; repositories filter every statement by `ctx.tenant_id`.
@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from iiot.identity.principals import Principal, SystemPrincipal, UserPrincipal
+from iiot.tenancy.principals import Principal, SystemPrincipal, UserPrincipal
 from iiot.tenancy.roles import Role
-
-if TYPE_CHECKING:
-    from iiot.db.session import TenantSession
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,15 +32,6 @@ class TenantContext:
     @property
     def user_id(self) -> uuid.UUID | None:
         return self.principal.user_id if isinstance(self.principal, UserPrincipal) else None
-
-
-@dataclass(frozen=True, slots=True)
-class TenantScope:
-    """A resolved caller and the transaction it was resolved in, scoped to its tenant: a route
-    taking one does its work in `session` (no transaction of its own)."""
-
-    ctx: TenantContext
-    session: TenantSession
 
 
 def system_context(

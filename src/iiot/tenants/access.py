@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import Path
 from starlette.requests import Request
 
+from iiot.callers.access import PathTenant
 from iiot.errors import Forbidden
-from iiot.tenancy.access import PathTenant
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.roles import Role
 

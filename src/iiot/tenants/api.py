@@ -7,6 +7,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
+from iiot.callers.access import AnyUser, PathTenant, PathTenantScope, SystemAdmin
+from iiot.callers.resolver import deleted_tenant_context, new_tenant_context
+from iiot.db.session import TenantScope
 from iiot.errors import (
     Conflict,
     Forbidden,
@@ -17,11 +20,9 @@ from iiot.errors import (
     problem_responses,
 )
 from iiot.http.routing import IIoTRoute
-from iiot.identity.principals import UserPrincipal
 from iiot.runtime import client_ip, get_runtime
-from iiot.tenancy.access import AnyUser, PathTenant, PathTenantScope, SystemAdmin
-from iiot.tenancy.context import TenantContext, TenantScope
-from iiot.tenancy.resolver import deleted_tenant_context, new_tenant_context
+from iiot.tenancy.context import TenantContext
+from iiot.tenancy.principals import UserPrincipal
 from iiot.tenancy.roles import Role
 from iiot.tenants import service
 from iiot.tenants.access import SystemAdminOnTenant

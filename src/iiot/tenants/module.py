@@ -1,11 +1,12 @@
-"""Tenants and tiers: management, stats and quotas, and the purge of deleted tenants."""
+"""Tenants and tiers: management, stats, quotas and usage, and the purge of deleted tenants."""
 
 from iiot.modules import Job, Module
 from iiot.tenants.api import router
 from iiot.tenants.service import PURGE_INTERVAL_SECONDS, purge_deleted_tenants
+from iiot.tenants.usage_api import router as usage_router
 
 MODULE = Module(
     name="tenants",
-    api_routers=(router,),
+    api_routers=(router, usage_router),
     jobs=(Job("tenants.purge", PURGE_INTERVAL_SECONDS, purge_deleted_tenants),),
 )

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from iiot import mail
+from iiot.callers.access import PathTenant, Public
 from iiot.errors import (
     BadRequest,
     Conflict,
@@ -23,7 +24,6 @@ from iiot.errors import (
 from iiot.http.routing import IIoTRoute
 from iiot.identity.schemas import TokenPair
 from iiot.runtime import client_ip, get_runtime
-from iiot.tenancy.access import PathTenant, Public
 from iiot.tenancy.context import TenantContext, system_context
 from iiot.tenancy.roles import Role
 from iiot.users import service

@@ -29,7 +29,6 @@ from iiot.errors import (
 )
 from iiot.identity.pairs import issue_pair, revoke_for_membership
 from iiot.identity.passwords import check_password_rules, hash_password, verify_password
-from iiot.identity.principals import UserPrincipal
 from iiot.identity.schemas import TokenPair
 from iiot.identity.tokens import digest, new_secret
 from iiot.models.base import utcnow
@@ -39,6 +38,7 @@ from iiot.modules import UsageFigures, UsageParameters
 from iiot.outputs import from_row
 from iiot.quotas.seats import lock_seats, take_seat
 from iiot.tenancy.context import TenantContext, system_context
+from iiot.tenancy.principals import UserPrincipal
 from iiot.tenancy.roles import Role
 from iiot.tenants.lookup import tenant as find_tenant
 from iiot.users.repository import (

@@ -7,8 +7,8 @@ from importlib.resources import files
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 
+from iiot.callers.access import Public
 from iiot.http.routing import IIoTRoute
-from iiot.tenancy.access import Public
 
 router = APIRouter(tags=["web"], include_in_schema=False, route_class=IIoTRoute)
 

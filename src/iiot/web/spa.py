@@ -19,9 +19,9 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import Match
 from starlette.types import Scope
 
+from iiot.callers.access import Public
 from iiot.errors import NotFound
 from iiot.http.routing import IIoTRoute
-from iiot.tenancy.access import Public
 
 DIST = Path(__file__).parent / "ui"
 

@@ -1,4 +1,4 @@
-"""The usage report route."""
+"""The usage report route: what the usage meter counted for a tenant (iiot.metering)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from iiot.callers.access import PathTenant
 from iiot.errors import NotFound, TenantSuspended, Unauthorized, ValidationFailed, problem_responses
 from iiot.http.routing import IIoTRoute
 from iiot.metering import service
 from iiot.metering.meter import utc_today
 from iiot.metering.schemas import UsageReport
 from iiot.runtime import get_runtime
-from iiot.tenancy.access import PathTenant
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.roles import Role
 

@@ -14,10 +14,7 @@ from fastapi import Path
 from fastapi.dependencies.models import Dependant
 from starlette.requests import Request
 
-from iiot.errors import Forbidden, NotFound
-from iiot.identity.principals import ApiKeyPrincipal, UserPrincipal
-from iiot.tenancy.context import TenantContext, TenantScope
-from iiot.tenancy.resolver import (
+from iiot.callers.resolver import (
     TenantTransaction,
     api_key_context,
     api_key_grants,
@@ -25,6 +22,10 @@ from iiot.tenancy.resolver import (
     resolve_user,
     tenant_context_for,
 )
+from iiot.db.session import TenantScope
+from iiot.errors import Forbidden, NotFound
+from iiot.tenancy.context import TenantContext
+from iiot.tenancy.principals import ApiKeyPrincipal, UserPrincipal
 from iiot.tenancy.roles import Role
 
 # OpenAPI security schemes: how each kind of caller authenticates.

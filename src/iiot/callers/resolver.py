@@ -3,7 +3,7 @@
 The membership and role are read from the database on every request, so a role change, a
 removal or a suspension takes effect at once. A caller who is not an active member of the
 tenant gets 404 for it: its existence does not leak. What resolution reads comes from
-`iiot.tenancy.repository` alone: the user, their membership, the tenant's status and limits in
+`iiot.callers.repository` alone: the user, their membership, the tenant's status and limits in
 one statement. `TenantTransaction` reads it inside the transaction the route then works in,
 so a route declared with `PathTenantScope` costs one transaction in all.
 
@@ -25,15 +25,16 @@ from types import TracebackType
 
 from starlette.requests import Request
 
+from iiot.callers.repository import ApiKeyUse, CallerInTenant, CallerLookup, CallerUser
+from iiot.db.session import TenantScope
 from iiot.errors import Forbidden, NotFound, TenantSuspended, Unauthorized
 from iiot.identity.credentials import API_KEY_PREFIX, MalformedAuthorization, bearer, presented
 from iiot.identity.denylist import deny_list
-from iiot.identity.principals import ApiKeyPrincipal, UserPrincipal
 from iiot.identity.tokens import AccessClaims, digest
 from iiot.quotas.rates import check_api_request
 from iiot.runtime import client_ip, get_runtime
-from iiot.tenancy.context import TenantContext, TenantScope
-from iiot.tenancy.repository import ApiKeyUse, CallerInTenant, CallerLookup, CallerUser
+from iiot.tenancy.context import TenantContext
+from iiot.tenancy.principals import ApiKeyPrincipal, UserPrincipal
 from iiot.tenancy.roles import Role
 
 # last_used_at is written at most this often per key, not on every request.
