@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from iiot.alerts import service
 from iiot.alerts.repository import AlertFilter
-from iiot.alerts.schemas import AlertDetail, AlertList, AlertState, TransitionIn
+from iiot.alerts.schemas import AlertDetail, AlertList, AlertState, Severity, TransitionIn
 from iiot.callers.access import TokenTenant
 from iiot.errors import (
     Conflict,
@@ -20,7 +20,6 @@ from iiot.errors import (
     problem_responses,
 )
 from iiot.http.routing import IIoTRoute
-from iiot.rules.schemas import Severity
 from iiot.runtime import get_runtime
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.roles import Role

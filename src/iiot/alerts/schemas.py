@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 AlertState = Literal["new", "acknowledged", "investigating", "resolved"]
+# An alert's severity, set by the rule that raises it.
+Severity = Literal["critical", "high", "medium", "low", "info"]
+# The original platform's severity names that differ from ours.
+SEVERITY_ALIASES = {"warning": "medium"}
+
+
+def _severity_alias(value: Any) -> Any:
+    return SEVERITY_ALIASES.get(value, value) if isinstance(value, str) else value
+
+
+SeverityIn = Annotated[Severity, BeforeValidator(_severity_alias)]
 
 
 class TransitionIn(BaseModel):

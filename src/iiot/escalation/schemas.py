@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from iiot.rules.schemas import SeverityIn
+from iiot.alerts.schemas import SeverityIn
 
 Channel = Literal["email", "webhook"]
 SCHEDULE_PREFIX = "schedule:"

@@ -18,7 +18,6 @@ from pydantic import (
     AliasChoices,
     AnyUrl,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
@@ -27,17 +26,9 @@ from pydantic import (
     model_validator,
 )
 
+from iiot.alerts.schemas import SeverityIn
+
 Operator = Literal[">", "<", ">=", "<=", "==", "!="]
-Severity = Literal["critical", "high", "medium", "low", "info"]
-# The original platform's severity names that differ from ours.
-SEVERITY_ALIASES = {"warning": "medium"}
-
-
-def _severity_alias(value: Any) -> Any:
-    return SEVERITY_ALIASES.get(value, value) if isinstance(value, str) else value
-
-
-SeverityIn = Annotated[Severity, BeforeValidator(_severity_alias)]
 DEFAULT_STATISTICAL_WINDOW_SECONDS = 3600
 MIN_WEBHOOK_SECRET_LENGTH = 16
 StatFunction = Literal["avg", "min", "max", "stddev", "count"]
