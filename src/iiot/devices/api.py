@@ -14,7 +14,6 @@ from iiot.devices.repository import DeviceFilters
 from iiot.devices.schemas import (
     CredentialOut,
     DeviceCreated,
-    DeviceDetail,
     DeviceIn,
     DeviceList,
     DeviceOut,
@@ -76,15 +75,6 @@ async def create_device(request: Request, ctx: Developer, body: DeviceIn) -> Dev
     async with rt.db.tenant(ctx) as session:
         created = await service.create_device(session, ctx, body, presence=presence(rt))
     return created
-
-
-@router.get("/{id}", responses=problem_responses(*_READ_ERRORS))
-async def get_device(request: Request, ctx: Reader, id: DeviceId) -> DeviceDetail:
-    """One device with the newest value of each of its telemetry keys."""
-    rt = get_runtime(request)
-    async with rt.db.tenant(ctx) as session:
-        detail = await service.get_device(session, ctx, id, presence=presence(rt))
-    return detail
 
 
 @router.put("/{id}", responses=problem_responses(*_READ_ERRORS))

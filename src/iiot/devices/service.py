@@ -21,12 +21,10 @@ from iiot.devices.repository import (
 from iiot.devices.schemas import (
     CredentialOut,
     DeviceCreated,
-    DeviceDetail,
     DeviceIn,
     DeviceList,
     DeviceOut,
     DevicePatch,
-    LatestValue,
 )
 from iiot.errors import NotFound
 from iiot.identity.credentials import DEVICE_TOKEN_PREFIX
@@ -35,7 +33,6 @@ from iiot.models.devices import Device, DeviceCredential
 from iiot.modules import UsageFigures, UsageParameters
 from iiot.outputs import from_row
 from iiot.quotas.seats import take_seat
-from iiot.telemetry.query_service import latest_for_device
 from iiot.tenancy.context import TenantContext
 
 
@@ -143,19 +140,12 @@ async def create_device(
 
 async def get_device(
     session: TenantSession, ctx: TenantContext, device_id: uuid.UUID, *, presence: Presence
-) -> DeviceDetail:
+) -> DeviceOut:
+    """One device (its detail with the newest telemetry values: iiot.telemetry.device_detail)."""
     device = await DeviceRepository(session, ctx).get(device_id)
     if device is None:
         raise NotFound("device not found")
-    latest = await latest_for_device(session, ctx, device_id)
-    out = device_out(device, presence, datetime.now(UTC))
-    return DeviceDetail(
-        **out.model_dump(),
-        latest_telemetry={
-            p.key: LatestValue(value=p.value, ts=p.ts, unit=p.unit, quality=p.quality)
-            for p in latest
-        },
-    )
+    return device_out(device, presence, datetime.now(UTC))
 
 
 async def update_device(

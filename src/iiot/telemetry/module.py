@@ -1,14 +1,16 @@
-"""Telemetry: ingest, queries, day partitions and retention."""
+"""Telemetry: ingest, queries (and the device detail with its latest values), day partitions
+and retention."""
 
 from iiot.modules import Job, Module
 from iiot.telemetry import partitions, removed, retention
 from iiot.telemetry.api import router as ingest_router
+from iiot.telemetry.device_detail_api import router as device_detail_router
 from iiot.telemetry.ingest import telemetry_usage
 from iiot.telemetry.query_api import router as query_router
 
 MODULE = Module(
     name="telemetry",
-    api_routers=(ingest_router, query_router),
+    api_routers=(ingest_router, query_router, device_detail_router),
     jobs=(
         Job("telemetry-partitions", partitions.JOB_INTERVAL_SECONDS, partitions.prepare_ahead),
         Job(retention.JOB_NAME, retention.INTERVAL_SECONDS, retention.run_job),

@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from iiot.db.session import TenantSession
+from iiot.devices import service as devices
+from iiot.devices.presence import Presence
+from iiot.devices.schemas import DeviceDetail, LatestValue
 from iiot.errors import BadRequest, NotFound, ValidationFailed
 from iiot.telemetry.query_repository import PointRow, TelemetryQueryRepository
 from iiot.telemetry.query_schemas import (
@@ -27,7 +30,7 @@ from iiot.telemetry.query_schemas import (
     TelemetryPointOut,
     TelemetryStatistics,
 )
-from iiot.telemetry.repository import LatestPoint, LatestTelemetryRepository
+from iiot.telemetry.repository import LatestTelemetryRepository
 from iiot.tenancy.context import TenantContext
 
 MAX_LIMIT = 10_000
@@ -208,8 +211,17 @@ async def statistics(
     )
 
 
-async def latest_for_device(
-    session: TenantSession, ctx: TenantContext, device_id: uuid.UUID
-) -> list[LatestPoint]:
-    """The latest value of each key of one device (for the device detail)."""
-    return await LatestTelemetryRepository(session, ctx).for_device(device_id)
+async def device_detail(
+    session: TenantSession, ctx: TenantContext, device_id: uuid.UUID, *, presence: Presence
+) -> DeviceDetail:
+    """One device with the latest value of each of its keys. Composed here, above both: the
+    device comes from iiot.devices, which telemetry builds on."""
+    device = await devices.get_device(session, ctx, device_id, presence=presence)
+    latest = await LatestTelemetryRepository(session, ctx).for_device(device_id)
+    return DeviceDetail(
+        **device.model_dump(),
+        latest_telemetry={
+            p.key: LatestValue(value=p.value, ts=p.ts, unit=p.unit, quality=p.quality)
+            for p in latest
+        },
+    )
