@@ -46,7 +46,6 @@ from iiot.tenants.schemas import (
     TierOut,
     TierUpdate,
 )
-from iiot.users import service as members
 
 if TYPE_CHECKING:
     from iiot.runtime import Runtime
@@ -71,8 +70,6 @@ _AUDITED_FIELDS = (
     "branding",
     "settings",
 )
-
-assert members  # imported for its usage figures (user_count, invited_count)
 
 
 def _snapshot(tenant: Tenant) -> dict[str, Any]:
