@@ -9,6 +9,7 @@
    decorator other than route/command/dataclass declarations, no module-level use of the
    scheduler, the event bus or the usage collector. Modules are wired by `iiot.app.MODULES`.
 4. A domain's repository is imported by that domain only; others use its services or look-ups.
+   An account's password and last sign-in are written by the users package only.
 5. Packages import each other one way: the package import graph has no cycle.
 """
 
@@ -411,6 +412,52 @@ def test_the_tenant_setting_is_applied_in_one_place() -> None:
         if "set_config(" in p.read_text() and not _rel(p).startswith("migrations/")
     ]
     assert writers == ["db/session.py"]
+
+
+# Columns of an account (the `users` table) that only the users package writes; login and the
+# password change and reset of `auth` go through `iiot.users.accounts`.
+ACCOUNT_COLUMNS = {"password_hash", "last_login_at"}
+
+
+def account_writes(rel: str, source: str) -> list[str]:
+    """Assignments to an account column outside the users package."""
+    if rel.startswith(("users/", "models/", "migrations/")):
+        return []
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        targets: list[ast.expr] = []
+        if isinstance(node, ast.Assign):
+            targets = [
+                t for target in node.targets for t in ast.walk(target) if isinstance(t, ast.expr)
+            ]
+        elif isinstance(node, ast.AugAssign | ast.AnnAssign):
+            targets = [node.target]
+        found += [
+            f"line {node.lineno}: sets .{t.attr}"
+            for t in targets
+            if isinstance(t, ast.Attribute) and t.attr in ACCOUNT_COLUMNS
+        ]
+    return found
+
+
+def test_accounts_are_written_by_the_users_package() -> None:
+    found = {_rel(p): account_writes(_rel(p), p.read_text()) for p in ALL_MODULES}
+    assert {rel: lines for rel, lines in found.items() if lines} == {}, (
+        "change an account through iiot.users.accounts"
+    )
+
+
+@pytest.mark.parametrize(
+    ("rel", "source", "expected"),
+    [
+        ("auth/service.py", "user.password_hash = h\n", 1),
+        ("auth/service.py", "user.last_login_at, x = now, 1\n", 1),
+        ("auth/service.py", "row.used_at = now\n", 0),
+        ("users/accounts.py", "user.password_hash = h\n", 0),
+    ],
+)
+def test_account_write_checker_flags(rel: str, source: str, expected: int) -> None:
+    assert len(account_writes(rel, source)) == expected
 
 
 # --- 5. packages depend on each other one way ---------------------------------------------------

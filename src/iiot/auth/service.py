@@ -35,7 +35,7 @@ from iiot.identity.pairs import (
     revoke_family,
     revoke_for_user,
 )
-from iiot.identity.passwords import check_password_rules, hash_password, verify_password
+from iiot.identity.passwords import verify_password
 from iiot.identity.schemas import TokenPair, UserOut
 from iiot.identity.tokens import AccessClaims, digest, new_secret
 from iiot.models.base import utcnow
@@ -44,6 +44,7 @@ from iiot.quotas.ratelimit import Rate
 from iiot.runtime import Runtime
 from iiot.tenants.lookup import tenant as find_tenant
 from iiot.users import lookup as accounts
+from iiot.users.accounts import record_login, set_password
 
 INVALID_CREDENTIALS = "invalid e-mail or password"
 
@@ -178,7 +179,7 @@ async def login(
     except IIoTError as exc:
         return AuthOutcome(error=exc)
     await throttle.succeeded()
-    user.last_login_at = utcnow()
+    record_login(user)
     pair = await issue_pair(session, rt, user, memberships, chosen)
     await record_platform(
         session,
@@ -312,9 +313,7 @@ async def change_password(
         return AuthOutcome(
             error=Forbidden("the current password is wrong", reason="wrong_password")
         )
-    check_password_rules(new_password, user.email)
-    user.password_hash = await anyio.to_thread.run_sync(hash_password, new_password)
-    user.updated_at = utcnow()
+    await set_password(user, new_password)
     revoked = await revoke_for_user(session, user.id)
     await PasswordResetRepository(session).spend_open(user.id)
     memberships = await accounts.memberships(session, user.id)
@@ -392,9 +391,7 @@ async def confirm_password_reset(
     user = await accounts.account_for_update(session, row.user_id)
     if user is None or user.status != "active":
         raise invalid
-    check_password_rules(password, user.email)
-    user.password_hash = await anyio.to_thread.run_sync(hash_password, password)
-    user.updated_at = utcnow()
+    await set_password(user, password)
     await resets.spend_open(user.id)
     revoked = await revoke_for_user(session, user.id)
     await record_platform(

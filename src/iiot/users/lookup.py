@@ -2,7 +2,8 @@
 and the first start need, and nothing else.
 
 Accounts are a platform table: each function takes the system session (or any session
-allowed to read `users`). Rows are returned for update where the caller changes the password.
+allowed to read `users`). Rows are returned for update where the caller changes the password
+(through `iiot.users.accounts`).
 """
 
 from __future__ import annotations
