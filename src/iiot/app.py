@@ -24,7 +24,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from iiot import __version__
+from iiot import __version__, heap
 from iiot.alerts.module import MODULE as ALERTS
 from iiot.analytics.module import MODULE as ANALYTICS
 from iiot.apikeys.module import MODULE as APIKEYS
@@ -350,6 +350,8 @@ def create_app(
         if owned:
             await scheduler.run_startup_hooks(rt)
         tasks = scheduler.start_all(rt) if settings.run_background_jobs and owned else []
+        if owned:
+            heap.settle_after_startup()
         try:
             yield
         finally:
