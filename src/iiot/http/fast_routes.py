@@ -58,16 +58,19 @@ class FastRoutes:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             route = self.routes.get((scope["method"], scope["path"]))
-            if route is not None and route.takes(Request(scope, receive)):
-                scope[_ROUTE_KEY] = route
-                await self._answer(scope, receive, send)
-                return
+            if route is not None:
+                request = Request(scope, receive)
+                if route.takes(request):
+                    scope[_ROUTE_KEY] = (route, request)
+                    await self._answer(scope, receive, send)
+                    return
         await self.app(scope, receive, send)
 
     @staticmethod
     async def _serve(scope: Scope, receive: Receive, send: Send) -> None:
-        route: FastRoute = scope[_ROUTE_KEY]
-        request = Request(scope, receive, send)
+        route: FastRoute
+        request: Request
+        route, request = scope[_ROUTE_KEY]
         caller = await route.access(request)
         response = await route.endpoint(request, caller)
         await response(scope, receive, send)
