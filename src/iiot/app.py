@@ -24,7 +24,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from iiot import __version__
+from iiot import __version__, heap
 from iiot.alerts.module import MODULE as ALERTS
 from iiot.analytics.module import MODULE as ANALYTICS
 from iiot.apikeys.module import MODULE as APIKEYS
@@ -37,6 +37,7 @@ from iiot.db.outage import RETRY_AFTER_SECONDS, is_database_unavailable, outage_
 from iiot.devices.module import MODULE as DEVICES
 from iiot.errors import PROBLEM_CONTENT_TYPE, IIoTError
 from iiot.escalation.module import MODULE as ESCALATION
+from iiot.http.fast_routes import FastRoutes, check_twins
 from iiot.http.limits import RequestBodyGuard
 from iiot.http.routing import InvalidText
 from iiot.jobs import scheduler
@@ -280,6 +281,16 @@ def _problem(description: str) -> dict[str, Any]:
     return {"description": description, "content": _PROBLEM_CONTENT}
 
 
+def declared_policies(app: FastAPI) -> dict[tuple[str, str], tuple[Access, ...]]:
+    """Every declared API route's Access policies, by (method, path)."""
+    found: dict[tuple[str, str], tuple[Access, ...]] = {}
+    for ctx in iter_route_contexts(app.routes):
+        if isinstance(ctx.original_route, APIRoute):
+            for method in ctx.methods or ():
+                found[(method, str(ctx.path))] = route_policies(ctx.dependant)
+    return found
+
+
 def build_openapi(app: FastAPI) -> dict[str, Any]:
     """The OpenAPI document, made truthful: every error is declared as problem details, each
     route's security comes from its Access policy, malformed and oversized bodies are declared
@@ -295,14 +306,11 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
     components["securitySchemes"] = SECURITY_SCHEMES
-    policies: dict[tuple[str, str], Access] = {}
-    for ctx in iter_route_contexts(app.routes):
-        if not isinstance(ctx.original_route, APIRoute):
-            continue
-        found = route_policies(ctx.dependant)
-        for method in ctx.methods or ():
-            if found:
-                policies[(str(ctx.path), method.lower())] = found[0]
+    policies = {
+        (path, method.lower()): found[0]
+        for (method, path), found in declared_policies(app).items()
+        if found
+    }
     for path, item in schema.get("paths", {}).items():
         for method, operation in item.items():
             responses: dict[str, Any] = operation.setdefault("responses", {})
@@ -350,6 +358,8 @@ def create_app(
         if owned:
             await scheduler.run_startup_hooks(rt)
         tasks = scheduler.start_all(rt) if settings.run_background_jobs and owned else []
+        if owned:
+            heap.settle_after_startup()
         try:
             yield
         finally:
@@ -375,6 +385,13 @@ def create_app(
     if runtime is not None:
         app.state.runtime = runtime
     install_error_handlers(app)
+    # Inside the body guard: the guard's limits and timeout apply to the fast routes too.
+    app.add_middleware(
+        FastRoutes,
+        routes=wiring.fast_api_routes,
+        prefix=API_PREFIX,
+        handlers=app.exception_handlers,
+    )
     app.add_middleware(
         RequestBodyGuard,
         max_bytes=MAX_REQUEST_BODY_BYTES,
@@ -385,5 +402,6 @@ def create_app(
         app.include_router(router)
     for router in wiring.api_routers:
         app.include_router(router, prefix=API_PREFIX)
+    check_twins(wiring.fast_api_routes, API_PREFIX, declared_policies(app))
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app

@@ -98,7 +98,8 @@ class RequestBodyGuard:
             if complete:
                 return await receive()
             try:
-                message = await asyncio.wait_for(receive(), timeout)
+                async with asyncio.timeout(timeout):  # no task per receive, unlike wait_for
+                    message = await receive()
             except TimeoutError:
                 raise BodyTimeout(timeout) from None
             if message["type"] == "http.request":

@@ -3,7 +3,6 @@ the device-session hub are ready) and stop on a graceful stop, before the databa
 
 from __future__ import annotations
 
-import gc
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -19,12 +18,6 @@ async def start_listeners(rt: Runtime) -> None:
     """Start the listeners and say on the console where MQTT listens, or why it does not."""
     server = mqtt_server(rt)
     listeners = await server.start()
-    if listeners:
-        # Thousands of long-lived connection objects make the collector's frequent passes
-        # costly (about 40 % of the CPU of an ingest message under load): keep what exists
-        # at start-up out of them and collect the youngest generation less often.
-        gc.freeze()
-        gc.set_threshold(20_000, 50, 100)
     console = Console(stderr=True)
     for listener in listeners:
         console.print(

@@ -13,6 +13,7 @@ per process for `LIMITS_CACHE_SECONDS`.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import TYPE_CHECKING
 
@@ -35,15 +36,36 @@ _UNLIMITED = EffectiveLimits(
 )
 
 
+def _limits_lookups(rt: Runtime) -> dict[uuid.UUID, asyncio.Future[EffectiveLimits]]:
+    return {}
+
+
 async def tenant_limits(rt: Runtime, tenant_id: uuid.UUID) -> EffectiveLimits:
-    """The tenant's effective limits, from the process cache or the database."""
+    """The tenant's effective limits, from the process cache or the database.
+
+    One look-up per tenant at a time: when the cached entry expires under load, the requests
+    in flight wait for one query instead of each opening a session for the same row."""
     cached = rt.rate.cached_limits(tenant_id)
     if cached is not None:
         return cached
-    async with rt.db.system() as session:
-        found = await TenantLimitsRepository(session).limits_of(tenant_id)
+    inflight = rt.state.get(_limits_lookups)
+    pending = inflight.get(tenant_id)
+    if pending is not None:
+        return await asyncio.shield(pending)
+    future: asyncio.Future[EffectiveLimits] = asyncio.get_running_loop().create_future()
+    inflight[tenant_id] = future
+    try:
+        async with rt.db.system() as session:
+            found = await TenantLimitsRepository(session).limits_of(tenant_id)
+    except BaseException as exc:
+        future.set_exception(exc)
+        future.exception()  # retrieved: waiters re-raise it, nobody else must log it
+        raise
+    finally:
+        inflight.pop(tenant_id, None)
     limits = found or _UNLIMITED
     rt.rate.cache_limits(tenant_id, limits)
+    future.set_result(limits)
     return limits
 
 
