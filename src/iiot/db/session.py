@@ -6,16 +6,25 @@ connection pools and PgBouncer in transaction mode. `Database.system()` opens a 
 with no tenant set: it sees platform tables (tenants, tiers, users) and no tenant-owned row.
 Both commit when the block exits without an exception, so a caller acknowledges only after
 its data is committed.
+
+`Database.one_row(statement, values)` runs one statement compiled for the driver
+(`DriverStatement`) as a transaction of its own, on a pooled connection in autocommit: no BEGIN
+or COMMIT travels, and a tenant setting the statement makes itself (`tenant_scope`) ends with it.
+It serves the hottest reads, which resolve their caller and read their figures in one round trip.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
+from psycopg import AsyncConnection
+from psycopg.pq import TransactionStatus
+from sqlalchemy import ColumnElement, Select, Text, cast, func, text
+from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -40,6 +49,55 @@ def set_tenant_sql(tenant_id: uuid.UUID) -> str:
     the statement can travel in one simple query with BEGIN."""
     value = uuid.UUID(str(tenant_id))
     return f"select set_config('{TENANT_SETTING}', '{value}', true)"
+
+
+def tenant_scope(tenant_id: ColumnElement[Any]) -> ColumnElement[str]:
+    """`set_config('app.tenant_id', <tenant_id>, true)` as an expression of a statement that
+    scopes its own transaction (run alone, in autocommit, by `Database.one_row`).
+
+    The setting holds from the moment the expression is evaluated to the end of the statement.
+    PostgreSQL evaluates a CASE's result only when its condition holds, so a value written
+    `CASE WHEN <this> IS NOT NULL THEN <subquery> END` is read with the tenant set and
+    row-level security in force; what the statement reads elsewhere (its FROM clause) is read
+    before, as in a system session: platform tables only.
+    """
+    return func.set_config(TENANT_SETTING, cast(tenant_id, Text), True)
+
+
+# The driver's SQL dialect: statements for `Database.one_row` are compiled once, with it.
+_DRIVER_DIALECT = PGDialect_psycopg()  # type: ignore[no-untyped-call]
+
+
+@dataclass(frozen=True, slots=True)
+class DriverStatement:
+    """A SELECT compiled once to the driver's SQL text (`%(name)s` parameters), with the values
+    of the parameters it holds as constants; a request adds its own (`values`)."""
+
+    sql: str
+    constants: Mapping[str, Any]
+    names: frozenset[str]
+
+    @classmethod
+    def compile(cls, statement: Select[Any], request_parameters: frozenset[str]) -> DriverStatement:
+        """`statement` for the driver; `request_parameters` are the names each run supplies
+        (bound without conversion: the driver adapts UUIDs, dates and times itself)."""
+        compiled = statement.compile(dialect=_DRIVER_DIALECT)
+        constants: dict[str, Any] = {}
+        for name, value in compiled.construct_params(_check=False).items():
+            if name in request_parameters:
+                continue
+            bound_type = compiled.binds[name].type.dialect_impl(_DRIVER_DIALECT)
+            processor = bound_type.bind_processor(_DRIVER_DIALECT)
+            constants[name] = processor(value) if processor is not None else value
+        missing = request_parameters - set(compiled.binds)
+        if missing:
+            raise ValueError(f"the statement has no parameters {sorted(missing)}")
+        return cls(sql=compiled.string, constants=constants, names=request_parameters)
+
+    def parameters(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        if values.keys() != self.names:
+            raise ValueError(f"expected the parameters {sorted(self.names)}, got {sorted(values)}")
+        return {**self.constants, **values}
 
 
 class TenantSession(AsyncSession):
@@ -93,6 +151,37 @@ class Database:
         """A transaction for platform-level work: no tenant set, so no tenant-owned row visible."""
         async with self._sessions() as session, session.begin():
             yield session
+
+    async def one_row(
+        self, statement: DriverStatement, values: Mapping[str, Any]
+    ) -> tuple[Any, ...] | None:
+        """The first row of `statement`, run alone as its own transaction (autocommit) on the
+        pooled driver connection: one round trip, without the ORM or a session.
+
+        The statement is announced to the engine's `before_cursor_execute` listeners like any
+        other, so what observes the application's SQL sees it too.
+        """
+        params = statement.parameters(values)
+        async with self.engine.connect() as sa_conn:
+            raw = await sa_conn.get_raw_connection()
+            conn = raw.driver_connection
+            assert isinstance(conn, AsyncConnection)
+            await conn.set_autocommit(True)
+            try:
+                cur = conn.cursor()
+                sync_conn = sa_conn.sync_connection
+                if sync_conn is not None and sync_conn.dispatch.before_cursor_execute:
+                    sync_conn.dispatch.before_cursor_execute(
+                        sync_conn, cur, statement.sql, params, None, False
+                    )
+                await cur.execute(statement.sql, params)
+                return await cur.fetchone()
+            finally:
+                if conn.closed or conn.info.transaction_status != TransactionStatus.IDLE:
+                    # Interrupted mid-statement: the connection is not handed out again.
+                    await sa_conn.invalidate()
+                else:
+                    await conn.set_autocommit(False)
 
     @property
     def session_engine(self) -> AsyncEngine:

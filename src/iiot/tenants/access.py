@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Path
 from starlette.requests import Request
 
 from iiot.errors import Forbidden
-from iiot.tenancy.access import PathTenant
+from iiot.quotas import usage
+from iiot.runtime import get_runtime
+from iiot.tenancy.access import Access, PathTenant, check_role
 from iiot.tenancy.context import TenantContext
+from iiot.tenancy.resolver import TenantRead, read_in_tenant
 from iiot.tenancy.roles import Role
 
 
@@ -31,3 +35,24 @@ class SystemAdminOnTenant(PathTenant):
         if not ctx.is_system_admin:
             raise Forbidden("system admin only")
         return ctx
+
+
+class TenantUsageRead(Access):
+    """A member (with at least `minimum` role) of tenant `{id}`, or a system admin, reading the
+    tenant's usage figures and limits: the caller is resolved and every figure read in one
+    statement, its own transaction (`iiot.tenancy.resolver.read_in_tenant`). Non-members get
+    404, as with `PathTenant`."""
+
+    tenant_scoped = True
+
+    def __init__(self, minimum: Role = Role.viewer) -> None:
+        self.minimum = minimum
+        self.label = f"{minimum.value}+ of tenant {{id}} or system admin"
+
+    async def __call__(
+        self, request: Request, id: Annotated[uuid.UUID, Path(description="Tenant id")]
+    ) -> TenantRead:
+        wanted = usage.tenant_values(tuple(get_runtime(request).wiring.usage_providers))
+        read = await read_in_tenant(request, id, wanted, usage.values_at(datetime.now(UTC)))
+        check_role(read.ctx, self.minimum)
+        return read

@@ -21,10 +21,10 @@ from iiot.identity.principals import UserPrincipal
 from iiot.runtime import client_ip, get_runtime
 from iiot.tenancy.access import AnyUser, PathTenant, PathTenantScope, SystemAdmin
 from iiot.tenancy.context import TenantContext, TenantScope
-from iiot.tenancy.resolver import deleted_tenant_context, new_tenant_context
+from iiot.tenancy.resolver import TenantRead, deleted_tenant_context, new_tenant_context
 from iiot.tenancy.roles import Role
 from iiot.tenants import service
-from iiot.tenants.access import SystemAdminOnTenant
+from iiot.tenants.access import SystemAdminOnTenant, TenantUsageRead
 from iiot.tenants.schemas import (
     SLUG_PATTERN,
     DailyUsage,
@@ -43,6 +43,9 @@ router = APIRouter(tags=["tenants"], route_class=IIoTRoute)
 Admin = Annotated[UserPrincipal, Depends(SystemAdmin())]
 # A member's read, the caller resolved in the route's own transaction (one transaction in all).
 MemberRead = Annotated[TenantScope, Depends(PathTenantScope(Role.viewer), scope="function")]
+# A member's read of the usage figures: the caller resolved and every figure read in one
+# statement (one round trip).
+UsageRead = Annotated[TenantRead, Depends(TenantUsageRead(Role.viewer))]
 TenantAdmin = Annotated[TenantContext, Depends(PathTenant(Role.admin))]
 Operator = Annotated[TenantContext, Depends(SystemAdminOnTenant())]
 
@@ -146,17 +149,15 @@ async def activate_tenant(ctx: Operator, request: Request) -> TenantOut:
 
 
 @router.get("/tenants/{id}/stats", responses=_READ)
-async def tenant_stats(scope: MemberRead, request: Request) -> TenantStats:
+async def tenant_stats(read: UsageRead) -> TenantStats:
     """Counts of devices, members, rules, alerts and today's telemetry, with quota use."""
-    providers = get_runtime(request).wiring.usage_providers
-    return await service.tenant_stats(providers, scope.session, scope.ctx)
+    return service.tenant_stats(read.ctx.tenant_id, read.limits, read.values)
 
 
 @router.get("/tenants/{id}/quotas", responses=_READ)
-async def tenant_quotas(scope: MemberRead, request: Request) -> TenantQuotas:
+async def tenant_quotas(read: UsageRead) -> TenantQuotas:
     """Use of each quota against the tenant's effective limit."""
-    providers = get_runtime(request).wiring.usage_providers
-    return await service.tenant_quotas(providers, scope.session, scope.ctx)
+    return service.tenant_quotas(read.limits, read.values)
 
 
 @router.get("/tenants/{id}/usage/daily", responses=_READ)
