@@ -15,13 +15,14 @@ It serves the hottest reads, which resolve their caller and read their figures i
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncRawCursor
 from psycopg.pq import TransactionStatus
 from sqlalchemy import ColumnElement, Select, Text, cast, func, text
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
@@ -64,16 +65,19 @@ def tenant_scope(tenant_id: ColumnElement[Any]) -> ColumnElement[str]:
     return func.set_config(TENANT_SETTING, cast(tenant_id, Text), True)
 
 
-# The driver's SQL dialect: statements for `Database.one_row` are compiled once, with it.
-_DRIVER_DIALECT = PGDialect_psycopg()  # type: ignore[no-untyped-call]
+# Statements for `Database.one_row` are compiled once, with `$n` parameters: the driver sends
+# them as they are (a raw cursor), without rewriting the SQL text on every run.
+_DRIVER_DIALECT = PGDialect_psycopg(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
 
 
 @dataclass(frozen=True, slots=True)
 class DriverStatement:
-    """A SELECT compiled once to the driver's SQL text (`%(name)s` parameters), with the values
-    of the parameters it holds as constants; a request adds its own (`values`)."""
+    """A SELECT compiled once to the driver's SQL text (`$n` parameters), with the values of the
+    parameters it holds as constants; each run supplies the named `request_parameters`."""
 
     sql: str
+    # Each `$n`'s parameter name, in order, and the constants among them.
+    order: tuple[str, ...]
     constants: Mapping[str, Any]
     names: frozenset[str]
 
@@ -82,6 +86,7 @@ class DriverStatement:
         """`statement` for the driver; `request_parameters` are the names each run supplies
         (bound without conversion: the driver adapts UUIDs, dates and times itself)."""
         compiled = statement.compile(dialect=_DRIVER_DIALECT)
+        order = tuple(compiled.positiontup or ())
         constants: dict[str, Any] = {}
         for name, value in compiled.construct_params(_check=False).items():
             if name in request_parameters:
@@ -89,15 +94,17 @@ class DriverStatement:
             bound_type = compiled.binds[name].type.dialect_impl(_DRIVER_DIALECT)
             processor = bound_type.bind_processor(_DRIVER_DIALECT)
             constants[name] = processor(value) if processor is not None else value
-        missing = request_parameters - set(compiled.binds)
+        missing = request_parameters - set(order)
         if missing:
             raise ValueError(f"the statement has no parameters {sorted(missing)}")
-        return cls(sql=compiled.string, constants=constants, names=request_parameters)
+        return cls(sql=compiled.string, order=order, constants=constants, names=request_parameters)
 
-    def parameters(self, values: Mapping[str, Any]) -> dict[str, Any]:
+    def parameters(self, values: Mapping[str, Any]) -> list[Any]:
+        """Every `$n`'s value, in order: the constants and `values` (exactly the run's names)."""
         if values.keys() != self.names:
             raise ValueError(f"expected the parameters {sorted(self.names)}, got {sorted(values)}")
-        return {**self.constants, **values}
+        given = {**self.constants, **values}
+        return [given[name] for name in self.order]
 
 
 class TenantSession(AsyncSession):
@@ -133,6 +140,8 @@ class Database:
             connect_args=connect_args,
         )
         self._session_engine: AsyncEngine | None = None
+        self._pool_size = pool_size
+        self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
         self._tenant_sessions = async_sessionmaker(
             self.engine, class_=TenantSession, expire_on_commit=False, autoflush=True
@@ -152,29 +161,41 @@ class Database:
         async with self._sessions() as session, session.begin():
             yield session
 
+    def _one_row_slots(self) -> asyncio.Semaphore:
+        """The running loop's semaphore of `one_row` (a semaphore serves one event loop)."""
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._slots[0] is not loop:
+            self._slots = (loop, asyncio.Semaphore(self._pool_size))
+        return self._slots[1]
+
     async def one_row(
         self, statement: DriverStatement, values: Mapping[str, Any]
     ) -> tuple[Any, ...] | None:
         """The first row of `statement`, run alone as its own transaction (autocommit) on the
         pooled driver connection: one round trip, without the ORM or a session.
 
-        The statement is announced to the engine's `before_cursor_execute` listeners like any
-        other, so what observes the application's SQL sees it too.
+        At most `pool_size` of them hold a connection at once: more would open overflow
+        connections, each closed again as soon as it is returned (a new server process and a
+        statement to prepare anew, per request). The statement is announced to the engine's
+        `before_cursor_execute` listeners like any other, so what observes the application's
+        SQL sees it too.
         """
         params = statement.parameters(values)
-        async with self.engine.connect() as sa_conn:
+        async with self._one_row_slots(), self.engine.connect() as sa_conn:
             raw = await sa_conn.get_raw_connection()
             conn = raw.driver_connection
             assert isinstance(conn, AsyncConnection)
             await conn.set_autocommit(True)
             try:
-                cur = conn.cursor()
+                cur = AsyncRawCursor(conn)
                 sync_conn = sa_conn.sync_connection
                 if sync_conn is not None and sync_conn.dispatch.before_cursor_execute:
                     sync_conn.dispatch.before_cursor_execute(
                         sync_conn, cur, statement.sql, params, None, False
                     )
-                await cur.execute(statement.sql, params)
+                # Prepared at once (the statement runs on every request), unless a transaction
+                # pooler stands between us and the server.
+                await cur.execute(statement.sql, params, prepare=None if self.pooled else True)
                 return await cur.fetchone()
             finally:
                 if conn.closed or conn.info.transaction_status != TransactionStatus.IDLE:
