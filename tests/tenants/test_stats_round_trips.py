@@ -23,6 +23,7 @@ from iiot.quotas import usage
 from iiot.runtime import Runtime
 from iiot.tenancy.context import system_context
 from iiot.tenancy.repository import caller_reading, read_as_caller
+from iiot.tenants import service
 from tests.fixtures.database import TestDatabase
 from tests.fixtures.factories import Factory, World
 
@@ -91,11 +92,15 @@ async def test_a_members_read_is_one_statement_in_a_transaction_of_its_own(
             r = await client.get(url)
         assert r.status_code == 200, r.text
         statement = _one_statement_alone(seen)
-        # The caller (user, membership, tenant and its limits), the tenant scope, every figure.
+        # The caller (user, membership, tenant and its limits), the tenant scope, the figures.
         assert "iiot_user_memberships" in statement
         assert "tiers" in statement
         assert "set_config(" in statement
         assert "FROM devices" in statement
+        # Only the figures the answer is made of: they differ widely in cost.
+        read = service.STATS_FIGURES if endpoint == "stats" else service.QUOTA_FIGURES
+        for name in service.STATS_FIGURES | service.QUOTA_FIGURES:
+            assert (f" AS {name}" in statement) == (name in read), name
 
 
 async def test_a_refused_caller_costs_one_statement(world: World, runtime: Runtime) -> None:
@@ -188,7 +193,7 @@ async def test_the_usage_figures_match_the_session_read(world: World, runtime: R
     """The figures of the one statement are those the tenant session's statement reads."""
     providers = tuple(runtime.wiring.usage_providers)
     now = datetime.now(UTC)
-    wanted = usage.tenant_values(providers)
+    wanted = usage.tenant_values(providers, service.STATS_FIGURES | service.QUOTA_FIGURES)
     reading = caller_reading(wanted.columns, wanted.parameters)
     found, values = await read_as_caller(
         runtime.db, reading, world.a["admin"].user_id, world.tenant_a.id, usage.values_at(now)

@@ -73,20 +73,18 @@ _DRIVER_DIALECT = PGDialect_psycopg(paramstyle="numeric_dollar")  # type: ignore
 @dataclass(frozen=True, slots=True)
 class DriverStatement:
     """A SELECT compiled once to the driver's SQL text (`$n` parameters), with the values of the
-    parameters it holds as constants; each run supplies the named `request_parameters`."""
+    parameters it holds as constants; each run supplies the others by name."""
 
     sql: str
     # Each `$n`'s parameter name, in order, and the constants among them.
     order: tuple[str, ...]
     constants: Mapping[str, Any]
-    names: frozenset[str]
 
     @classmethod
     def compile(cls, statement: Select[Any], request_parameters: frozenset[str]) -> DriverStatement:
-        """`statement` for the driver; `request_parameters` are the names each run supplies
-        (bound without conversion: the driver adapts UUIDs, dates and times itself)."""
+        """`statement` for the driver; `request_parameters` name the parameters each run may
+        supply (bound without conversion: the driver adapts UUIDs, dates and times itself)."""
         compiled = statement.compile(dialect=_DRIVER_DIALECT)
-        order = tuple(compiled.positiontup or ())
         constants: dict[str, Any] = {}
         for name, value in compiled.construct_params(_check=False).items():
             if name in request_parameters:
@@ -94,17 +92,19 @@ class DriverStatement:
             bound_type = compiled.binds[name].type.dialect_impl(_DRIVER_DIALECT)
             processor = bound_type.bind_processor(_DRIVER_DIALECT)
             constants[name] = processor(value) if processor is not None else value
-        missing = request_parameters - set(order)
-        if missing:
-            raise ValueError(f"the statement has no parameters {sorted(missing)}")
-        return cls(sql=compiled.string, order=order, constants=constants, names=request_parameters)
+        order = tuple(compiled.positiontup or ())
+        return cls(sql=compiled.string, order=order, constants=constants)
 
     def parameters(self, values: Mapping[str, Any]) -> list[Any]:
-        """Every `$n`'s value, in order: the constants and `values` (exactly the run's names)."""
-        if values.keys() != self.names:
-            raise ValueError(f"expected the parameters {sorted(self.names)}, got {sorted(values)}")
-        given = {**self.constants, **values}
-        return [given[name] for name in self.order]
+        """Every `$n`'s value, in order, from the constants and `values` (which may hold more
+        than the statement uses)."""
+        try:
+            return [
+                self.constants[name] if name in self.constants else values[name]
+                for name in self.order
+            ]
+        except KeyError as exc:
+            raise ValueError(f"no value for the statement's parameter {exc}") from None
 
 
 class TenantSession(AsyncSession):

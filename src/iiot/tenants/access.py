@@ -39,20 +39,22 @@ class SystemAdminOnTenant(PathTenant):
 
 class TenantUsageRead(Access):
     """A member (with at least `minimum` role) of tenant `{id}`, or a system admin, reading the
-    tenant's usage figures and limits: the caller is resolved and every figure read in one
-    statement, its own transaction (`iiot.tenancy.resolver.read_in_tenant`). Non-members get
-    404, as with `PathTenant`."""
+    tenant's limits and the usage figures named `figures`: the caller is resolved and the
+    figures read in one statement, its own transaction
+    (`iiot.tenancy.resolver.read_in_tenant`). Non-members get 404, as with `PathTenant`."""
 
     tenant_scoped = True
 
-    def __init__(self, minimum: Role = Role.viewer) -> None:
+    def __init__(self, minimum: Role, *, figures: frozenset[str]) -> None:
         self.minimum = minimum
+        self.figures = figures
         self.label = f"{minimum.value}+ of tenant {{id}} or system admin"
 
     async def __call__(
         self, request: Request, id: Annotated[uuid.UUID, Path(description="Tenant id")]
     ) -> TenantRead:
-        wanted = usage.tenant_values(tuple(get_runtime(request).wiring.usage_providers))
+        providers = tuple(get_runtime(request).wiring.usage_providers)
+        wanted = usage.tenant_values(providers, self.figures)
         read = await read_in_tenant(request, id, wanted, usage.values_at(datetime.now(UTC)))
         check_role(read.ctx, self.minimum)
         return read

@@ -43,9 +43,14 @@ router = APIRouter(tags=["tenants"], route_class=IIoTRoute)
 Admin = Annotated[UserPrincipal, Depends(SystemAdmin())]
 # A member's read, the caller resolved in the route's own transaction (one transaction in all).
 MemberRead = Annotated[TenantScope, Depends(PathTenantScope(Role.viewer), scope="function")]
-# A member's read of the usage figures: the caller resolved and every figure read in one
+# A member's read of the usage figures: the caller resolved and the figures read in one
 # statement (one round trip).
-UsageRead = Annotated[TenantRead, Depends(TenantUsageRead(Role.viewer))]
+StatsRead = Annotated[
+    TenantRead, Depends(TenantUsageRead(Role.viewer, figures=service.STATS_FIGURES))
+]
+QuotasRead = Annotated[
+    TenantRead, Depends(TenantUsageRead(Role.viewer, figures=service.QUOTA_FIGURES))
+]
 TenantAdmin = Annotated[TenantContext, Depends(PathTenant(Role.admin))]
 Operator = Annotated[TenantContext, Depends(SystemAdminOnTenant())]
 
@@ -149,13 +154,13 @@ async def activate_tenant(ctx: Operator, request: Request) -> TenantOut:
 
 
 @router.get("/tenants/{id}/stats", responses=_READ)
-async def tenant_stats(read: UsageRead) -> TenantStats:
+async def tenant_stats(read: StatsRead) -> TenantStats:
     """Counts of devices, members, rules, alerts and today's telemetry, with quota use."""
     return service.tenant_stats(read.ctx.tenant_id, read.limits, read.values)
 
 
 @router.get("/tenants/{id}/quotas", responses=_READ)
-async def tenant_quotas(read: UsageRead) -> TenantQuotas:
+async def tenant_quotas(read: QuotasRead) -> TenantQuotas:
     """Use of each quota against the tenant's effective limit."""
     return service.tenant_quotas(read.limits, read.values)
 

@@ -334,6 +334,27 @@ def next_utc_midnight(now: datetime | None = None) -> datetime:
 
 # The usage figures by name (`iiot.quotas.usage`), as read for one tenant.
 Figures = Mapping[str, Any]
+# The figures each answer is made of (a figure no module provides counts as 0 or unknown).
+STATS_FIGURES = frozenset(
+    {
+        "device_count",
+        "user_count",
+        "invited_count",
+        "rule_count",
+        "alerts_24h",
+        "active_alerts",
+        "telemetry_points_today",
+    }
+)
+QUOTA_FIGURES = frozenset(
+    {
+        "device_count",
+        "user_count",
+        "invited_count",
+        "telemetry_points_today",
+        "oldest_data_age_days",
+    }
+)
 
 
 def _int(figures: Figures, name: str) -> int:
