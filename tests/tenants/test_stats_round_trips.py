@@ -1,9 +1,9 @@
 """A stats or quotas request is one statement, sent alone as its own transaction: the caller
-is resolved, the tenant set and every usage figure read in it.
+is resolved, the tenant set and the usage figures read in it.
 
-Counted on the application's engine with SQLAlchemy events (the one-statement path announces
-its statement to them like any other), so a new query or a transaction of its own on these
-paths fails here instead of slipping into the latency.
+Counted on the application's engine with SQLAlchemy events and on the database's one-statement
+path with its statement observers, so a new query or a transaction of its own on these paths
+fails here instead of slipping into the latency.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, select, text
 
-from iiot.db.session import Database, DriverStatement
+from iiot.db.driver import DriverStatement
+from iiot.db.session import Database
 from iiot.models.users import Membership
 from iiot.quotas import usage
 from iiot.runtime import Runtime
@@ -56,6 +57,10 @@ def database_traffic(rt: Runtime) -> Iterator[Traffic]:
         seen.statements.append(statement)
         seen.autocommit.append(bool(cursor.connection.autocommit))
 
+    def on_driver_statement(statement: str, conn: Any) -> None:
+        seen.statements.append(statement)
+        seen.autocommit.append(bool(conn.autocommit))
+
     listeners = [
         ("begin", on_begin),
         ("commit", on_commit),
@@ -64,9 +69,11 @@ def database_traffic(rt: Runtime) -> Iterator[Traffic]:
     ]
     for name, fn in listeners:
         event.listen(engine, name, fn)
+    rt.db.statement_observers.append(on_driver_statement)
     try:
         yield seen
     finally:
+        rt.db.statement_observers.remove(on_driver_statement)
         for name, fn in listeners:
             event.remove(engine, name, fn)
 

@@ -8,24 +8,21 @@ Both commit when the block exits without an exception, so a caller acknowledges 
 its data is committed.
 
 `Database.one_row(statement, values)` runs one statement compiled for the driver
-(`DriverStatement`) as a transaction of its own, on a pooled connection in autocommit: no BEGIN
-or COMMIT travels, and a tenant setting the statement makes itself (`tenant_scope`) ends with it.
-It serves the hottest reads, which resolve their caller and read their figures in one round trip.
+(`iiot.db.driver.DriverStatement`) as a transaction of its own, on a connection in autocommit:
+no BEGIN or COMMIT travels, and a tenant setting the statement makes itself (`tenant_scope`)
+ends with it. It serves the hottest reads, which resolve their caller and read their figures
+in one round trip.
 """
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from psycopg import AsyncConnection, AsyncRawCursor
-from psycopg.pq import TransactionStatus
-from sqlalchemy import ColumnElement, Select, Text, cast, func, text
-from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+from sqlalchemy import ColumnElement, Text, cast, func, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -33,7 +30,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from iiot.db.setup import sqlalchemy_url
+from iiot.db.driver import DriverConnections, DriverStatement
+from iiot.db.setup import plain_url, sqlalchemy_url
 
 if TYPE_CHECKING:
     from iiot.tenancy.context import TenantContext
@@ -63,48 +61,6 @@ def tenant_scope(tenant_id: ColumnElement[Any]) -> ColumnElement[str]:
     before, as in a system session: platform tables only.
     """
     return func.set_config(TENANT_SETTING, cast(tenant_id, Text), True)
-
-
-# Statements for `Database.one_row` are compiled once, with `$n` parameters: the driver sends
-# them as they are (a raw cursor), without rewriting the SQL text on every run.
-_DRIVER_DIALECT = PGDialect_psycopg(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
-
-
-@dataclass(frozen=True, slots=True)
-class DriverStatement:
-    """A SELECT compiled once to the driver's SQL text (`$n` parameters), with the values of the
-    parameters it holds as constants; each run supplies the others by name."""
-
-    sql: str
-    # Each `$n`'s parameter name, in order, and the constants among them.
-    order: tuple[str, ...]
-    constants: Mapping[str, Any]
-
-    @classmethod
-    def compile(cls, statement: Select[Any], request_parameters: frozenset[str]) -> DriverStatement:
-        """`statement` for the driver; `request_parameters` name the parameters each run may
-        supply (bound without conversion: the driver adapts UUIDs, dates and times itself)."""
-        compiled = statement.compile(dialect=_DRIVER_DIALECT)
-        constants: dict[str, Any] = {}
-        for name, value in compiled.construct_params(_check=False).items():
-            if name in request_parameters:
-                continue
-            bound_type = compiled.binds[name].type.dialect_impl(_DRIVER_DIALECT)
-            processor = bound_type.bind_processor(_DRIVER_DIALECT)
-            constants[name] = processor(value) if processor is not None else value
-        order = tuple(compiled.positiontup or ())
-        return cls(sql=compiled.string, order=order, constants=constants)
-
-    def parameters(self, values: Mapping[str, Any]) -> list[Any]:
-        """Every `$n`'s value, in order, from the constants and `values` (which may hold more
-        than the statement uses)."""
-        try:
-            return [
-                self.constants[name] if name in self.constants else values[name]
-                for name in self.order
-            ]
-        except KeyError as exc:
-            raise ValueError(f"no value for the statement's parameter {exc}") from None
 
 
 class TenantSession(AsyncSession):
@@ -140,8 +96,9 @@ class Database:
             connect_args=connect_args,
         )
         self._session_engine: AsyncEngine | None = None
-        self._pool_size = pool_size
-        self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+        # At most `pool_size` one-statement reads at once, on connections of their own.
+        self.driver = DriverConnections(plain_url(url), max(1, pool_size), prepare=not self.pooled)
+        self.statement_observers: list[Callable[[str, AsyncConnection[Any]], None]] = []
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
         self._tenant_sessions = async_sessionmaker(
             self.engine, class_=TenantSession, expire_on_commit=False, autoflush=True
@@ -161,48 +118,22 @@ class Database:
         async with self._sessions() as session, session.begin():
             yield session
 
-    def _one_row_slots(self) -> asyncio.Semaphore:
-        """The running loop's semaphore of `one_row` (a semaphore serves one event loop)."""
-        loop = asyncio.get_running_loop()
-        if self._slots is None or self._slots[0] is not loop:
-            self._slots = (loop, asyncio.Semaphore(self._pool_size))
-        return self._slots[1]
-
     async def one_row(
         self, statement: DriverStatement, values: Mapping[str, Any]
     ) -> tuple[Any, ...] | None:
-        """The first row of `statement`, run alone as its own transaction (autocommit) on the
-        pooled driver connection: one round trip, without the ORM or a session.
+        """The first row of `statement`, sent alone as its own transaction on a connection of
+        `driver` (autocommit): one round trip, without the ORM, a session or a BEGIN.
 
-        At most `pool_size` of them hold a connection at once: more would open overflow
-        connections, each closed again as soon as it is returned (a new server process and a
-        statement to prepare anew, per request). The statement is announced to the engine's
-        `before_cursor_execute` listeners like any other, so what observes the application's
-        SQL sees it too.
+        Each observer in `statement_observers` is told of the statement and the connection
+        it is sent on before it is sent (what watches the application's SQL sees it too).
         """
         params = statement.parameters(values)
-        async with self._one_row_slots(), self.engine.connect() as sa_conn:
-            raw = await sa_conn.get_raw_connection()
-            conn = raw.driver_connection
-            assert isinstance(conn, AsyncConnection)
-            await conn.set_autocommit(True)
-            try:
-                cur = AsyncRawCursor(conn)
-                sync_conn = sa_conn.sync_connection
-                if sync_conn is not None and sync_conn.dispatch.before_cursor_execute:
-                    sync_conn.dispatch.before_cursor_execute(
-                        sync_conn, cur, statement.sql, params, None, False
-                    )
-                # Prepared at once (the statement runs on every request), unless a transaction
-                # pooler stands between us and the server.
-                await cur.execute(statement.sql, params, prepare=None if self.pooled else True)
-                return await cur.fetchone()
-            finally:
-                if conn.closed or conn.info.transaction_status != TransactionStatus.IDLE:
-                    # Interrupted mid-statement: the connection is not handed out again.
-                    await sa_conn.invalidate()
-                else:
-                    await conn.set_autocommit(False)
+        async with self.driver.connection() as conn:
+            cur = AsyncRawCursor(conn)
+            for observe in self.statement_observers:
+                observe(statement.sql, conn)
+            await cur.execute(statement.sql, params, prepare=None if self.pooled else True)
+            return await cur.fetchone()
 
     @property
     def session_engine(self) -> AsyncEngine:
@@ -216,6 +147,7 @@ class Database:
         return self._session_engine
 
     async def dispose(self) -> None:
+        await self.driver.close()
         await self.engine.dispose()
         if self._session_engine is not None:
             await self._session_engine.dispose()

@@ -40,8 +40,9 @@ from sqlalchemy import (
     update,
 )
 
+from iiot.db.driver import DriverStatement
 from iiot.db.repository import SystemRepository, TenantRepository
-from iiot.db.session import Database, DriverStatement, tenant_scope
+from iiot.db.session import Database, tenant_scope
 from iiot.models.apikeys import ApiKey
 from iiot.quotas.limits import LIMIT_FIELDS, EffectiveLimits
 from iiot.tenancy.roles import Role
