@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
+from pydantic import BaseModel
 from sqlalchemy import event, func, select, text
 
 from iiot.db.driver import DriverStatement
@@ -25,6 +27,7 @@ from iiot.runtime import Runtime
 from iiot.tenancy.context import system_context
 from iiot.tenancy.repository import caller_reading, read_as_caller
 from iiot.tenants import service
+from iiot.tenants.schemas import TenantQuotas, TenantStats
 from tests.fixtures.database import TestDatabase
 from tests.fixtures.factories import Factory, World
 
@@ -212,3 +215,19 @@ async def test_the_usage_figures_match_the_session_read(world: World, runtime: R
         limits, figures = await usage.read(providers, session, ctx)
     assert values == figures
     assert found.limits == limits
+
+
+@pytest.mark.parametrize(("endpoint", "model"), [("stats", TenantStats), ("quotas", TenantQuotas)])
+async def test_the_answer_is_the_documented_model(
+    world: World, app: FastAPI, endpoint: str, model: type[BaseModel]
+) -> None:
+    """Rendered by pydantic-core directly, the answer is still exactly its response model."""
+    path = f"/api/v1/tenants/{{id}}/{endpoint}"
+    r = await world.a["viewer"].client.get(path.replace("{id}", str(world.tenant_a.id)))
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/json"
+    assert r.json() == model.model_validate_json(r.content).model_dump(mode="json")
+    documented = app.openapi()["paths"][path]["get"]["responses"]["200"]["content"]
+    assert documented["application/json"]["schema"] == {
+        "$ref": f"#/components/schemas/{model.__name__}"
+    }
