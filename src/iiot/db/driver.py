@@ -7,12 +7,14 @@ the driver sends it as it is (a raw cursor), without rewriting the text on every
 transaction of its own (no BEGIN, no COMMIT, nothing to reset afterwards), and it stays
 prepared on the connection for the next run. They are opened on demand, up to `size`, and
 handed out without the ORM pool's checkout, reset and return work. A connection that failed or
-was interrupted mid-statement is closed, not reused.
+was interrupted mid-statement is closed, not reused; one older than `RECYCLE_SECONDS` is
+replaced when next taken, like the ORM pool's (`pool_recycle`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -25,6 +27,8 @@ from sqlalchemy import Select
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 
 _DIALECT = PGDialect_psycopg(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
+# Connections are replaced after this long, as the ORM pool's are.
+RECYCLE_SECONDS = 1800
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +79,8 @@ class DriverConnections:
         self.url = url
         self.size = size
         self.prepare = prepare
-        self._idle: deque[AsyncConnection[Any]] = deque()
+        # Idle connections, each with the monotonic time it was opened.
+        self._idle: deque[tuple[AsyncConnection[Any], float]] = deque()
         self._slots = asyncio.Semaphore(size)
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -87,7 +92,7 @@ class DriverConnections:
             # Connections and the semaphore serve one event loop (tests may run several).
             self._loop, self._idle, self._slots = loop, deque(), asyncio.Semaphore(self.size)
         async with self._slots:
-            conn = self._idle.pop() if self._idle else await self._connect()
+            conn, opened = await self._take()
             reusable = False
             try:
                 yield conn
@@ -98,16 +103,22 @@ class DriverConnections:
                     and not conn.closed
                     and conn.info.transaction_status == TransactionStatus.IDLE
                 ):
-                    self._idle.append(conn)
+                    self._idle.append((conn, opened))
                 else:
                     await conn.close()
 
-    async def _connect(self) -> AsyncConnection[Any]:
-        return await AsyncConnection.connect(
+    async def _take(self) -> tuple[AsyncConnection[Any], float]:
+        while self._idle:
+            conn, opened = self._idle.pop()
+            if time.monotonic() - opened < RECYCLE_SECONDS and not conn.closed:
+                return conn, opened
+            await conn.close()
+        conn = await AsyncConnection.connect(
             self.url, autocommit=True, prepare_threshold=5 if self.prepare else None
         )
+        return conn, time.monotonic()
 
     async def close(self) -> None:
         idle, self._idle = self._idle, deque()
-        for conn in idle:
+        for conn, _ in idle:
             await conn.close()
