@@ -74,7 +74,10 @@ class Database:
     """`url` serves transactions (it may be a PgBouncer in transaction-pooling mode);
     `session_url` (`direct_url`, else `url`) is for what needs a server session of its own:
     LISTEN and session advisory locks. `pooled` turns off server-side prepared statements,
-    which a transaction pooler cannot keep (default: when a direct URL is given)."""
+    which a transaction pooler cannot keep (default: when a direct URL is given).
+
+    `pool_size` connections are kept in all: a quarter of them (at least one) serve
+    `one_row`, the rest the sessions, which may open up to `pool_size` more in a burst."""
 
     def __init__(
         self,
@@ -88,16 +91,17 @@ class Database:
         self.session_url = sqlalchemy_url(direct_url) if direct_url else url
         self.pooled = pooled if pooled is not None else direct_url is not None
         connect_args: dict[str, object] = {"prepare_threshold": None} if self.pooled else {}
+        # One-statement reads hold a connection for one round trip: a few serve many.
+        driver_size = max(1, pool_size // 4)
         self.engine: AsyncEngine = create_async_engine(
             url,
-            pool_size=pool_size,
+            pool_size=max(1, pool_size - driver_size),
             max_overflow=pool_size,
             pool_recycle=1800,
             connect_args=connect_args,
         )
         self._session_engine: AsyncEngine | None = None
-        # At most `pool_size` one-statement reads at once, on connections of their own.
-        self.driver = DriverConnections(plain_url(url), max(1, pool_size), prepare=not self.pooled)
+        self.driver = DriverConnections(plain_url(url), driver_size, prepare=not self.pooled)
         self.statement_observers: list[Callable[[str, AsyncConnection[Any]], None]] = []
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
         self._tenant_sessions = async_sessionmaker(
