@@ -3,6 +3,7 @@ audience is accepted. Everything else is 401 problem+json with a WWW-Authenticat
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import uuid
@@ -80,6 +81,31 @@ async def test_expired_token(world: World, runtime: Runtime) -> None:
     r = await _me(world.anonymous, token)
     _assert_refused(r)
     assert r.json()["detail"] == "access token expired"
+
+
+async def test_a_token_seen_before_is_refused_once_it_expires(
+    world: World, runtime: Runtime
+) -> None:
+    """Verified tokens are remembered per codec; a remembered one still expires on time."""
+    exp = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
+    token = jwt.encode(_claims(world, exp=exp), _secret(runtime), "HS256")
+    assert (await _me(world.anonymous, token)).status_code == 200
+    assert runtime.tokens.decode_access(token).expires_at == exp  # remembered: same claims
+    await asyncio.sleep(max(0.0, (exp - datetime.now(UTC)).total_seconds()) + 0.2)
+    for _ in range(2):
+        r = await _me(world.anonymous, token)
+        _assert_refused(r)
+        assert r.json()["detail"] == "access token expired"
+
+
+async def test_a_remembered_token_does_not_vouch_for_an_altered_copy(
+    world: World, runtime: Runtime
+) -> None:
+    token = jwt.encode(_claims(world), _secret(runtime), "HS256")
+    assert (await _me(world.anonymous, token)).status_code == 200
+    header, payload, signature = token.split(".")
+    forged = _json_segment({**_claims(world), "sub": str(world.a["viewer"].user_id)})
+    _assert_refused(await _me(world.anonymous, f"{header}.{forged}.{signature}"))
 
 
 def _label(value: Any) -> str:

@@ -36,12 +36,13 @@ from iiot.callers.access import (
 )
 from iiot.devices.access import DeviceOrMember
 from iiot.tenancy.roles import Role
+from iiot.tenants.access import TenantUsageRead
 from tests.fixtures.factories import ROLES, Factory, World
 from tests.fixtures.routes import WalkedRoute, api_routes, fill_path, other_routes
 from tests.isolation.registry import body_for, load_providers, provider_for
 
 # The policies naming their tenant by the `{id}` path parameter.
-PATH_TENANT = (PathTenant, PathTenantScope)
+PATH_TENANT = (PathTenant, PathTenantScope, TenantUsageRead)
 
 PROVIDERS = load_providers()
 _APP = create_app()

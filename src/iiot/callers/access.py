@@ -100,7 +100,7 @@ class SystemAdmin(Access):
         return principal
 
 
-def _check_role(ctx: TenantContext, minimum: Role) -> TenantContext:
+def check_role(ctx: TenantContext, minimum: Role) -> TenantContext:
     if not ctx.has_role(minimum):
         raise Forbidden(f"requires role {minimum.value} or above")
     return ctx
@@ -143,7 +143,7 @@ class TokenTenant(Access):
                 raise Forbidden(f"requires an API key with scope {self.api_key_scope}")
             return ctx
         ctx = await tenant_context_for(request, None)
-        return _check_role(ctx, self.minimum)
+        return check_role(ctx, self.minimum)
 
 
 class PathTenant(Access):
@@ -165,7 +165,7 @@ class PathTenant(Access):
         ctx = await tenant_context_for(request, id)
         if ctx.role is None and not self.system_admin:
             raise NotFound("tenant not found")
-        return _check_role(ctx, self.minimum)
+        return check_role(ctx, self.minimum)
 
 
 class PathTenantScope(Access):
@@ -184,7 +184,7 @@ class PathTenantScope(Access):
         self, request: Request, id: Annotated[uuid.UUID, Path(description="Tenant id")]
     ) -> AsyncIterator[TenantScope]:
         async with TenantTransaction(request, id) as scope:
-            _check_role(scope.ctx, self.minimum)
+            check_role(scope.ctx, self.minimum)
             yield scope
 
 

@@ -6,6 +6,9 @@
   membership rows), that tenant's status and its effective limits, in one round trip. It reads
   no tenant-owned row directly, so it gives the same answer in a system session and in a
   session already scoped to that tenant.
+- `caller_reading(columns)` / `read_as_caller`: the same look-up and, for a caller admitted to
+  the tenant, tenant-owned values read with the tenant set (row-level security in force), in
+  one statement that is its own transaction (the hottest reads: stats and quotas).
 - `CallerLookup.api_key`: the one live API key with a digest and its tenant's status
   (SECURITY DEFINER `iiot_api_key_by_token()`).
 - `ApiKeyUse.touch`: the key's `last_used_at`, written at most once per interval.
@@ -14,12 +17,32 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, text, update
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Integer,
+    String,
+    Uuid,
+    and_,
+    bindparam,
+    case,
+    column,
+    func,
+    null,
+    or_,
+    select,
+    text,
+    update,
+)
 
+from iiot.db.driver import DriverStatement
 from iiot.db.repository import SystemRepository, TenantRepository
+from iiot.db.session import Database, tenant_scope
 from iiot.models.apikeys import ApiKey
 from iiot.quotas.limits import LIMIT_FIELDS, EffectiveLimits
 from iiot.tenancy.roles import Role
@@ -64,13 +87,15 @@ _USER = text("select id, email, is_system_admin, status from users where id = :u
 _IN_TENANT = text("""
 select u.id, u.email, u.is_system_admin, u.status,
     t.status as tenant_status, m.role, m.status as membership_status,
-    coalesce(t.max_devices, tr.max_devices),
-    coalesce(t.max_users, tr.max_users),
-    coalesce(t.max_telemetry_points_per_day, tr.max_telemetry_points_per_day),
-    coalesce(t.max_retention_days, tr.max_retention_days),
-    coalesce(t.api_requests_per_minute, tr.api_requests_per_minute),
-    coalesce(t.max_device_messages_per_minute, tr.max_device_messages_per_minute),
-    coalesce(t.max_points_per_second, tr.max_points_per_second)
+    coalesce(t.max_devices, tr.max_devices) as max_devices,
+    coalesce(t.max_users, tr.max_users) as max_users,
+    coalesce(t.max_telemetry_points_per_day, tr.max_telemetry_points_per_day)
+        as max_telemetry_points_per_day,
+    coalesce(t.max_retention_days, tr.max_retention_days) as max_retention_days,
+    coalesce(t.api_requests_per_minute, tr.api_requests_per_minute) as api_requests_per_minute,
+    coalesce(t.max_device_messages_per_minute, tr.max_device_messages_per_minute)
+        as max_device_messages_per_minute,
+    coalesce(t.max_points_per_second, tr.max_points_per_second) as max_points_per_second
 from users u
 left join tenants t on t.id = :tenant_id and t.deleted_at is null
 left join tiers tr on tr.name = t.tier
@@ -81,10 +106,114 @@ left join lateral (
 where u.id = :user_id
 """)
 
+_CALLER_COLUMNS = (
+    column("id", Uuid),
+    column("email", String),
+    column("is_system_admin", Boolean),
+    column("status", String),
+    column("tenant_status", String),
+    column("role", String),
+    column("membership_status", String),
+    *(column(name, Integer) for name in LIMIT_FIELDS),
+)
+# The parameters of a caller reading besides the columns' own: who asks, in which tenant.
+CALLER_PARAMETERS = frozenset({"user_id", "tenant_id"})
+
 _API_KEY = text(
     "select id, tenant_id, scopes, expires_at, last_used_at, tenant_status "
     "from iiot_api_key_by_token(:digest)"
 )
+
+
+def _caller_in_tenant(row: Any) -> CallerInTenant:
+    """A `CallerInTenant` from the columns of `_IN_TENANT`, in its order."""
+    found = row[4] is not None
+    return CallerInTenant(
+        user=CallerUser(*row[:4]),
+        tenant_status=row[4],
+        role=Role(row[5]) if row[5] is not None else None,
+        membership_status=row[6],
+        limits=EffectiveLimits(**dict(zip(LIMIT_FIELDS, row[7:14], strict=True)))
+        if found
+        else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CallerReading:
+    """One statement: the caller in a tenant (as `CallerLookup.in_tenant`) and, when the
+    caller is admitted to the tenant's data, the named tenant-owned values."""
+
+    statement: DriverStatement
+    names: tuple[str, ...]
+
+
+def caller_reading(
+    columns: Mapping[str, ColumnElement[Any]], parameters: frozenset[str]
+) -> CallerReading:
+    """The statement resolving the caller (`user_id`) in `tenant_id` and reading `columns`
+    (built with `bindparam("tenant_id")` and the other `parameters` their runs supply).
+
+    Each column is read in a CASE whose condition admits the caller (an active user; an
+    existing tenant; an active member of it, unless it is suspended, or a system admin) and sets
+    the tenant (`tenant_scope`), so it is read only for an admitted caller and only with the
+    tenant's row-level security in force. Nothing tenant-owned is read before: the caller's
+    membership comes through the SECURITY DEFINER `iiot_user_memberships()`. The caller's
+    own role is left to the resolver, which decides the answer.
+    """
+    clash = set(columns) & ({c.name for c in _CALLER_COLUMNS} | {"admitted"})
+    if clash:
+        raise ValueError(f"columns named like the caller's: {sorted(clash)}")
+    tenant_id = bindparam("tenant_id", type_=Uuid)
+    caller = (
+        _IN_TENANT.bindparams(tenant_id, bindparam("user_id", type_=Uuid))
+        .columns(*_CALLER_COLUMNS)
+        .subquery("caller")
+    )
+    c = caller.c
+    admitted = and_(
+        c.status == "active",
+        c.tenant_status.is_not(None),
+        or_(
+            c.is_system_admin,
+            and_(
+                c.role.is_not(None),
+                c.membership_status == "active",
+                c.tenant_status != "suspended",
+            ),
+        ),
+    )
+    in_scope = and_(admitted, tenant_scope(tenant_id).is_not(None))
+    stmt = select(
+        *(c[col.name] for col in _CALLER_COLUMNS),
+        admitted.label("admitted"),
+        *(case((in_scope, value), else_=null()).label(name) for name, value in columns.items()),
+    ).select_from(caller)
+    return CallerReading(
+        statement=DriverStatement.compile(stmt, CALLER_PARAMETERS | parameters),
+        names=tuple(columns),
+    )
+
+
+async def read_as_caller(
+    db: Database,
+    reading: CallerReading,
+    user_id: uuid.UUID,
+    tenant_id: uuid.UUID,
+    values: Mapping[str, Any],
+) -> tuple[CallerInTenant | None, dict[str, Any] | None]:
+    """The caller in the tenant (None: no such user) and the reading's values by name (None
+    when the caller was not admitted), from one statement in a transaction of its own."""
+    row = await db.one_row(
+        reading.statement, {**values, "user_id": user_id, "tenant_id": tenant_id}
+    )
+    if row is None:
+        return None, None
+    width = len(_CALLER_COLUMNS)
+    read = row[width]
+    return _caller_in_tenant(row), (
+        dict(zip(reading.names, row[width + 1 :], strict=True)) if read else None
+    )
 
 
 class CallerLookup(SystemRepository):
@@ -97,18 +226,7 @@ class CallerLookup(SystemRepository):
         row = (
             await self.session.execute(_IN_TENANT, {"user_id": user_id, "tenant_id": tenant_id})
         ).first()
-        if row is None:
-            return None
-        found = row.tenant_status is not None
-        return CallerInTenant(
-            user=CallerUser(*row[:4]),
-            tenant_status=row.tenant_status,
-            role=Role(row.role) if row.role is not None else None,
-            membership_status=row.membership_status,
-            limits=EffectiveLimits(**dict(zip(LIMIT_FIELDS, row[7:], strict=True)))
-            if found
-            else None,
-        )
+        return None if row is None else _caller_in_tenant(row)
 
     async def api_key(self, token_digest: bytes) -> LiveApiKey | None:
         row = (await self.session.execute(_API_KEY, {"digest": token_digest})).first()

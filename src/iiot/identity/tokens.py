@@ -3,12 +3,18 @@
 Access tokens carry `sub` (user id), `tid` (active tenant or null), `iss`, `aud`, `exp`, `iat`,
 `jti` and `typ: "access"`. Only the configured algorithm is accepted, so `alg=none` and
 algorithm confusion are refused. Opaque secrets are stored only as their SHA-256 digest.
+
+A client sends the same access token with every request until it expires, so the claims of a
+verified token are kept (per codec, up to `VERIFIED_CACHE_SIZE` tokens) and a token seen again
+is only checked against its expiry. Being signed out is not a property of the token: callers
+check the deny list on every request.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,6 +22,9 @@ from datetime import UTC, datetime, timedelta
 import jwt
 
 from iiot.errors import Unauthorized
+
+# Verified access tokens whose claims a codec keeps (cleared when full).
+VERIFIED_CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True)
@@ -35,6 +44,8 @@ class TokenCodec:
         self._issuer = issuer
         self._audience = audience
         self.ttl_seconds = ttl_seconds
+        # token -> (its claims, its `exp` as a Unix time)
+        self._verified: dict[str, tuple[AccessClaims, float]] = {}
 
     def issue_access(self, user_id: uuid.UUID, tenant_id: uuid.UUID | None) -> str:
         now = datetime.now(UTC)
@@ -51,6 +62,20 @@ class TokenCodec:
         return jwt.encode(claims, self._secret, algorithm=self._algorithm)
 
     def decode_access(self, token: str) -> AccessClaims:
+        """The claims of a valid access token; 401 for an invalid or expired one."""
+        seen = self._verified.get(token)
+        if seen is not None:
+            if seen[1] > time.time():
+                return seen[0]
+            del self._verified[token]
+            raise Unauthorized("access token expired", code_detail="token_expired")
+        claims = self._verify_access(token)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.clear()
+        self._verified[token] = (claims, claims.expires_at.timestamp())
+        return claims
+
+    def _verify_access(self, token: str) -> AccessClaims:
         try:
             claims = jwt.decode(
                 token,

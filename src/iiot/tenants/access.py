@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Path
 from starlette.requests import Request
 
-from iiot.callers.access import PathTenant
+from iiot.callers.access import Access, PathTenant, check_role
+from iiot.callers.resolver import TenantRead, read_in_tenant
 from iiot.errors import Forbidden
+from iiot.quotas import usage
+from iiot.runtime import get_runtime
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.roles import Role
 
@@ -31,3 +35,26 @@ class SystemAdminOnTenant(PathTenant):
         if not ctx.is_system_admin:
             raise Forbidden("system admin only")
         return ctx
+
+
+class TenantUsageRead(Access):
+    """A member (with at least `minimum` role) of tenant `{id}`, or a system admin, reading the
+    tenant's limits and the usage figures named `figures`: the caller is resolved and the
+    figures read in one statement, its own transaction
+    (`iiot.callers.resolver.read_in_tenant`). Non-members get 404, as with `PathTenant`."""
+
+    tenant_scoped = True
+
+    def __init__(self, minimum: Role, *, figures: frozenset[str]) -> None:
+        self.minimum = minimum
+        self.figures = figures
+        self.label = f"{minimum.value}+ of tenant {{id}} or system admin"
+
+    async def __call__(
+        self, request: Request, id: Annotated[uuid.UUID, Path(description="Tenant id")]
+    ) -> TenantRead:
+        providers = tuple(get_runtime(request).wiring.usage_providers)
+        wanted = usage.tenant_values(providers, self.figures)
+        read = await read_in_tenant(request, id, wanted, usage.values_at(datetime.now(UTC)))
+        check_role(read.ctx, self.minimum)
+        return read

@@ -8,7 +8,7 @@ Never commits: the caller does.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -20,10 +20,9 @@ from iiot.devices import service as devices
 from iiot.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from iiot.models.base import utcnow
 from iiot.models.tenancy import Tenant, Tier
-from iiot.modules import UsageProvider
 from iiot.outputs import from_row
 from iiot.quotas import usage
-from iiot.quotas.limits import effective_limits, percentage
+from iiot.quotas.limits import EffectiveLimits, effective_limits, percentage
 from iiot.quotas.ratelimit import RATE_WINDOWS
 from iiot.tenancy.context import TenantContext
 from iiot.tenants.repository import TenantRepository, TierRepository
@@ -330,18 +329,40 @@ def next_utc_midnight(now: datetime | None = None) -> datetime:
     return datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1)
 
 
-def _int(figures: dict[str, Any], name: str) -> int:
+# The usage figures by name (`iiot.quotas.usage`), as read for one tenant.
+Figures = Mapping[str, Any]
+# The figures each answer is made of (a figure no module provides counts as 0 or unknown).
+STATS_FIGURES = frozenset(
+    {
+        "device_count",
+        "user_count",
+        "invited_count",
+        "rule_count",
+        "alerts_24h",
+        "active_alerts",
+        "telemetry_points_today",
+    }
+)
+QUOTA_FIGURES = frozenset(
+    {
+        "device_count",
+        "user_count",
+        "invited_count",
+        "telemetry_points_today",
+        "oldest_data_age_days",
+    }
+)
+
+
+def _int(figures: Figures, name: str) -> int:
     return int(figures.get(name) or 0)
 
 
-async def tenant_stats(
-    providers: Iterable[UsageProvider], session: TenantSession, ctx: TenantContext
-) -> TenantStats:
-    limits, figures = await usage.read(providers, session, ctx)
+def tenant_stats(tenant_id: uuid.UUID, limits: EffectiveLimits, figures: Figures) -> TenantStats:
     devices, users = _int(figures, "device_count"), _int(figures, "user_count")
     invited, points = _int(figures, "invited_count"), _int(figures, "telemetry_points_today")
     return TenantStats(
-        tenant_id=ctx.tenant_id,
+        tenant_id=tenant_id,
         device_count=devices,
         user_count=users,
         invited_count=invited,
@@ -355,10 +376,7 @@ async def tenant_stats(
     )
 
 
-async def tenant_quotas(
-    providers: Iterable[UsageProvider], session: TenantSession, ctx: TenantContext
-) -> TenantQuotas:
-    limits, figures = await usage.read(providers, session, ctx)
+def tenant_quotas(limits: EffectiveLimits, figures: Figures) -> TenantQuotas:
     devices = _int(figures, "device_count")
     seats = _int(figures, "user_count") + _int(figures, "invited_count")
     points = _int(figures, "telemetry_points_today")
