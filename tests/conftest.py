@@ -1,22 +1,24 @@
-"""Shared fixtures: one migrated database per session, emptied after every test."""
+"""Shared fixtures: one migrated database per session, emptied after every test.
+
+The application is imported by the fixtures, not here: the process that only hands tests out
+to the pytest-xdist workers loads this file too, and has no use for it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from iiot.app import MODULES, create_app
-from iiot.config import Settings
-from iiot.identity import passwords
-from iiot.metering.meter import usage_meter
-from iiot.quotas.ratelimit import make_rate_limiter
-from iiot.runtime import Runtime
-from tests.fixtures import passwords as test_passwords
-from tests.fixtures.database import Cleaner, TestDatabase, test_database
-from tests.fixtures.factories import Factory, World, build_world
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from iiot.config import Settings
+    from iiot.runtime import Runtime
+    from tests.fixtures.database import Cleaner, TestDatabase
+    from tests.fixtures.factories import Factory, World
 
 # Platform seed rows that survive between tests (tiers are restored to their seed instead).
 KEEP_TABLES = frozenset({"alembic_version"})
@@ -53,12 +55,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def db_urls() -> Iterator[TestDatabase]:
+    from tests.fixtures.database import test_database
+
     with test_database() as db:
         yield db
 
 
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    from iiot.config import Settings
+
     data_dir: Path = tmp_path_factory.mktemp("iiot-data")
     return Settings(
         env="development",
@@ -72,6 +78,9 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="session")
 async def runtime(db_urls: TestDatabase, settings: Settings) -> AsyncIterator[Runtime]:
+    from iiot.app import MODULES
+    from iiot.runtime import Runtime
+
     rt = Runtime.build(settings, db_urls.app_url, MODULES)
     yield rt
     await rt.db.dispose()
@@ -79,6 +88,8 @@ async def runtime(db_urls: TestDatabase, settings: Settings) -> AsyncIterator[Ru
 
 @pytest.fixture(scope="session")
 async def owner_engine(db_urls: TestDatabase) -> AsyncIterator[AsyncEngine]:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
     engine = create_async_engine(db_urls.admin_url)
     yield engine
     await engine.dispose()
@@ -86,11 +97,15 @@ async def owner_engine(db_urls: TestDatabase) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture(scope="session")
 def app(runtime: Runtime):  # type: ignore[no-untyped-def]
+    from iiot.app import create_app
+
     return create_app(runtime=runtime)
 
 
 @pytest.fixture(scope="session")
 async def database_cleaner(db_urls: TestDatabase) -> AsyncIterator[Cleaner]:
+    from tests.fixtures.database import Cleaner
+
     cleaner = Cleaner(db_urls.admin_url, keep=KEEP_TABLES)
     yield cleaner
     await cleaner.close()
@@ -99,6 +114,9 @@ async def database_cleaner(db_urls: TestDatabase) -> AsyncIterator[Cleaner]:
 @pytest.fixture(autouse=True)
 def _password_hashing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """The cheap argon2id parameters, unless the test is about the cost of the hash."""
+    from iiot.identity import passwords
+    from tests.fixtures import passwords as test_passwords
+
     if request.node.get_closest_marker("real_password_hashing") is None:
         monkeypatch.setattr(passwords, "_hasher", test_passwords.CHEAP)
         monkeypatch.setattr(passwords, "_DUMMY_HASH", test_passwords.CHEAP_DUMMY_HASH)
@@ -119,6 +137,9 @@ async def _database_cleanup(
     request: pytest.FixtureRequest, database_cleaner: Cleaner
 ) -> AsyncIterator[None]:
     """Removes the rows the test wrote, restores the tiers and the rate counters."""
+    from iiot.metering.meter import usage_meter
+    from iiot.quotas.ratelimit import make_rate_limiter
+
     yield
     if "runtime" in request.fixturenames:
         runtime: Runtime = request.getfixturevalue("runtime")
@@ -129,6 +150,8 @@ async def _database_cleanup(
 
 @pytest.fixture
 async def factory(runtime: Runtime, app) -> AsyncIterator[Factory]:  # type: ignore[no-untyped-def]
+    from tests.fixtures.factories import Factory
+
     f = Factory(rt=runtime, app=app)
     yield f
     await f.aclose()
@@ -136,6 +159,8 @@ async def factory(runtime: Runtime, app) -> AsyncIterator[Factory]:  # type: ign
 
 @pytest.fixture
 async def world(factory: Factory) -> World:
+    from tests.fixtures.factories import build_world
+
     return await build_world(factory)
 
 
