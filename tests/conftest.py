@@ -6,9 +6,10 @@ to the pytest-xdist workers loads this file too, and has no use for it.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 
     from iiot.config import Settings
     from iiot.runtime import Runtime
-    from tests.fixtures.database import Cleaner, TestDatabase
+    from tests.fixtures.database import Cleaner, Template, TestDatabase
     from tests.fixtures.factories import Factory, World
 
 # Platform seed rows that survive between tests (tiers are restored to their seed instead).
@@ -53,11 +54,59 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], last))
 
 
-@pytest.fixture(scope="session")
-def db_urls() -> Iterator[TestDatabase]:
-    from tests.fixtures.database import test_database
+# The controller's template database: the template, the thread preparing it, its failure.
+_TEMPLATE: pytest.StashKey[tuple[Template, threading.Thread, list[BaseException]]] = (
+    pytest.StashKey()
+)
 
-    with test_database() as db:
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """(pytest-xdist controller, per worker) The workers copy their databases from one
+    template, migrated here once while they start, instead of each migrating its own."""
+    from tests.fixtures.database import Template, external_server
+
+    server = external_server()
+    if server is None:
+        return
+    config: pytest.Config = node.config
+    if _TEMPLATE not in config.stash:
+        template, errors = Template.new(), []
+
+        def prepare() -> None:
+            try:
+                template.prepare(server)
+            except BaseException as exc:
+                errors.append(exc)
+                raise
+
+        thread = threading.Thread(target=prepare, name="test database template", daemon=True)
+        thread.start()
+        config.stash[_TEMPLATE] = (template, thread, errors)
+    node.workerinput["iiot_template"] = config.stash[_TEMPLATE][0].as_dict()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    made = config.stash.get(_TEMPLATE, None)
+    if made is None:
+        return
+    from tests.fixtures.database import external_server
+
+    template, thread, errors = made
+    thread.join()
+    server = external_server()
+    if server is not None:
+        template.drop(server)
+    if errors:
+        raise errors[0]
+
+
+@pytest.fixture(scope="session")
+def db_urls(pytestconfig: pytest.Config) -> Iterator[TestDatabase]:
+    from tests.fixtures.database import Template, test_database
+
+    spec = getattr(pytestconfig, "workerinput", {}).get("iiot_template")
+    with test_database(Template(**spec) if spec else None) as db:
         yield db
 
 
