@@ -27,7 +27,6 @@ from fastapi import FastAPI
 from fastapi.routing import Mount
 
 from iiot.app import create_app
-from iiot.db.listen import Listener
 from iiot.devices.access import DeviceOrMember
 from iiot.runtime import Runtime
 from iiot.tenancy.access import (
@@ -40,7 +39,7 @@ from iiot.tenancy.access import (
 )
 from iiot.tenancy.roles import Role
 from tests.fixtures.database import Cleaner
-from tests.fixtures.factories import ROLES, Actor, Factory, World, build_world
+from tests.fixtures.factories import ROLES, Factory, World, build_world, signed_in_again
 from tests.fixtures.routes import WalkedRoute, api_routes, fill_path, other_routes
 from tests.isolation.registry import body_for, load_providers, provider_for
 
@@ -172,7 +171,7 @@ async def _made_once(
 
 
 async def _cleaner_can_keep(cleaner: Cleaner) -> bool:
-    await cleaner.fingerprint(uuid.uuid4())  # connects
+    await cleaner.connect()
     return cleaner.can_keep
 
 
@@ -192,36 +191,12 @@ async def walk(
     if _made_once is None:
         made = await _make_walk(factory)
     else:
-        fresh = {
-            role: _signed_in_again(factory, actor) for role, actor in _made_once.world.a.items()
-        }
-        made = replace(
-            _made_once,
-            world=replace(
-                _made_once.world,
-                a=fresh,
-                b_admin=_signed_in_again(factory, _made_once.world.b_admin),
-                system_admin=_signed_in_again(factory, _made_once.world.system_admin),
-                anonymous=factory.client(),
-                b_markers=list(_made_once.world.b_markers),
-            ),
-        )
+        made = replace(_made_once, world=signed_in_again(factory, _made_once.world))
     before = await database_cleaner.fingerprint(made.world.tenant_b.id)
     yield made
     after = await database_cleaner.fingerprint(made.world.tenant_b.id)
-    if _made_once is not None:
-        # The rows are put back behind the listeners' backs (no notifications): the caches
-        # fed by them forget what they hold, as after a lost listening connection.
-        found = factory.rt.state.peek(Listener)
-        if found is not None:
-            found._reset_all()
     changed = sorted(t for t in before if before[t] != after.get(t))
     assert changed == [], f"tenant A's calls changed tenant B's rows in {changed}"
-
-
-def _signed_in_again(factory: Factory, actor: Actor) -> Actor:
-    token = factory.rt.tokens.issue_access(actor.user_id, actor.tenant_id)
-    return replace(actor, token=token, client=factory.client({"Authorization": f"Bearer {token}"}))
 
 
 @pytest.fixture
