@@ -7,7 +7,10 @@
    body contains none of tenant B's values.
 3. Every tenant-scoped or signed-in route without path parameters (lists, `me`), called the
    same way while tenant B owns one object of every kind, shows none of B's values.
+4. None of those calls changes a row of tenant B, in any table (a digest of B's rows, taken
+   before and after each test).
 
+Both tenants' objects are made once per module; the cleaner puts them back after each test.
 Routes are discovered, not listed: a new route is covered the moment it is mounted, and a
 tenant-scoped route with path parameters fails until it has a provider in tests/isolation/.
 """
