@@ -22,8 +22,11 @@ UI_SOURCES := $(shell find ui/src ui/public ui/scripts -type f 2>/dev/null) \
 run: $(RUN_STAMP) $(UI_BUILT)
 	$(BIN)/iiot serve
 
+# Bytecode is cached even where the environment turns it off (PYTHONDONTWRITEBYTECODE): every
+# worker imports the application and every test module, and compiling them again each run (and
+# pytest's assertion rewriting of the tests) costs each process about 5 s of CPU.
 test: $(DEV_STAMP) $(TB_STAMP) $(UI_BUILT) test-ui
-	$(BIN)/pytest -q -n 2 --dist worksteal
+	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -q -n 2 --dist worksteal
 
 # Vitest unit tests of the UI (the end-to-end browser test runs in pytest: tests/web).
 test-ui: $(UI_DEPS)

@@ -51,3 +51,48 @@ async def test_cleanup_empties_every_table_and_restores_the_tiers(
     counts, tiers = _rows(db_urls.admin_url)
     assert {t: n for t, n in counts.items() if n} == {}
     assert tiers == seeded_tiers
+
+
+def _contents(url: str) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table but the seed's, sorted, by table."""
+    with psycopg.connect(owner_conninfo(url)) as conn:
+        return {
+            t: sorted(
+                conn.execute(sql.SQL("select * from {}").format(sql.Identifier(t))).fetchall(),
+                key=repr,
+            )
+            for (t,) in conn.execute(_TABLES).fetchall()
+        }
+
+
+async def test_kept_rows_come_back_after_every_test_until_forgotten(
+    db_urls: TestDatabase, database_cleaner: Cleaner
+) -> None:
+    """`keep()`: a row in every tenant-owned table (the partitioned telemetry too) comes back
+    exactly as it was, whatever the test changed, added or removed; `forget()` and the
+    tables are emptied again."""
+    kept_tenant, other_tenant = uuid.uuid4(), uuid.uuid4()
+    seed_tenant_rows(db_urls.admin_url, [kept_tenant])
+    kept = _contents(db_urls.admin_url)
+    fingerprint = await database_cleaner.fingerprint(kept_tenant)
+    await database_cleaner.keep()
+    try:
+        seed_tenant_rows(db_urls.admin_url, [other_tenant])
+        with psycopg.connect(owner_conninfo(db_urls.admin_url)) as conn:
+            conn.execute("set session_replication_role = replica")
+            conn.execute("update tenants set name = 'changed'")
+            conn.execute("delete from devices")
+        assert _contents(db_urls.admin_url) != kept
+        assert await database_cleaner.fingerprint(kept_tenant) != fingerprint
+
+        await database_cleaner.clean()
+
+        assert _contents(db_urls.admin_url) == kept
+        assert await database_cleaner.fingerprint(kept_tenant) == fingerprint
+        await database_cleaner.clean()  # and again after a test that wrote nothing
+        assert _contents(db_urls.admin_url) == kept
+    finally:
+        await database_cleaner.forget()
+    await database_cleaner.clean()
+    counts, _ = _rows(db_urls.admin_url)
+    assert {t: n for t, n in counts.items() if n} == {}

@@ -7,7 +7,10 @@
    body contains none of tenant B's values.
 3. Every tenant-scoped or signed-in route without path parameters (lists, `me`), called the
    same way while tenant B owns one object of every kind, shows none of B's values.
+4. None of those calls changes a row of tenant B, in any table (a digest of B's rows, taken
+   before and after each test).
 
+Both tenants' objects are made once per module; the cleaner puts them back after each test.
 Routes are discovered, not listed: a new route is covered the moment it is mounted, and a
 tenant-scoped route with path parameters fails until it has a provider in tests/isolation/.
 """
@@ -16,7 +19,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,9 +39,11 @@ from iiot.callers.access import (
     TokenTenant,
 )
 from iiot.devices.access import DeviceOrMember
+from iiot.runtime import Runtime
 from iiot.tenancy.roles import Role
 from iiot.tenants.access import TenantUsageRead
-from tests.fixtures.factories import ROLES, Factory, World
+from tests.fixtures.database import Cleaner
+from tests.fixtures.factories import ROLES, Factory, World, build_world, signed_in_again
 from tests.fixtures.routes import WalkedRoute, api_routes, fill_path, other_routes
 from tests.isolation.registry import body_for, load_providers, provider_for
 
@@ -133,6 +139,75 @@ def test_a_route_without_a_policy_is_caught() -> None:
     assert counts == {"/api/v1/rogue": 0, "/api/v1/double": 2}
 
 
+# --- the two tenants' objects, made once ------------------------------------------------------
+
+
+@dataclass
+class Walk:
+    """Tenant B with one object of every kind, tenant A with its own device, telemetry and
+    rule: made once per module. Every test starts from exactly these rows (the cleaner puts
+    them back after each test) and must leave tenant B's rows as they were."""
+
+    world: World
+    b_ids: dict[str, str]
+    made: dict[int, dict[str, str]]  # tenant B's path parameters, by provider
+    own: Own
+
+
+@pytest.fixture(scope="module")
+async def _made_once(
+    runtime: Runtime, app: FastAPI, database_cleaner: Cleaner
+) -> AsyncIterator[Walk | None]:
+    """The walk's objects, kept by the cleaner; None where the cleaner cannot keep rows (the
+    objects are then made again for every test)."""
+    if not await _cleaner_can_keep(database_cleaner):
+        yield None
+        return
+    factory = Factory(rt=runtime, app=app)
+    try:
+        walk = await _make_walk(factory)
+        await database_cleaner.keep()
+        yield walk
+    finally:
+        await database_cleaner.forget()
+        await database_cleaner.clean()
+        await factory.aclose()
+
+
+async def _cleaner_can_keep(cleaner: Cleaner) -> bool:
+    await cleaner.connect()
+    return cleaner.can_keep
+
+
+async def _make_walk(factory: Factory) -> Walk:
+    world = await build_world(factory)
+    b_ids, made = await _populate_tenant_b(factory, world)
+    own = await _populate_tenant_a(factory, world)
+    return Walk(world=world, b_ids=b_ids, made=made, own=own)
+
+
+@pytest.fixture
+async def walk(
+    _made_once: Walk | None, factory: Factory, database_cleaner: Cleaner
+) -> AsyncIterator[Walk]:
+    """This test's walk: the module's objects with fresh access tokens (a test may sign its
+    callers out), and, after the test, proof that tenant B's rows are unchanged."""
+    if _made_once is None:
+        made = await _make_walk(factory)
+    else:
+        made = replace(_made_once, world=signed_in_again(factory, _made_once.world))
+    before = await database_cleaner.fingerprint(made.world.tenant_b.id)
+    yield made
+    after = await database_cleaner.fingerprint(made.world.tenant_b.id)
+    changed = sorted(t for t in before if before[t] != after.get(t))
+    assert changed == [], f"tenant A's calls changed tenant B's rows in {changed}"
+
+
+@pytest.fixture
+def world(walk: Walk) -> World:
+    return walk.world
+
+
 # --- 2. tenant B's ids answer 404 to tenant A --------------------------------------------------
 
 
@@ -166,7 +241,7 @@ async def _call(
     return await client.request(method, url)
 
 
-async def _b_params(route: WalkedRoute, factory: Factory, world: World) -> dict[str, str]:
+def _b_params(route: WalkedRoute, walk: Walk) -> dict[str, str]:
     params: dict[str, str] = {}
     provider = provider_for(route.path)
     needs_provider = not (isinstance(route.access, PATH_TENANT) and route.path_params == ["id"])
@@ -176,18 +251,18 @@ async def _b_params(route: WalkedRoute, factory: Factory, world: World) -> dict[
             "isolation provider: add `@provider(...)` in tests/isolation/<domain>.py"
         )
     if provider is not None:
-        params.update(await provider(factory, world))
+        params.update(walk.made[id(provider)])
     if isinstance(route.access, PATH_TENANT):
-        params["id"] = str(world.tenant_b.id)
+        params["id"] = str(walk.world.tenant_b.id)
     return params
 
 
 @pytest.mark.parametrize("route", WITH_PARAMS, ids=_ids(WITH_PARAMS))
 async def test_other_tenants_ids_answer_404(
-    route: WalkedRoute, factory: Factory, world: World, app: FastAPI
+    route: WalkedRoute, factory: Factory, walk: Walk, world: World, app: FastAPI
 ) -> None:
-    params = await _b_params(route, factory, world)
-    await _expect_not_found(route, factory, world, app, params)
+    params = _b_params(route, walk)
+    await _expect_not_found(route, factory, world, walk.own, app, params)
 
 
 NESTED = [r for r in WITH_PARAMS if isinstance(r.access, PATH_TENANT) and r.path_params != ["id"]]
@@ -195,18 +270,19 @@ NESTED = [r for r in WITH_PARAMS if isinstance(r.access, PATH_TENANT) and r.path
 
 @pytest.mark.parametrize("route", NESTED, ids=_ids(NESTED))
 async def test_own_tenant_with_other_tenants_child_ids_answers_404(
-    route: WalkedRoute, factory: Factory, world: World, app: FastAPI
+    route: WalkedRoute, factory: Factory, walk: Walk, world: World, app: FastAPI
 ) -> None:
     """`/tenants/{A}/things/{B's thing}`: membership of A must not open B's objects."""
-    params = await _b_params(route, factory, world)
+    params = _b_params(route, walk)
     params["id"] = str(world.tenant_a.id)
-    await _expect_not_found(route, factory, world, app, params, path_tenant_member=True)
+    await _expect_not_found(route, factory, world, walk.own, app, params, path_tenant_member=True)
 
 
 async def _expect_not_found(
     route: WalkedRoute,
     factory: Factory,
     world: World,
+    own: Own,
     app: FastAPI,
     params: dict[str, str],
     *,
@@ -222,8 +298,8 @@ async def _expect_not_found(
         for role in ROLES
     ]
     if _takes_api_keys(route):
-        callers.append(("tenant A's API key", await _api_key_client(factory, world), 404))
-    device = await _device_client(factory, world)
+        callers.append(("tenant A's API key", factory.client({"X-API-Key": own.api_key}), 404))
+    device = factory.client({"X-API-Key": own.device_token})
     if isinstance(route.access, DeviceOrMember):
         callers.append(("tenant A's device token", device, 404))
     for who, client, expected in callers:
@@ -250,44 +326,29 @@ async def _expect_not_found(
         assert _leaks(r.text, world.b_markers, url) == []
 
 
-async def _device_client(factory: Factory, world: World) -> httpx.AsyncClient:
-    """A client holding the token of a device of tenant A."""
-    r = await world.a["admin"].client.post("/api/v1/devices", json={"name": "alpha-walker"})
-    assert r.status_code == 201, r.text
-    return factory.client({"X-API-Key": r.json()["token"]})
-
-
 def _takes_api_keys(route: WalkedRoute) -> bool:
     return isinstance(route.access, TokenTenant) and bool(
         getattr(route.access, "allow_api_keys", False)
     )
 
 
-async def _api_key_client(factory: Factory, world: World) -> httpx.AsyncClient:
-    """A client holding an API key of tenant A with every scope."""
-    r = await world.a["admin"].client.post(
-        API_KEYS, json={"name": "isolation walk", "scopes": ["telemetry:write", "read", "manage"]}
-    )
-    assert r.status_code == 201, f"cannot create an API key for the walk: {r.status_code} {r.text}"
-    return factory.client({"X-API-Key": r.json()["key"]})
-
-
 # --- 3. lists show none of tenant B's values ---------------------------------------------------
 
 
-async def _populate_tenant_b(factory: Factory, world: World) -> dict[str, str]:
+async def _populate_tenant_b(
+    factory: Factory, world: World
+) -> tuple[dict[str, str], dict[int, dict[str, str]]]:
     """Give tenant B one object of every kind the providers know how to make; B's ids by the
-    name a query parameter or body field gives them (`device_id`, `rule_id`, `tenant_id`...)."""
+    name a query parameter or body field gives them (`device_id`, `rule_id`, `tenant_id`...),
+    and the path parameters each provider returned (by provider)."""
     ids = {"tenant_id": str(world.tenant_b.id), "user_id": str(world.b_admin.user_id)}
-    done: set[int] = set()
+    by_provider: dict[int, dict[str, str]] = {}
     for path, fn in PROVIDERS.items():
-        if id(fn) in done:
-            continue
-        done.add(id(fn))
-        made = await fn(factory, world)
-        for param, value in made.items():
+        if id(fn) not in by_provider:
+            by_provider[id(fn)] = await fn(factory, world)
+        for param, value in by_provider[id(fn)].items():
             ids.setdefault(_id_name(path, param), value)
-    return ids
+    return ids, by_provider
 
 
 def _id_name(path: str, param: str) -> str:
@@ -305,6 +366,7 @@ class Own:
     ids: dict[str, str]
     markers: list[str]
     device_token: str
+    api_key: str  # with every scope
 
 
 async def _populate_tenant_a(factory: Factory, world: World) -> Own:
@@ -334,7 +396,16 @@ async def _populate_tenant_a(factory: Factory, world: World) -> Own:
         "device_id": device["id"],
         "rule_id": r.json()["id"],
     }
-    return Own(ids=ids, markers=["alpha-press-1", "alpha_temp"], device_token=device["token"])
+    r = await admin.post(
+        API_KEYS, json={"name": "isolation walk", "scopes": ["telemetry:write", "read", "manage"]}
+    )
+    assert r.status_code == 201, f"cannot create an API key for the walk: {r.status_code} {r.text}"
+    return Own(
+        ids=ids,
+        markers=["alpha-press-1", "alpha_temp"],
+        device_token=device["token"],
+        api_key=r.json()["key"],
+    )
 
 
 # Valid values of required query parameters that are not ids, by name.
@@ -401,7 +472,7 @@ async def _list_callers(
             allowed = True
         callers.append((f"tenant A's {role}", world.a[role].client, ok if allowed else {403}))
     if _takes_api_keys(route):
-        callers.append(("tenant A's API key", await _api_key_client(factory, world), ok))
+        callers.append(("tenant A's API key", factory.client({"X-API-Key": own.api_key}), ok))
     device = factory.client({"X-API-Key": own.device_token})
     callers.append(
         (
@@ -445,12 +516,11 @@ async def _body(
 
 @pytest.mark.parametrize("route", WITHOUT_PARAMS, ids=_ids(WITHOUT_PARAMS))
 async def test_lists_show_nothing_of_the_other_tenant(
-    route: WalkedRoute, factory: Factory, world: World, app: FastAPI
+    route: WalkedRoute, factory: Factory, walk: Walk, world: World, app: FastAPI
 ) -> None:
     """Called with valid parameters naming tenant A's own objects, every caller of tenant A
     allowed by the policy gets a 2xx answer, and it contains nothing of tenant B."""
-    await _populate_tenant_b(factory, world)
-    own = await _populate_tenant_a(factory, world)
+    own = walk.own
     query = _query(route, app, own.ids)
     for who, client, expected in await _list_callers(route, factory, world, own):
         body = await _body(route, factory, world, app, own.ids)
@@ -490,13 +560,12 @@ NAMING_IDS = [r for r in WITHOUT_PARAMS if _names_ids(r)]
 
 @pytest.mark.parametrize("route", NAMING_IDS, ids=_ids(NAMING_IDS))
 async def test_other_tenants_ids_in_query_and_body(
-    route: WalkedRoute, factory: Factory, world: World, app: FastAPI
+    route: WalkedRoute, factory: Factory, walk: Walk, world: World, app: FastAPI
 ) -> None:
     """Tenant B's ids in the query string or JSON body (everything else valid): tenant A's
     callers get 404, or a 2xx answer with nothing of B in it (a filter that matches nothing);
     a write that names B's objects never succeeds."""
-    b_ids = await _populate_tenant_b(factory, world)
-    own = await _populate_tenant_a(factory, world)
+    b_ids, own = walk.b_ids, walk.own
     unknown = {name: str(uuid.uuid4()) for name in b_ids}
     for who, client, allowed in await _list_callers(route, factory, world, own):
         query = _query(route, app, b_ids)

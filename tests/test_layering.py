@@ -38,6 +38,19 @@ RUNNERS = {"execute", "scalars", "scalar", "stream", "stream_scalars", "exec_dri
 ALL_MODULES = sorted(SRC.rglob("*.py"))
 
 
+@functools.cache
+def _parse(source: str) -> ast.Module:
+    """A source's syntax tree, parsed once per session: every guard below walks the same
+    modules, and the checkers only read the trees."""
+    return ast.parse(source)
+
+
+@functools.cache
+def _nodes(tree: ast.AST) -> tuple[ast.AST, ...]:
+    """Every node of a tree, listed once: the guards walk each module several times."""
+    return tuple(ast.walk(tree))
+
+
 def _rel(path: Path) -> str:
     return str(path.relative_to(SRC))
 
@@ -72,10 +85,10 @@ def _holder_name(node: ast.expr) -> str:
 
 
 def violations(source: str) -> list[str]:
-    tree = ast.parse(source)
+    tree = _parse(source)
     found: list[str] = []
     sqlalchemy_aliases: set[str] = set()
-    for node in ast.walk(tree):
+    for node in _nodes(tree):
         if isinstance(node, ast.ImportFrom) and node.module in SQLALCHEMY_MODULES:
             found += [
                 f"line {node.lineno}: imports {a.name} from {node.module}"
@@ -86,7 +99,7 @@ def violations(source: str) -> list[str]:
             sqlalchemy_aliases |= {
                 a.asname or a.name for a in node.names if a.name in SQLALCHEMY_MODULES
             }
-    for node in ast.walk(tree):
+    for node in _nodes(tree):
         if not isinstance(node, ast.Attribute):
             continue
         holder = _holder_name(node.value)
@@ -186,7 +199,7 @@ def _calls(tree: ast.AST, name: str) -> list[int]:
     """Lines calling `name(...)` or `<anything>.name(...)`."""
     return [
         node.lineno
-        for node in ast.walk(tree)
+        for node in _nodes(tree)
         if isinstance(node, ast.Call)
         and (
             (isinstance(node.func, ast.Name) and node.func.id == name)
@@ -199,7 +212,7 @@ def _db_system_calls(tree: ast.AST) -> list[int]:
     """Lines calling `db.system()` / `rt.db.system()` / `self.db.system()`."""
     return [
         node.lineno
-        for node in ast.walk(tree)
+        for node in _nodes(tree)
         if isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)
         and node.func.attr == "system"
@@ -208,7 +221,7 @@ def _db_system_calls(tree: ast.AST) -> list[int]:
 
 
 def context_violations(rel: str, source: str) -> list[str]:
-    tree = ast.parse(source)
+    tree = _parse(source)
     found: list[str] = []
     if rel not in CONTEXT_BUILDERS:
         found += [f"line {n}: builds a TenantContext" for n in _calls(tree, "TenantContext")]
@@ -231,7 +244,7 @@ def test_contexts_and_system_sessions_only_where_allowed(path: Path) -> None:
 
 def test_allow_lists_name_real_uses() -> None:
     """An allow-list entry whose module no longer does the thing is removed, not kept."""
-    sources = {_rel(p): ast.parse(p.read_text()) for p in ALL_MODULES}
+    sources = {_rel(p): _parse(p.read_text()) for p in ALL_MODULES}
     stale = [rel for rel in SYSTEM_CONTEXT_ALLOWED if not _calls(sources[rel], "system_context")]
     stale += [rel for rel in DB_SYSTEM_ALLOWED if not _db_system_calls(sources[rel])]
     stale += [rel for rel in CONTEXT_BUILDERS if not _calls(sources[rel], "TenantContext")]
@@ -296,7 +309,7 @@ def _declares(deco: ast.expr) -> bool:
 
 
 def registration_violations(rel: str, source: str) -> list[str]:
-    tree = ast.parse(source)
+    tree = _parse(source)
     registry_names: set[str] = set()
     for node in tree.body:
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(REGISTRIES):
@@ -368,7 +381,7 @@ def cross_repository_imports(rel: str, source: str) -> set[tuple[str, str]]:
     """Imports of another domain's repository module (the `db` base classes excepted)."""
     domain = rel.split("/")[0] if "/" in rel else None
     found: set[tuple[str, str]] = set()
-    for node in ast.walk(ast.parse(source)):
+    for node in _nodes(_parse(source)):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("iiot."):
             parts = (node.module or "").split(".")
             if (
@@ -478,7 +491,7 @@ def imported_packages(rel: str, source: str, packages: frozenset[str]) -> frozen
     stale-entry check asks again for every module once per back edge."""
     own = rel.split("/")[0] if "/" in rel else None
     found: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
+    for node in _nodes(_parse(source)):
         names: list[str] = []
         if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names = [node.module]
