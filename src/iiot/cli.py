@@ -80,14 +80,16 @@ def serve(
     the database: per-process caches are invalidated by NOTIFY or re-checked in the write's
     transaction, and each background job runs in one process at a time (advisory locks).
     """
+    # The configuration is checked before the application is imported (seconds of CPU): a
+    # refusal is immediate.
+    settings = _settings()
+
     import uvicorn
 
-    from iiot.app import create_app
     from iiot.connectivity.redact import uvicorn_log_config
     from iiot.http.server import protocol_with_header_timeout
     from iiot.quotas.ratelimit import SharedStateRequired, require_shared_state
 
-    settings = _settings()
     if host is not None:
         settings = settings.model_copy(update={"host": host})
     if mqtt_port is not None:
@@ -120,6 +122,10 @@ def serve(
         options["http"] = "iiot.http.server:HeaderTimeoutProtocol"
         uvicorn.run("iiot.app:create_app", factory=True, workers=count, **options)  # type: ignore[arg-type]
         return
+    # Only the single-process server builds the application here: with several workers, each
+    # imports it itself and this process only supervises them.
+    from iiot.app import create_app
+
     with console.status("Preparing the database and starting iiot…"):
         application = create_app(settings)
     uvicorn.run(application, **options)  # type: ignore[arg-type]
@@ -166,11 +172,10 @@ def create_admin(
     full_name: Annotated[str | None, typer.Option(help="Display name.")] = None,
 ) -> None:
     """Create (or promote) a system admin."""
-    from iiot.bootstrap import prepare_database
+    # Imported as they are needed: a refused password or an unreachable database is answered
+    # without loading the rest of the application.
     from iiot.errors import IIoTError
     from iiot.identity.passwords import check_password_rules
-    from iiot.runtime import Runtime
-    from iiot.users.admin import create_system_admin
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -182,8 +187,12 @@ def create_admin(
         console.print(f"[red]{exc.detail}[/]")
         raise typer.Exit(2) from exc
     settings = _settings()
+    from iiot.bootstrap import prepare_database
+
     with console.status("Preparing the database…"):
         urls = prepare_database(settings)
+    from iiot.runtime import Runtime
+    from iiot.users.admin import create_system_admin
 
     async def _run() -> None:
         rt = Runtime.build(settings, urls.require_app_url())

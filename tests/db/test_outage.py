@@ -31,9 +31,11 @@ from iiot.runtime import Runtime
 EMAIL, PASSWORD = "outage-admin@example.com", "outage-password-1234"
 
 
-def _stop(pgdata: Path) -> None:
+def _stop(pgdata: Path, how: signal.Signals = signal.SIGINT) -> None:
+    """Stop PostgreSQL: by default a fast shutdown (open connections are terminated, a
+    checkpoint is written); SIGQUIT for an immediate one, without the checkpoint."""
     pid = int((pgdata / "postmaster.pid").read_text().split()[0])
-    os.kill(pid, signal.SIGINT)  # fast shutdown: open connections are terminated
+    os.kill(pid, how)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         try:
@@ -57,7 +59,7 @@ def pg_dir() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="iiot-outage-", dir="/tmp"))
     yield path
     if (path / "pg" / "postmaster.pid").exists():
-        _stop(path / "pg")
+        _stop(path / "pg", signal.SIGQUIT)  # the data directory is deleted next
     shutil.rmtree(path, ignore_errors=True)
 
 
