@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -152,15 +152,23 @@ def _prepare_once(settings: Settings) -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the database to the latest revision (as the owner role)."""
+    settings = _settings()
+    # An external database (IIOT_DATABASE_URL) is migrated as its owner only: said before the
+    # migration machinery is loaded.
+    if settings.database_url is not None and settings.database_owner_url is None:
+        _no_owner_url()
     from iiot.bootstrap import prepare_database
 
-    settings = _settings()
     with console.status("Migrating the database…"):
         urls = prepare_database(settings, run_migrations=True)
     if urls.owner_url is None:
-        console.print("[red]Set IIOT_DATABASE_OWNER_URL to migrate an external database.[/]")
-        raise typer.Exit(2)
+        _no_owner_url()
     console.print("[green]Database is at the latest revision.[/]")
+
+
+def _no_owner_url() -> NoReturn:
+    console.print("[red]Set IIOT_DATABASE_OWNER_URL to migrate an external database.[/]")
+    raise typer.Exit(2)
 
 
 @app.command("create-admin")
