@@ -48,12 +48,12 @@ __all__ = [
     "client_rpc",
     "device_connected",
     "device_disconnected",
-    "sessions_changed",
     "gateway_device",
     "ingest",
     "read_attributes",
     "rpc_reply",
     "save_client_attributes",
+    "sessions_changed",
 ]
 
 DEFAULT_SUBDEVICE_TYPE = "default"
