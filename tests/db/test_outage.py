@@ -31,11 +31,9 @@ from iiot.runtime import Runtime
 EMAIL, PASSWORD = "outage-admin@example.com", "outage-password-1234"
 
 
-def _stop(pgdata: Path, how: signal.Signals = signal.SIGINT) -> None:
-    """Stop PostgreSQL: by default a fast shutdown (open connections are terminated, a
-    checkpoint is written); SIGQUIT for an immediate one, without the checkpoint."""
+def _stop(pgdata: Path) -> None:
     pid = int((pgdata / "postmaster.pid").read_text().split()[0])
-    os.kill(pid, how)
+    os.kill(pid, signal.SIGINT)  # fast shutdown: open connections are terminated
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         try:
@@ -59,7 +57,7 @@ def pg_dir() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="iiot-outage-", dir="/tmp"))
     yield path
     if (path / "pg" / "postmaster.pid").exists():
-        _stop(path / "pg", signal.SIGQUIT)  # the data directory is deleted next
+        _stop(path / "pg")
     shutil.rmtree(path, ignore_errors=True)
 
 
