@@ -15,6 +15,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from iiot.auth.service import prepare_password_checks
+from iiot.identity import passwords
 from iiot.runtime import Runtime
 from iiot.tenancy.access import TokenTenant
 from tests.fixtures.factories import PASSWORD, Factory, World
@@ -140,6 +142,21 @@ async def test_unknown_email_costs_as_much_as_a_wrong_password(
     known = await median(world.a["viewer"].email)
     unknown = await median("nobody-here@example.com")
     assert unknown > known * 0.5, (known, unknown)
+
+
+async def test_the_dummy_hash_is_made_at_start_up_not_at_the_first_login(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Made at import, it cost every process (the command line too) a hash; made at the first
+    login, that login would take two checks' time. A server makes it in its start-up hook."""
+    monkeypatch.setattr(passwords, "_DUMMY_HASH", None)
+    hooks = [hook.fn for hook in runtime.wiring.startup]
+    assert prepare_password_checks in hooks
+    await prepare_password_checks(runtime)
+    made = passwords._DUMMY_HASH
+    assert made is not None
+    assert not passwords.verify_password(None, "iiot-timing-equaliser-not-a-password")
+    assert made == passwords._DUMMY_HASH  # made once
 
 
 async def test_disabled_account_cannot_log_in(world: World, owner_engine: AsyncEngine) -> None:

@@ -28,6 +28,12 @@ def _dummy_hash() -> str:
     return _DUMMY_HASH
 
 
+def prepare_dummy_hash() -> None:
+    """Make the dummy hash now (a server does at start-up), so that not even the first login
+    of the process for an unknown account takes longer than one check."""
+    _dummy_hash()
+
+
 def verify_password(password_hash: str | None, password: str) -> bool:
     """True when `password` matches; spends the same work when there is no hash."""
     try:
