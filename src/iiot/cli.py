@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -80,14 +80,16 @@ def serve(
     the database: per-process caches are invalidated by NOTIFY or re-checked in the write's
     transaction, and each background job runs in one process at a time (advisory locks).
     """
+    # The configuration is checked before the application is imported (seconds of CPU): a
+    # refusal is immediate.
+    settings = _settings()
+
     import uvicorn
 
-    from iiot.app import create_app
     from iiot.connectivity.redact import uvicorn_log_config
     from iiot.http.server import protocol_with_header_timeout
     from iiot.quotas.ratelimit import SharedStateRequired, require_shared_state
 
-    settings = _settings()
     if host is not None:
         settings = settings.model_copy(update={"host": host})
     if mqtt_port is not None:
@@ -120,6 +122,10 @@ def serve(
         options["http"] = "iiot.http.server:HeaderTimeoutProtocol"
         uvicorn.run("iiot.app:create_app", factory=True, workers=count, **options)  # type: ignore[arg-type]
         return
+    # Only the single-process server builds the application here: with several workers, each
+    # imports it itself and this process only supervises them.
+    from iiot.app import create_app
+
     with console.status("Preparing the database and starting iiot…"):
         application = create_app(settings)
     uvicorn.run(application, **options)  # type: ignore[arg-type]
@@ -146,15 +152,23 @@ def _prepare_once(settings: Settings) -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the database to the latest revision (as the owner role)."""
+    settings = _settings()
+    # An external database (IIOT_DATABASE_URL) is migrated as its owner only: said before the
+    # migration machinery is loaded.
+    if settings.database_url is not None and settings.database_owner_url is None:
+        _no_owner_url()
     from iiot.bootstrap import prepare_database
 
-    settings = _settings()
     with console.status("Migrating the database…"):
         urls = prepare_database(settings, run_migrations=True)
     if urls.owner_url is None:
-        console.print("[red]Set IIOT_DATABASE_OWNER_URL to migrate an external database.[/]")
-        raise typer.Exit(2)
+        _no_owner_url()
     console.print("[green]Database is at the latest revision.[/]")
+
+
+def _no_owner_url() -> NoReturn:
+    console.print("[red]Set IIOT_DATABASE_OWNER_URL to migrate an external database.[/]")
+    raise typer.Exit(2)
 
 
 @app.command("create-admin")
@@ -166,11 +180,10 @@ def create_admin(
     full_name: Annotated[str | None, typer.Option(help="Display name.")] = None,
 ) -> None:
     """Create (or promote) a system admin."""
-    from iiot.bootstrap import prepare_database
+    # Imported as they are needed: a refused password or an unreachable database is answered
+    # without loading the rest of the application.
     from iiot.errors import IIoTError
     from iiot.identity.passwords import check_password_rules
-    from iiot.runtime import Runtime
-    from iiot.users.admin import create_system_admin
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -182,8 +195,12 @@ def create_admin(
         console.print(f"[red]{exc.detail}[/]")
         raise typer.Exit(2) from exc
     settings = _settings()
+    from iiot.bootstrap import prepare_database
+
     with console.status("Preparing the database…"):
         urls = prepare_database(settings)
+    from iiot.runtime import Runtime
+    from iiot.users.admin import create_system_admin
 
     async def _run() -> None:
         rt = Runtime.build(settings, urls.require_app_url())

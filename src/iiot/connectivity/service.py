@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -52,6 +53,7 @@ __all__ = [
     "read_attributes",
     "rpc_reply",
     "save_client_attributes",
+    "sessions_changed",
 ]
 
 DEFAULT_SUBDEVICE_TYPE = "default"
@@ -288,20 +290,36 @@ async def client_rpc(rt: Runtime, device: DeviceIdentity, method: str, params: A
 async def device_connected(rt: Runtime, device: DeviceIdentity) -> None:
     """A live session of the device opened: online from now (last_seen is now). While the
     session lasts the hub keeps the device heard from."""
-    now = datetime.now(UTC)
-    ctx = _ctx(device)
-    async with rt.db.tenant(ctx) as session:
-        await devices.mark_connected(session, ctx, device.device_id, now)
-    presence(rt).seen(device.tenant_id, device.device_id, now)
+    await sessions_changed(rt, [(device, True)])
 
 
 async def device_disconnected(rt: Runtime, device: DeviceIdentity) -> None:
     """A live session of the device closed: offline from now (last_seen is now), unless
     another session of it is still attached in this process. Detach the session first."""
-    if hub(rt).sessions(device.device_id):
+    await sessions_changed(rt, [(device, False)])
+
+
+async def sessions_changed(rt: Runtime, changes: Sequence[tuple[DeviceIdentity, bool]]) -> None:
+    """Live sessions of devices of one tenant that opened (True) or closed (False), written in
+    one transaction: what `device_connected` and `device_disconnected` do for each, so that a
+    storm of (re)connections costs one transaction, not one per device. The transaction runs
+    in the context of the first device (every device in `changes` was verified; the
+    statements are filtered by their tenant)."""
+    if not changes:
         return
+    first = changes[0][0]
+    assert all(d.tenant_id == first.tenant_id for d, _ in changes), "one tenant at a time"
     now = datetime.now(UTC)
-    presence(rt).seen(device.tenant_id, device.device_id, now)
-    ctx = _ctx(device)
-    async with rt.db.tenant(ctx) as session:
-        await devices.mark_disconnected(session, ctx, device.device_id, now)
+    opened = [d.device_id for d, up in changes if up]
+    closed = [d.device_id for d, up in changes if not up and not hub(rt).sessions(d.device_id)]
+    for device_id in closed:
+        presence(rt).seen(first.tenant_id, device_id, now)
+    if opened or closed:
+        ctx = _ctx(first)
+        async with rt.db.tenant(ctx) as session:
+            if opened:
+                await devices.mark_connected(session, ctx, opened, now)
+            if closed:
+                await devices.mark_disconnected(session, ctx, closed, now)
+    for device_id in opened:
+        presence(rt).seen(first.tenant_id, device_id, now)

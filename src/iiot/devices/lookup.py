@@ -9,6 +9,7 @@ statement is filtered by its tenant.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -67,17 +68,17 @@ async def add(session: TenantSession, ctx: TenantContext, new: Device) -> Device
 
 
 async def mark_connected(
-    session: TenantSession, ctx: TenantContext, device_id: uuid.UUID, at: datetime
+    session: TenantSession, ctx: TenantContext, device_ids: Collection[uuid.UUID], at: datetime
 ) -> None:
-    """A live session opened: heard from now, no longer disconnected."""
-    await DeviceRepository(session, ctx).mark_connected(device_id, at)
+    """Live sessions of these devices opened: heard from now, no longer disconnected."""
+    await DeviceRepository(session, ctx).mark_connected(device_ids, at)
 
 
 async def mark_disconnected(
-    session: TenantSession, ctx: TenantContext, device_id: uuid.UUID, at: datetime
+    session: TenantSession, ctx: TenantContext, device_ids: Collection[uuid.UUID], at: datetime
 ) -> None:
-    """The last live session closed: offline until heard from again."""
-    await DeviceRepository(session, ctx).mark_disconnected(device_id, at)
+    """The last live sessions of these devices closed: offline until heard from again."""
+    await DeviceRepository(session, ctx).mark_disconnected(device_ids, at)
 
 
 async def token_owner(session: AsyncSession, token_digest: bytes) -> TokenOwner | None:

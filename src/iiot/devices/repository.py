@@ -8,6 +8,7 @@ statuses the resolver needs.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -134,22 +135,22 @@ class DeviceRepository(TenantRepository[Device]):
         )
         return int(getattr(result, "rowcount", 0) or 0)
 
-    async def mark_connected(self, device_id: uuid.UUID, at: datetime) -> None:
-        """A live session opened: heard from now, no longer disconnected."""
+    async def mark_connected(self, device_ids: Collection[uuid.UUID], at: datetime) -> None:
+        """Live sessions opened: heard from now, no longer disconnected."""
         await self.session.execute(
             update(Device)
-            .where(Device.tenant_id == self.ctx.tenant_id, Device.id == device_id)
+            .where(Device.tenant_id == self.ctx.tenant_id, Device.id.in_(device_ids))
             .values(
                 disconnected_at=None,
                 last_seen_at=func.greatest(func.coalesce(Device.last_seen_at, at), at),
             )
         )
 
-    async def mark_disconnected(self, device_id: uuid.UUID, at: datetime) -> None:
-        """The last live session closed: offline until heard from again."""
+    async def mark_disconnected(self, device_ids: Collection[uuid.UUID], at: datetime) -> None:
+        """The last live sessions closed: offline until heard from again."""
         await self.session.execute(
             update(Device)
-            .where(Device.tenant_id == self.ctx.tenant_id, Device.id == device_id)
+            .where(Device.tenant_id == self.ctx.tenant_id, Device.id.in_(device_ids))
             .values(
                 disconnected_at=at,
                 last_seen_at=func.greatest(func.coalesce(Device.last_seen_at, at), at),

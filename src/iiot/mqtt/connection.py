@@ -41,7 +41,6 @@ from iiot.mqtt.codec import MQTT_5, MalformedPacket
 
 if TYPE_CHECKING:
     from iiot.mqtt.server import MqttServer
-    from iiot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +174,7 @@ class Connection(asyncio.Protocol):
         self._detach_all()
         if self.device is not None:
             device = self.device
-            self._spawn(self._bookkeeping(service.device_disconnected, device))
+            self._spawn(self._bookkeeping(self.server.bookkeeper.disconnected, device))
 
     # ------------------------------------------------------------------ closing
 
@@ -268,12 +267,12 @@ class Connection(asyncio.Protocol):
         self._last_serial = self._spawn(run())
 
     async def _bookkeeping(
-        self, fn: Callable[[Runtime, DeviceIdentity], Awaitable[None]], device: DeviceIdentity
+        self, fn: Callable[[DeviceIdentity], Awaitable[None]], device: DeviceIdentity
     ) -> None:
-        """Online/offline bookkeeping: a few at a time, so that a storm of (re)connections
-        leaves the database pool to authentication and telemetry."""
-        async with self.server.bookkeeping:
-            await self._safe(fn(self.rt, device), fn.__name__)
+        """Online/offline bookkeeping, written in batches with other connections' (see
+        `iiot.mqtt.bookkeeping`), so that a storm of (re)connections leaves the database pool
+        to authentication and telemetry."""
+        await self._safe(fn(device), fn.__name__)
 
     async def _safe(self, coro: Awaitable[Any], what: str) -> None:
         try:
@@ -324,7 +323,7 @@ class Connection(asyncio.Protocol):
         self._sessions.append(own)
         hub(self.rt).attach(own, device)
         self._write(codec.encode_connack(level, False, codec.SUCCESS, props))
-        self._spawn(self._bookkeeping(service.device_connected, device))
+        self._spawn(self._bookkeeping(self.server.bookkeeper.connected, device))
         self._authenticating = False
         early, self._early = self._early, []
         for queued in early:
@@ -592,7 +591,7 @@ class Connection(asyncio.Protocol):
             self._sub_sessions[name] = session
             self._sessions.append(session)
             hub(self.rt).attach(session, device)
-            self._spawn(self._bookkeeping(service.device_connected, device))
+            self._spawn(self._bookkeeping(self.server.bookkeeper.connected, device))
         return device
 
     def _gateway_document(self, packet: codec.Publish) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from iiot.mqtt import codec
+from iiot.mqtt.bookkeeping import Bookkeeper
 from iiot.mqtt.connection import Connection
 
 if TYPE_CHECKING:
@@ -26,8 +27,6 @@ log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL_SECONDS = 0.5
 DRAIN_SECONDS = 5.0
-# Connect/disconnect bookkeeping (device online/offline) running at once.
-BOOKKEEPING_CONCURRENCY = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +45,7 @@ class MqttServer:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.listeners: list[Listener] = []
         self.problems: list[str] = []
-        self.bookkeeping = asyncio.Semaphore(BOOKKEEPING_CONCURRENCY)
+        self.bookkeeper = Bookkeeper(rt)
         self._servers: list[asyncio.Server] = []
         self._sweeper: asyncio.Task[None] | None = None
 
