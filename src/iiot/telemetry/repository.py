@@ -481,10 +481,26 @@ def _columns(rows: Rows, series: list[int], devices: list[uuid.UUID], distinct: 
     return orjson.dumps(document).decode()
 
 
+def _distinct_pairs(rows: Rows, devices: list[uuid.UUID]) -> list[SeriesKey]:
+    """The rows' (device, key) pairs, each once, in order of first appearance (`devices`:
+    `rows.distinct_devices()`; with one device only the keys are hashed)."""
+    if len(devices) == 1:
+        return [(devices[0], key) for key in dict.fromkeys(rows.keys)]
+    return list(dict.fromkeys(zip(rows.device_ids, rows.keys, strict=True)))
+
+
+def _row_series(rows: Rows, devices: list[uuid.UUID], by_pair: dict[SeriesKey, int]) -> list[int]:
+    """Each row's series id (0 for a pair without one)."""
+    if len(devices) == 1:
+        by_key = {key: series_id for (_, key), series_id in by_pair.items()}
+        return list(map(by_key.__getitem__, rows.keys))
+    return list(map(by_pair.__getitem__, zip(rows.device_ids, rows.keys, strict=True)))
+
+
 def _missing(item: PendingWrite, cache: SeriesCache, resolved: _Resolved) -> list[SeriesKey]:
     known = cache.of(item.ctx.tenant_id)
     mine = resolved.of(item.ctx.tenant_id)
-    pairs = dict.fromkeys(zip(item.rows.device_ids, item.rows.keys, strict=True))
+    pairs = _distinct_pairs(item.rows, item.rows.distinct_devices())
     return [k for k in pairs if k not in known and k not in mine]
 
 
@@ -503,12 +519,11 @@ def _statement(
     rows = item.rows
     known = cache.of(tenant_id)
     mine = resolved.of(tenant_id)
-    pairs = list(zip(rows.device_ids, rows.keys, strict=True))
-    wanted = list(dict.fromkeys(pairs))
+    devices = rows.distinct_devices()
+    wanted = _distinct_pairs(rows, devices)
     by_pair = {k: mine.get(k) or known.get(k, 0) for k in wanted}
-    series = list(map(by_pair.__getitem__, pairs))
+    series = _row_series(rows, devices, by_pair)
     distinct = sorted({v for v in by_pair.values() if v})
-    devices = list(dict.fromkeys(k[0] for k in wanted))
     if item.token_digest is not None:
         sql = WRITE_NEW_AS_DEVICE if new_only else WRITE_AS_DEVICE
     else:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import re
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import chain, repeat
@@ -101,6 +102,23 @@ class Rows:
 
     def __len__(self) -> int:
         return len(self.keys)
+
+    def distinct_devices(self) -> list[uuid.UUID]:
+        """The rows' devices, each once, in order of first appearance. A batch usually names
+        one device, the same object in every row: then no row's id is hashed (`UUID.__hash__`
+        is Python code, and a thousand calls per batch showed in the profile)."""
+        ids = self.device_ids
+        if not ids:
+            return []
+        if ids.count(ids[0]) == len(ids):  # compared by identity first: cheap
+            return [ids[0]]
+        return list(dict.fromkeys(ids))
+
+    def points_per_device(self) -> dict[uuid.UUID, int]:
+        devices = self.distinct_devices()
+        if len(devices) == 1:
+            return {devices[0]: len(self.device_ids)}
+        return dict(Counter(self.device_ids))
 
 
 @dataclass(slots=True)
