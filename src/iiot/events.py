@@ -8,10 +8,12 @@ listeners are those of the modules the runtime runs (the rules engine's, for one
 from __future__ import annotations
 
 import logging
+import operator
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
 from typing import TYPE_CHECKING, overload
 
 if TYPE_CHECKING:
@@ -68,12 +70,22 @@ class CommittedColumns(Sequence[CommittedPoint]):
 
     def newest(self) -> list[CommittedPoint]:
         """The newest point of each (device, key); of equal times the last one."""
-        pairs = list(zip(self.device_ids, self.keys, strict=True))
         ts = self.ts
-        if ts == sorted(ts):  # the usual batch: then the last of each pair is its newest
-            last = dict(zip(pairs, range(len(pairs)), strict=True))
-            return [self[i] for i in last.values()]
-        return newest_points(list(self))
+        if not all(map(operator.le, ts, islice(ts, 1, None))):
+            return newest_points(list(self))
+        # The usual batch, in time order: the last point of each series is its newest. With
+        # one device (compared by identity first) only the keys are hashed: no pair tuples,
+        # no Python-level `UUID.__hash__` per point.
+        ids = self.device_ids
+        if not ids:
+            return []
+        rows = range(len(ids))
+        last: dict[object, int]
+        if ids.count(ids[0]) == len(ids):
+            last = dict(zip(self.keys, rows, strict=True))
+        else:
+            last = dict(zip(zip(ids, self.keys, strict=True), rows, strict=True))
+        return [self[i] for i in last.values()]
 
 
 def newest_points(points: Sequence[CommittedPoint]) -> list[CommittedPoint]:

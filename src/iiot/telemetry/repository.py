@@ -463,10 +463,10 @@ def _columns(rows: Rows, series: list[int], devices: list[uuid.UUID], distinct: 
     once (`t`, with each row's 1-based position in it in `ti`: a batch repeats a timestamp for
     each of its keys, and its ISO text was half the document), and a column that is null in
     every row is left out (it reads as null)."""
-    positions: dict[datetime, int] = {}
-    index = [positions.setdefault(t, len(positions) + 1) for t in rows.ts]
+    positions = {t: i for i, t in enumerate(dict.fromkeys(rows.ts), 1)}
+    index = list(map(positions.__getitem__, rows.ts))
     document: dict[str, Any] = {"s": series, "t": list(positions), "ti": index}
-    size = len(rows)
+    nulls = [None] * len(rows)  # compared by identity: a column of numbers differs at once
     for name, column in (
         ("n", rows.nums),
         ("b", rows.bools),
@@ -474,7 +474,7 @@ def _columns(rows: Rows, series: list[int], devices: list[uuid.UUID], distinct: 
         ("u", rows.units),
         ("q", rows.qualities),
     ):
-        if column.count(None) != size:
+        if column != nulls:
             document[name] = column
     document["dv"] = devices
     document["ds"] = distinct
