@@ -20,7 +20,10 @@ it (`RESOLVE_SERIES`: creates the missing series, returns the ids). Then one sta
   transaction ends; the points carry no per-row foreign key),
 - checks that every cached series id still exists (a device deleted and re-created under the
   same id has new series; the writer then resolves again and retries),
-- inserts with `ON CONFLICT DO NOTHING` (a re-sent point is a no-op, counted as duplicate),
+- inserts the points: with a plain INSERT for a request of more points than the group
+  write takes (`TelemetryWriter.write`: a re-sent point fails the statement, which is then
+  rolled back and run again with `ON CONFLICT DO NOTHING`, see `WRITE_NEW_AS_DEVICE`), and
+  with `ON CONFLICT DO NOTHING` otherwise (a re-sent point is a no-op, counted as duplicate),
 - adds the number actually inserted to `tenant_usage_daily` with one atomic upsert that
   applies only while the sum stays within the day's limit (read in the same statement),
 - queues the batch for the rules engine (`rule_batches`) when the tenant has an enabled
@@ -28,7 +31,12 @@ it (`RESOLVE_SERIES`: creates the missing series, returns the ids). Then one sta
 
 The caller commits only if the credential held, no device was missing and the counter took
 the points; otherwise it rolls back, so the counter never overshoots. `COPY FROM` is not an
-option: PostgreSQL refuses it into a table with row-level security.
+option: PostgreSQL refuses it into a table with row-level security. Measured per 1,000-point
+batch (database backend CPU, alternating in one run on the shared machine): `COPY` into a
+temporary table then `INSERT … SELECT … ON CONFLICT` cost more than this statement (11.7-11.9
+ms against 8.9-10.8 ms, plus the client's row-by-row `write_row`); the same columns sent as
+typed arrays cost about the same in the database but 7-10 ms in this process to adapt,
+element by element; the plain INSERT took this statement from 8.2-10.1 ms to 5.7-6.8 ms.
 """
 
 from __future__ import annotations
