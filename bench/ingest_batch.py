@@ -3,12 +3,15 @@
     .venv/bin/python bench/ingest_batch.py [--quick] [--points N] [--workers N] [--profile]
 
 1,000 devices, one device token each; every request is one device's batch of 1,000 points
-(100 timestamps x 10 keys, so 10,000 series) sent with its token by an asyncio httpx client
-keeping `--concurrency` requests in flight. Each run starts from a fresh database and stores
-`--points` points (default 5,000,000) with timestamps from today's 00:10 UTC on, all in
-today's partition; the rate is recorded for every 250,000 points, so the rate of the last
-million is reported beside the overall one, and bench/results/ingest_batch_sustained.png plots
-points/s against stored points.
+(100 timestamps x 10 keys, so 10,000 series) sent with its token over `--concurrency`
+kept-alive connections, one request in flight on each (`raw_http.py`: asyncio streams; each
+chunk's requests are rendered before its clock starts, every batch is unique and every answer
+is checked: 201, `points == 1000`, `duplicates == 0`). The load generator's own CPU while
+sending is reported per 1,000 points beside the server's. Each run starts from a fresh
+database and stores `--points` points (default 5,000,000) with timestamps from today's 00:10
+UTC on, all in today's partition; the rate is recorded for every 250,000 points, so the rate
+of the last million is reported beside the overall one, and
+bench/results/ingest_batch_sustained.png plots points/s against stored points.
 
 References, measured in the same run right after the HTTP part (the server idle), on the same
 database server: `COPY` of
@@ -34,11 +37,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness  # noqa: E402
+import raw_http  # noqa: E402
 
 KEYS = [f"k{i}" for i in range(10)]
 STEP_MS = 10  # between two timestamps of one batch
@@ -85,37 +87,50 @@ def batches(tenant: harness.SeededTenant, first: int, count: int, base_ms: int) 
     return out
 
 
+INGEST_PATH = "/api/v1/telemetry"
+
+
+def rendered(url: str, todo: list[Batch]) -> list[bytes]:
+    """Each batch as the complete HTTP request (head + body), rendered before the clock runs."""
+    return [
+        raw_http.render_post(
+            url,
+            INGEST_PATH,
+            {"X-API-Key": b.token, "Content-Type": "application/json"},
+            b.body,
+        )
+        for b in todo
+    ]
+
+
+def checked(batch: Batch, answer: raw_http.Answer) -> int:
+    """The points an answer stored; raises unless it is a 201 storing the whole batch."""
+    if answer.status != 201:
+        raise RuntimeError(f"ingest answered {answer.status}: {answer.body[:500]!r}")
+    body = json.loads(answer.body)
+    if body["points"] != batch.points or body["duplicates"] != 0:
+        raise RuntimeError(f"unexpected ingest answer {body}")
+    return int(body["points"])
+
+
 async def send(
-    client: httpx.AsyncClient, todo: list[Batch], concurrency: int, latencies: list[float]
+    connections: list[raw_http.Connection],
+    todo: list[Batch],
+    requests: list[bytes],
+    latencies: list[float],
 ) -> int:
-    queue: asyncio.Queue[Batch] = asyncio.Queue()
-    for b in todo:
-        queue.put_nowait(b)
-    stored = 0
-
-    async def worker() -> None:
-        nonlocal stored
-        while True:
-            try:
-                batch = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            t0 = time.perf_counter()
-            r = await client.post(
-                "/api/v1/telemetry",
-                content=batch.body,
-                headers={"X-API-Key": batch.token, "Content-Type": "application/json"},
-            )
-            latencies.append(time.perf_counter() - t0)
-            if r.status_code != 201:
-                raise RuntimeError(f"ingest answered {r.status_code}: {r.text[:500]}")
-            body = r.json()
-            if body["points"] != batch.points or body["duplicates"] != 0:
-                raise RuntimeError(f"unexpected ingest answer {body}")
-            stored += body["points"]
-
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return stored
+    """Send the pre-rendered `requests` (one per batch of `todo`), one in flight per kept-alive
+    connection; every answer is checked."""
+    pairs = list(zip(todo, requests, strict=True))
+    return await raw_http.run(
+        "",
+        pairs,
+        lambda pair: pair[1],
+        lambda pair, answer: checked(pair[0], answer),
+        len(connections),
+        latencies,
+        connections,
+    )
 
 
 async def sustained(
@@ -127,21 +142,25 @@ async def sustained(
 ) -> dict[str, Any]:
     base = day_start_ms()
     per_chunk = CHUNK_POINTS // BATCH_POINTS
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     curve: list[dict[str, float]] = []
     latencies: list[float] = []
     stored = 0
     busy = 0.0
+    client_cpu = 0.0
     spy = None
-    async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=120) as client:
+    connections = await raw_http.open_connections(server.url, concurrency)
+    try:
         cpu0 = harness.process_cpu_seconds(server.pid)
         for chunk in range(total // CHUNK_POINTS):
             todo = batches(tenant, chunk * per_chunk, per_chunk, base)
+            requests = rendered(server.url, todo)
             if profile_raw is not None and stored + CHUNK_POINTS >= total - 1_000_000 and not spy:
                 spy = harness.start_profile(server.pid, profile_raw, 20)
+            c0 = time.process_time()
             t0 = time.perf_counter()
-            n = await send(client, todo, concurrency, latencies)
+            n = await send(connections, todo, requests, latencies)
             elapsed = time.perf_counter() - t0
+            client_cpu += time.process_time() - c0
             busy += elapsed
             stored += n
             curve.append(
@@ -149,6 +168,9 @@ async def sustained(
             )
             harness.log(f"  {stored:>10,} stored: {n / elapsed:>9,.0f} points/s")
         cpu = harness.process_cpu_seconds(server.pid) - cpu0
+    finally:
+        for c in connections:
+            c.close()
     if spy is not None:
         spy.wait(timeout=120)
     last = [c for c in curve if c["stored"] > total - 1_000_000]
@@ -165,6 +187,8 @@ async def sustained(
         else None,
         "server_cpu_seconds": round(cpu, 2),
         "server_cpu_ms_per_1000_points": round(cpu / stored * 1_000_000, 2),
+        # The load generator's own CPU while sending (the bodies are rendered before).
+        "client_cpu_ms_per_1000_points": round(client_cpu / stored * 1_000_000, 2),
         "request_p50_ms": round(harness.percentile(latencies, 0.5) * 1000, 2),
         "request_p99_ms": round(harness.percentile(latencies, 0.99) * 1000, 2),
         "curve": curve,
@@ -207,12 +231,16 @@ def make_batches(
 
 async def send_all(url: str, todo: list[Batch], concurrency: int) -> dict[str, float]:
     """Send `todo` with `concurrency` requests in flight; rate and latency."""
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     latencies: list[float] = []
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as client:
+    requests = rendered(url, todo)
+    connections = await raw_http.open_connections(url, concurrency)
+    try:
         t0 = time.perf_counter()
-        stored = await send(client, todo, concurrency, latencies)
+        stored = await send(connections, todo, requests, latencies)
         elapsed = time.perf_counter() - t0
+    finally:
+        for c in connections:
+            c.close()
     return {
         "points": stored,
         "seconds": round(elapsed, 3),
@@ -377,7 +405,8 @@ async def main() -> None:
         harness.log(
             f"run {n + 1}: HTTP {run['points_per_s']:,.0f} points/s overall, last million "
             f"{run['last_million_points_per_s']:,.0f}/s, server CPU "
-            f"{run['server_cpu_ms_per_1000_points']} ms per 1,000 points; COPY bare heap "
+            f"{run['server_cpu_ms_per_1000_points']} ms per 1,000 points (client "
+            f"{run['client_cpu_ms_per_1000_points']} ms); COPY bare heap "
             f"{heap['rows_per_s']:,.0f}/s, heap + PK {pk['rows_per_s']:,.0f}/s "
             f"(no server running: {quiet_pk['rows_per_s']:,.0f}/s)"
         )
@@ -391,6 +420,9 @@ async def main() -> None:
         "http_last_million_points_per_s": last,
         "server_cpu_ms_per_1000_points": harness.median(
             [r["server_cpu_ms_per_1000_points"] for r in runs]
+        ),
+        "client_cpu_ms_per_1000_points": harness.median(
+            [r["client_cpu_ms_per_1000_points"] for r in runs]
         ),
         "copy_bare_heap_rows_per_s": heap_rate,
         "copy_heap_pk_rows_per_s": pk_rate,
@@ -413,7 +445,8 @@ async def main() -> None:
                 "points_per_run": total,
                 "reference_rows": ref_rows,
                 "runs": args.runs,
-                "client": f"asyncio httpx, {args.concurrency} concurrent requests",
+                "client": f"asyncio streams (bench/raw_http.py), {args.concurrency} kept-alive "
+                "connections, requests rendered before timing",
                 "server": f"iiot serve --workers {args.workers}"
                 + (" --no-access-log" if args.no_access_log else ""),
             },

@@ -98,6 +98,43 @@ async def test_batch_with_epoch_ms_out_of_order_and_duplicates(
     assert figures["telemetry_points_today"] == 102
 
 
+async def test_large_batch_with_stored_points_is_written_again_counting_duplicates(
+    factory: Factory, world: World, owner_engine: AsyncEngine
+) -> None:
+    """A batch too large for the group write is first inserted as all new; a point already
+    stored (or twice in the batch) rolls that back and the batch is written again counting
+    duplicates, with the series it created in the rolled-back attempt created again."""
+    dev = await make_device(factory, world.a["developer"])
+    base = int((datetime.now(UTC) - timedelta(hours=1)).timestamp() * 1000)
+
+    def batch(first: int, count: int, key: str = "v") -> list[dict[str, object]]:
+        return [
+            {"ts": base + i * 1000, "values": {key: float(i)}} for i in range(first, first + count)
+        ]
+
+    # A new device's first batch, one point twice: its series come from the second attempt.
+    twice = batch(0, 100, "fresh") + batch(50, 1, "fresh")
+    r = await dev.client.post("/api/v1/telemetry", json={"points": twice})
+    assert r.status_code == 201, r.text
+    assert r.json() == {"points": 100, "duplicates": 1}
+    r = await dev.client.post("/api/v1/telemetry", json={"points": batch(0, 100)})
+    assert r.json() == {"points": 100, "duplicates": 0}
+    # Half stored, half new; then all stored (the device is remembered as re-sending).
+    r = await dev.client.post("/api/v1/telemetry", json={"points": batch(50, 100)})
+    assert r.status_code == 201, r.text
+    assert r.json() == {"points": 50, "duplicates": 50}
+    r = await dev.client.post("/api/v1/telemetry", json={"points": batch(0, 150)})
+    assert r.json() == {"points": 0, "duplicates": 150}
+    stored = await rows(owner_engine, dev.id)
+    assert [(k, v) for k, _, v, *_ in stored] == [("fresh", float(i)) for i in range(100)] + [
+        ("v", float(i)) for i in range(150)
+    ]
+    ctx = system_context(world.tenant_a.id)
+    async with factory.rt.db.tenant(ctx) as session:
+        figures = await usage.collect(factory.rt.wiring.usage_providers, session, ctx)
+    assert figures["telemetry_points_today"] == 250
+
+
 async def test_timestamp_absent_means_server_time(
     factory: Factory, world: World, owner_engine: AsyncEngine
 ) -> None:

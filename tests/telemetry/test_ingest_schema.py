@@ -15,7 +15,14 @@ import jsonschema_rs
 import pytest
 from fastapi import FastAPI
 
-from iiot.telemetry.schemas import PointIn, ingest_body_schema, parse_ingest, parse_points
+from iiot.telemetry.schemas import (
+    PointIn,
+    _plain_batch,
+    ingest_body_schema,
+    parse_ingest,
+    parse_ingest_by_models,
+    parse_points,
+)
 from tests.devices.support import make_device
 from tests.fixtures.factories import Factory, World
 
@@ -258,3 +265,87 @@ def test_refusing_a_batch_of_invalid_points_costs_one_error_per_point() -> None:
     assert {(e.field, e.reason) for e in parsed.errors} == {
         ("values.k0", "value must be a number, boolean or string")
     }
+
+
+def _plain_mutation(rng: random.Random, now: datetime) -> dict[str, Any]:
+    """A device's batch in the usual form (epoch milliseconds, numbers), often with one thing
+    changed that the plain path must leave to the models or judge the same way."""
+    start = int((now - timedelta(hours=1)).timestamp() * 1000)
+    keys = [f"k{j}" for j in range(rng.randint(1, 4))]
+    points: list[Any] = [
+        {"ts": start + i * 10, "values": {k: rng.choice([0.5, -1e-3, 2e10, 21.37]) for k in keys}}
+        for i in range(rng.randint(1, 6))
+    ]
+    body: dict[str, Any] = {"points": points}
+    i = rng.randrange(len(points))
+    point = points[i]
+    change = rng.randint(0, 24)
+    if change == 0:
+        point["ts"] = float(point["ts"])
+    elif change == 1:
+        point["ts"] = -1
+    elif change == 2:
+        point["ts"] = 10**16  # beyond every accepted datetime
+    elif change == 3:
+        point["ts"] = int((now + timedelta(hours=1)).timestamp() * 1000)  # the future
+    elif change == 4:
+        point["ts"] = int((now - timedelta(days=200)).timestamp() * 1000)  # past retention
+    elif change == 5:
+        point["ts"] = True
+    elif change == 6:
+        point["values"][keys[0]] = 1  # an integer value
+    elif change == 7:
+        point["values"][keys[0]] = True
+    elif change == 8:
+        point["values"][keys[0]] = float(rng.choice(["nan", "inf", "-inf"]))
+    elif change == 9:
+        point["values"][rng.choice(["", "k" * 256, "a\x00b"])] = 1.0
+    elif change == 10:
+        point["values"] = {}
+    elif change == 11:
+        point["device_id"] = rng.choice([None, "nope"])
+    elif change == 12:
+        point["timestamp"] = point.pop("ts")
+    elif change == 13:
+        del point["ts"]
+    elif change == 14:
+        points[i] = rng.choice([[1], "p", None])
+    elif change == 15:
+        body["device_id"] = None
+    elif change == 16:
+        point["values"][keys[0]] = {"value": 1.5, "unit": "C"}
+    elif change == 17:
+        point["values"][keys[0]] = "text"
+    elif change == 18:
+        body["points"] = []
+    elif change == 19:
+        point["values"]["k" * 255] = 1.0  # the longest key
+    elif change == 20:
+        point["values"][keys[0]] = 1e308
+        point["values"]["other"] = 1e308  # finite values whose sum is not
+    return body
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_plain_batches_parse_as_the_models_parse_them(seed: int) -> None:
+    """A device's usual batch is validated without the models: the same rows, the same
+    errors, the same bounds, for the usual form and for each way of leaving it."""
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    oldest = now - timedelta(days=90)
+    plain = 0
+    for _ in range(400):
+        body = _plain_mutation(rng, now)
+        own = uuid.uuid4()
+        fast = parse_ingest(body, now=now, oldest=oldest, own_device=own)
+        models = parse_ingest_by_models(body, now=now, oldest=oldest, own_device=own)
+        assert fast.rows == models.rows, body
+        assert [e.as_dict() for e in fast.errors] == [e.as_dict() for e in models.errors], body
+        assert (fast.point_count, fast.min_ts, fast.max_ts) == (
+            models.point_count,
+            models.min_ts,
+            models.max_ts,
+        )
+        plain += _plain_batch(body["points"]) is not None if "points" in body else 0
+    assert plain > 100  # the plain path was taken, and refused, often enough to mean something
+    assert plain < 400

@@ -27,7 +27,7 @@ import psycopg
 from iiot.alerts.lookup import ALERTS_CHANNEL, alert_notice
 from iiot.db.listen import Subscription, listener
 from iiot.db.setup import plain_url
-from iiot.events import TelemetryCommitted
+from iiot.events import TelemetryCommitted, newest_points
 
 if TYPE_CHECKING:
     from iiot.runtime import Runtime
@@ -175,7 +175,7 @@ class StreamHub:
         newest: dict[uuid.UUID, dict[tuple[uuid.UUID, str], Any]] = {}
         for event in events:
             per_tenant = newest.setdefault(event.tenant_id, {})
-            for p in event.points:
+            for p in newest_points(event.points):
                 current = per_tenant.get((p.device_id, p.key))
                 if current is None or current.ts <= p.ts:
                     per_tenant[(p.device_id, p.key)] = p

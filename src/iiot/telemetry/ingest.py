@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -224,13 +223,13 @@ async def admit(rt: Runtime, ctx: TenantContext, prepared: PreparedIngest) -> No
     device it carries (a gateway's sub-devices count each) and its points against the
     tenant's ingest rate. Raises `RateLimited` (429) when one refuses."""
     limits = await rates.tenant_limits(rt, ctx.tenant_id)
-    for device_id in dict.fromkeys(prepared.parsed.rows.device_ids):
+    for device_id in prepared.parsed.rows.distinct_devices():
         await rates.check_device_message(rt, ctx.tenant_id, device_id, limits)
     await rates.check_points(rt, ctx.tenant_id, len(prepared.parsed.rows), limits)
 
 
 def _meter(rt: Runtime, ctx: TenantContext, rows: Rows, stored: int) -> None:
-    per_device = Counter(rows.device_ids)
+    per_device = rows.points_per_device()
     meter = usage_meter(rt)
     meter.add(ctx.tenant_id, "device_messages", len(per_device))
     meter.add(ctx.tenant_id, "telemetry_points", len(rows))
@@ -251,18 +250,22 @@ async def after_commit(
     rows = prepared.parsed.rows
     _meter(rt, ctx, rows, accepted.points)
     state = presence(rt)
-    for device_id in set(prepared.parsed.rows.device_ids):
+    for device_id in rows.distinct_devices():
         state.seen(ctx.tenant_id, device_id, prepared.now)
     if accepted.points == 0:
         return
     # The points travel with the event for live views (the stream); the rules engine reads
     # the durable batch instead. When some points were duplicates the event carries the whole
     # request: listeners must tolerate seeing a point again.
-    values = [
-        n if n is not None else (b if b is not None else s)
-        for n, b, s in zip(rows.nums, rows.bools, rows.strs, strict=True)
-    ]
-    points = list(map(events.CommittedPoint, rows.device_ids, rows.keys, rows.ts, values))
+    values: list[float | bool | str | None]
+    if rows.nums.count(None):
+        values = [
+            n if n is not None else (b if b is not None else s)
+            for n, b, s in zip(rows.nums, rows.bools, rows.strs, strict=True)
+        ]
+    else:
+        values = rows.nums  # type: ignore[assignment]  # numbers only: no None in it
+    points = events.CommittedColumns(rows.device_ids, rows.keys, rows.ts, values)
     await events.telemetry_committed(
         rt, events.TelemetryCommitted(ctx.tenant_id, points, rules_queued=prepared.rules_queued)
     )
