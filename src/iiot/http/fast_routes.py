@@ -106,20 +106,22 @@ class FastRoutes:
         if scope["type"] == "http":
             found = self._match(scope)
             if found is not None:
-                route, params = found
+                route, texts, params = found
                 request = Request(scope, receive)
                 if route.takes(request):
+                    if texts:
+                        scope["path_params"] = texts  # as Starlette's routing would set them
                     scope[_ROUTE_KEY] = (route, request, params)
                     await self._answer(scope, receive, send)
                     return
         await self.app(scope, receive, send)
 
-    def _match(self, scope: Scope) -> tuple[FastRoute, dict[str, Any]] | None:
-        """The fast route of this request and its path parameter's value, if any."""
+    def _match(self, scope: Scope) -> tuple[FastRoute, dict[str, str], dict[str, Any]] | None:
+        """The fast route of this request, and its path parameter's text and value, if any."""
         method, path = scope["method"], scope["path"]
         route = self.routes.get((method, path))
         if route is not None:
-            return route, {}
+            return route, {}, {}
         for t in self.templates.get(method, ()):
             segment = _segment(path, t)
             if segment is None:
@@ -129,8 +131,7 @@ class FastRoutes:
                 value = t.route.convert(segment)
             except ValueError:
                 return None  # the declared route answers the invalid parameter
-            scope["path_params"] = {t.name: segment}
-            return t.route, {t.name: value}
+            return t.route, {t.name: segment}, {t.name: value}
         return None
 
     @staticmethod
