@@ -466,6 +466,29 @@ def process_cpu_seconds(pid: int) -> float:
     return total
 
 
+def database_cpu_seconds(db: Scratch) -> float:
+    """User + system CPU so far of the PostgreSQL backends connected to the scratch database
+    (the measuring connection excluded): the database's share of a run, read from `/proc`."""
+    import psutil
+
+    with db.owner() as conn:
+        pids = [
+            int(r[0])
+            for r in conn.execute(
+                "select pid from pg_stat_activity"
+                " where datname = current_database() and pid <> pg_backend_pid()"
+            )
+        ]
+    total = 0.0
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
 def ensure_series(
     conn: psycopg.Connection[Any], tenant_id: uuid.UUID, device_ids: list[uuid.UUID], keys: Any
 ) -> dict[tuple[uuid.UUID, str], int]:

@@ -122,12 +122,16 @@ def measure(
         discarded: list[dict[str, Any]] = []
         while len(results) < runs:
             cpu0, xacts0 = harness.process_cpu_seconds(server.pid), transactions(db)
+            db_cpu0 = harness.database_cpu_seconds(db)
             r = harness.wrk(server.url, requests_file, connections=16, duration_s=duration)
+            db_cpu = harness.database_cpu_seconds(db) - db_cpu0
             cpu, xacts = harness.process_cpu_seconds(server.pid) - cpu0, transactions(db) - xacts0
             # Per request: the server's CPU, and the database's transactions (every
             # transaction of the database in the run: the server's idle jobs included).
             r["server_cpu_ms_per_request"] = round(1000 * cpu / max(r["requests"], 1), 3)
             r["transactions_per_request"] = round(xacts / max(r["requests"], 1), 3)
+            # The database's backends (the server's connections, which last through the run).
+            r["database_cpu_ms_per_request"] = round(1000 * db_cpu / max(r["requests"], 1), 3)
             if r["non_2xx"] or r["socket_errors"]:
                 # On a shared machine PostgreSQL can run out of connection slots (503): such a
                 # run is repeated and recorded as discarded (up to three per run).
@@ -148,13 +152,17 @@ def measure(
             "transactions_per_request": harness.median(
                 [r["transactions_per_request"] for r in results]
             ),
+            "database_cpu_ms_per_request": harness.median(
+                [r["database_cpu_ms_per_request"] for r in results]
+            ),
             "runs": results,
             "discarded_runs": discarded,
         }
         harness.log(
             f"  {endpoint}: p50 {out[endpoint]['p50_ms']} ms, p99 {out[endpoint]['p99_ms']} ms, "
             f"{out[endpoint]['requests_per_s']} req/s, "
-            f"{out[endpoint]['server_cpu_ms_per_request']} ms server CPU and "
+            f"{out[endpoint]['server_cpu_ms_per_request']} ms server CPU, "
+            f"{out[endpoint]['database_cpu_ms_per_request']} ms database CPU and "
             f"{out[endpoint]['transactions_per_request']} transactions per request"
         )
     return out

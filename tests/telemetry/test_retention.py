@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -165,3 +165,23 @@ async def test_oldest_data_age_looks_only_inside_the_window(
     async with runtime.db.tenant(ctx) as session:
         figures = await usage.collect(runtime.wiring.usage_providers, session, ctx)
     assert figures["oldest_data_age_days"] == (NOW.date() - ago(3).date()).days
+
+
+async def test_oldest_data_age_counts_the_window_edge_and_not_tomorrow(
+    runtime: Runtime, factory: Factory
+) -> None:
+    tenant = await factory.tenant(name="Edge", max_retention_days=4)
+    dev = await seed_device(runtime, tenant.id)
+    ctx = system_context(tenant.id)
+    # Only a point of tomorrow's partition: no stored day up to today.
+    await seed_points(runtime, tenant.id, dev, [("temp", ago(-1), 1)])
+    async with runtime.db.tenant(ctx) as session:
+        figures = await usage.collect(runtime.wiring.usage_providers, session, ctx)
+    assert figures["oldest_data_age_days"] is None
+    # The oldest day inside the window (today - 4) counts; days before it hold no point.
+    await seed_points(runtime, tenant.id, dev, [("temp", ago(1), 1)])
+    edge = datetime.combine(NOW.date() - timedelta(days=4), time(12), tzinfo=UTC)
+    await seed_points(runtime, tenant.id, dev, [("temp", edge, 1)])
+    async with runtime.db.tenant(ctx) as session:
+        figures = await usage.collect(runtime.wiring.usage_providers, session, ctx)
+    assert figures["oldest_data_age_days"] == 4

@@ -134,38 +134,19 @@ where t.tenant_id = :tenant_id and t.series_id = {_SERIES_ID}
 )
 
 # The oldest daily partition inside the tenant's retention window (its own max_retention_days,
-# else its tier's; none: unbounded) holding a row of the tenant: oldest first, one primary-key
-# probe per partition (run-time partition pruning leaves exactly that day's partition; ordering
-# by the key keeps the probe on the index), stopping at the first hit. Its cost follows the
-# number of daily partitions in the window, never the number of stored points. OFFSET 0 keeps
-# the ordered list from being flattened into the join.
+# else its tier's; none: unbounded) holding a row of the tenant, probed day by day in date order
+# by `iiot_telemetry_oldest_day` (migration 0018): it stops at the first hit and opens only the
+# partitions it probes, so its cost follows neither the number of partitions nor of points.
 _OLDEST_DATA_DAY = text("""
-with win as (
-    select coalesce(t.max_retention_days, tr.max_retention_days) as days
-    from tenants t left join tiers tr on tr.name = t.tier
-    where t.id = :tenant_id
-)
-select p.day
-from (
-    select to_date(substr(c.relname, 12, 8), 'YYYYMMDD') as day
-    from pg_inherits i
-    join pg_class c on c.oid = i.inhrelid
-    where i.inhparent = 'public.telemetry'::regclass
-      and c.relname ~ '^telemetry_p[0-9]{8}$'
-    order by 1
-    offset 0
-) p
-cross join lateral (
-    select 1 from telemetry t
-    where t.tenant_id = :tenant_id
-      and t.ts >= (p.day::timestamp at time zone 'UTC')
-      and t.ts < ((p.day + 1)::timestamp at time zone 'UTC')
-    order by t.tenant_id, t.series_id, t.ts
-    limit 1
-) hit
-where p.day <= :today
-  and p.day >= coalesce(:today - (select days from win), '-infinity'::date)
-limit 1
+select iiot_telemetry_oldest_day(
+    :tenant_id,
+    :today,
+    :today - (
+        select coalesce(t.max_retention_days, tr.max_retention_days)
+        from tenants t left join tiers tr on tr.name = t.tier
+        where t.id = :tenant_id
+    )
+) as day
 """)
 
 _DELETE_EXPIRED_BATCH = text("""
