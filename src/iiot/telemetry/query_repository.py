@@ -135,7 +135,7 @@ where t.tenant_id = :tenant_id and t.series_id = {_SERIES_ID}
 
 # The oldest daily partition inside the tenant's retention window (its own max_retention_days,
 # else its tier's; none: unbounded) holding a row of the tenant, probed day by day in date order
-# by `iiot_telemetry_oldest_day` (migration 0018): it stops at the first hit and opens only the
+# by `iiot_telemetry_oldest_day` (migration 0015): it stops at the first hit and opens only the
 # partitions it probes, so its cost follows neither the number of partitions nor of points.
 _OLDEST_DATA_DAY = text("""
 select iiot_telemetry_oldest_day(

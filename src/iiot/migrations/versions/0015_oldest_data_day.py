@@ -1,6 +1,6 @@
 """telemetry: the tenant's oldest day with data, probed one day partition at a time
 
-Revision ID: 0018
+Revision ID: 0015
 Revises: 0014
 
 `iiot_telemetry_oldest_day(tenant, today, from)` is the first day, in date order, from `from`
