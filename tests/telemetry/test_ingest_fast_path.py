@@ -12,44 +12,20 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.types import Receive, Scope, Send
 
 from iiot.app import API_PREFIX, create_app
 from iiot.devices.access import DeviceOrMember
-from iiot.http.fast_routes import FastRoute, FastRoutes, check_twins
+from iiot.http.fast_routes import FastRoute, check_twins
 from iiot.runtime import Runtime
 from iiot.telemetry.api import FAST_INGEST, WRITER
 from iiot.telemetry.schemas import MAX_BODY_BYTES
 from tests.devices.support import DeviceHandle, make_device
 from tests.fixtures.factories import Factory, World
+from tests.fixtures.fast_routes import WayRecorder, without_fast_routes
 
 URL = "/api/v1/telemetry"
-
-
-def _without_fast_routes(app: FastAPI) -> FastAPI:
-    app.user_middleware = [m for m in app.user_middleware if m.cls is not FastRoutes]
-    return app
-
-
-class _Recorder:
-    """Wraps an app and records, per request, which way it went."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self.app = app
-        self.ways: list[str] = []
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)
-        if scope["type"] == "http":
-            if "iiot.fast_route" in scope:
-                self.ways.append("fast")
-            elif "endpoint" in scope:
-                self.ways.append(scope["endpoint"].__name__)
-            else:
-                self.ways.append("neither")
 
 
 def _client(app: Any, headers: dict[str, str]) -> httpx.AsyncClient:
@@ -105,7 +81,7 @@ def test_a_fast_route_without_its_declared_twin_is_refused() -> None:
 async def test_devices_take_the_fast_route_and_other_callers_the_declared_one(
     runtime: Runtime, world: World, device: DeviceHandle
 ) -> None:
-    recorder = _Recorder(create_app(runtime=runtime))
+    recorder = WayRecorder(create_app(runtime=runtime))
     point = {"telemetry": {"t": 1.0}}
     async with _client(recorder, {"X-API-Key": device.token}) as c:
         assert (await c.post(URL, json=point)).status_code == 201
@@ -215,7 +191,7 @@ async def test_both_ways_give_the_same_answers_and_store_the_same_rows(
     other = await make_device(factory, developer)
     times = [_ts(3), _ts(2), _ts(1)]
     fast = await _send_all(create_app(runtime=runtime), fast_device, other, world, times)
-    plain_app = _without_fast_routes(create_app(runtime=runtime))
+    plain_app = without_fast_routes(create_app(runtime=runtime))
     plain = await _send_all(plain_app, plain_device, other, world, times)
     assert fast == plain
     statuses = {name: answer[0] for name, answer in fast}

@@ -12,40 +12,16 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from fastapi import FastAPI
-from starlette.types import Receive, Scope, Send
 
 from iiot.app import API_PREFIX, create_app, declared_policies
-from iiot.http.fast_routes import FastRoute, FastRoutes, check_twins
+from iiot.http.fast_routes import FastRoute, check_twins
 from iiot.runtime import Runtime
 from iiot.tenants.access import TenantUsageRead
 from iiot.tenants.api import FAST_QUOTAS, FAST_STATS, QUOTAS_READ, STATS_READ
 from tests.fixtures.factories import Factory, World
+from tests.fixtures.fast_routes import WayRecorder, without_fast_routes
 
 ENDPOINTS = ("stats", "quotas")
-
-
-def _without_fast_routes(app: FastAPI) -> FastAPI:
-    app.user_middleware = [m for m in app.user_middleware if m.cls is not FastRoutes]
-    return app
-
-
-class _Recorder:
-    """Wraps an app and records, per request, which way it went."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self.app = app
-        self.ways: list[str] = []
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)
-        if scope["type"] == "http":
-            if "iiot.fast_route" in scope:
-                self.ways.append("fast")
-            elif "endpoint" in scope:
-                self.ways.append(scope["endpoint"].__name__)
-            else:
-                self.ways.append("neither")
 
 
 def _client(app: Any) -> httpx.AsyncClient:
@@ -160,9 +136,9 @@ async def test_both_ways_give_the_same_answers(
     runtime: Runtime, factory: Factory, world: World
 ) -> None:
     cases = await _cases(runtime, factory, world)
-    recorder = _Recorder(create_app(runtime=runtime))
+    recorder = WayRecorder(create_app(runtime=runtime))
     fast = await _send_all(recorder, cases)
-    plain = await _send_all(_without_fast_routes(create_app(runtime=runtime)), cases)
+    plain = await _send_all(without_fast_routes(create_app(runtime=runtime)), cases)
     assert fast == plain
     status = {name: answer[0] for name, answer in fast}
     for endpoint in ENDPOINTS:
@@ -194,7 +170,7 @@ async def test_both_ways_give_the_same_answers(
 
 
 async def test_other_paths_and_methods_are_not_taken(runtime: Runtime, world: World) -> None:
-    recorder = _Recorder(create_app(runtime=runtime))
+    recorder = WayRecorder(create_app(runtime=runtime))
     a = world.tenant_a.id
     async with _client(recorder) as c:
         headers = world.a["admin"].headers

@@ -35,6 +35,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 _ROUTE_KEY = "iiot.fast_route"
 
 
+def every_request(request: Request) -> bool:
+    return True
+
+
 @dataclass(frozen=True, slots=True)
 class FastRoute:
     method: str
@@ -44,7 +48,7 @@ class FastRoute:
     access: Callable[..., Awaitable[Any]]
     endpoint: Callable[[Request, Any], Awaitable[Response]]
     # Whether this request is one the lean path serves (from the headers only).
-    takes: Callable[[Request], bool]
+    takes: Callable[[Request], bool] = every_request
     # For a path with a `{name}` segment: the parameter's value from the segment's text.
     convert: Callable[[str], Any] | None = None
 

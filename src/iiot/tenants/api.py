@@ -183,10 +183,6 @@ def _tenant_id(segment: str) -> uuid.UUID:
     return _TENANT_ID.validate_python(segment)
 
 
-def _every_request(request: Request) -> bool:
-    return True
-
-
 async def _stats_lean(request: Request, read: TenantRead) -> Response:
     return await tenant_stats(read)
 
@@ -200,7 +196,6 @@ FAST_STATS = FastRoute(
     path="/tenants/{id}/stats",
     access=STATS_READ,
     endpoint=_stats_lean,
-    takes=_every_request,
     convert=_tenant_id,
 )
 FAST_QUOTAS = FastRoute(
@@ -208,7 +203,6 @@ FAST_QUOTAS = FastRoute(
     path="/tenants/{id}/quotas",
     access=QUOTAS_READ,
     endpoint=_quotas_lean,
-    takes=_every_request,
     convert=_tenant_id,
 )
 
