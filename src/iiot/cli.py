@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 from rich.console import Console
 
-from iiot import __version__
+from iiot import __version__, heap
 
 app = typer.Typer(
     help="iiot: multi-tenant Industrial IoT platform.",
@@ -21,6 +21,8 @@ app.add_typer(db_app, name="db")
 console = Console(stderr=True)
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
     from iiot.config import Settings
 
 
@@ -80,6 +82,9 @@ def serve(
     the database: per-process caches are invalidated by NOTIFY or re-checked in the write's
     transaction, and each background job runs in one process at a time (advisory locks).
     """
+    # No garbage collections while the server starts (iiot.heap): the collector is back once
+    # the application has started (or, with several workers, once the database is prepared).
+    heap.hold_during_startup()
     # The configuration is checked before the application is imported (seconds of CPU): a
     # refusal is immediate.
     settings = _settings()
@@ -117,10 +122,11 @@ def serve(
     if count > 1:
         with console.status("Preparing the database…"):
             _prepare_once(settings)
+        heap.settle_after_startup()
         # Each worker imports the app itself; the database is migrated by now. Options travel
         # to the workers by name: the header deadline is the protocol class's default there.
         options["http"] = "iiot.http.server:HeaderTimeoutProtocol"
-        uvicorn.run("iiot.app:create_app", factory=True, workers=count, **options)  # type: ignore[arg-type]
+        uvicorn.run("iiot.cli:worker_app", factory=True, workers=count, **options)  # type: ignore[arg-type]
         return
     # Only the single-process server builds the application here: with several workers, each
     # imports it itself and this process only supervises them.
@@ -129,6 +135,15 @@ def serve(
     with console.status("Preparing the database and starting iiot…"):
         application = create_app(settings)
     uvicorn.run(application, **options)  # type: ignore[arg-type]
+
+
+def worker_app() -> FastAPI:
+    """The application of one of several server processes (uvicorn's factory, in each). Like
+    `serve`, it holds the garbage collector off until the application has started."""
+    heap.hold_during_startup()
+    from iiot.app import create_app
+
+    return create_app()
 
 
 def _prepare_once(settings: Settings) -> None:

@@ -12,6 +12,12 @@ to whichever function happened to allocate, typically the first line of a corout
 After start-up, the objects that exist are moved out of the collector's view
 (`gc.freeze()`: they are never freed anyway), and the youngest generation is collected less
 often, so a collection walks only what requests left behind.
+
+While a server starts (importing the application, building its routes and models, preparing
+the database), nearly everything it allocates lives as long as the process, and the heap only
+grows: each collection then walks more objects and finds next to nothing to free. `iiot serve`
+holds the collector off until start-up is done (measured: about a quarter of a start-up's CPU,
+0.7 s of 2.8 s); the one collection before the freeze frees whatever start-up left behind.
 """
 
 from __future__ import annotations
@@ -23,8 +29,16 @@ MIDDLE_THRESHOLD = 50
 OLD_THRESHOLD = 100
 
 
+def hold_during_startup() -> None:
+    """No collections until `settle_after_startup` (a server process, before it imports the
+    application)."""
+    gc.disable()
+
+
 def settle_after_startup() -> None:
-    """Freeze what start-up built and collect the young generation less often."""
+    """Freeze what start-up built, collect the young generation less often, and collect
+    again if start-up held the collector off."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG_THRESHOLD, MIDDLE_THRESHOLD, OLD_THRESHOLD)
+    gc.enable()
