@@ -82,9 +82,6 @@ def serve(
     the database: per-process caches are invalidated by NOTIFY or re-checked in the write's
     transaction, and each background job runs in one process at a time (advisory locks).
     """
-    # No garbage collections while the server starts (iiot.heap): the collector is back once
-    # the application has started (or, with several workers, once the database is prepared).
-    heap.hold_during_startup()
     # The configuration is checked before the application is imported (seconds of CPU): a
     # refusal is immediate.
     settings = _settings()
@@ -246,6 +243,10 @@ def _one_line(exc: BaseException) -> str:
 
 def main() -> None:
     """Entry point: any failure is one clear line on standard error and a non-zero exit."""
+    # No garbage collections while the command starts (iiot.heap): `serve` brings the collector
+    # back once the application has started (with several workers, once the database is
+    # prepared); the one-shot commands (`db upgrade`, `create-admin`) exit when done.
+    heap.hold_during_startup()
     try:
         app()
     except KeyboardInterrupt:
