@@ -63,13 +63,20 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        stop_servers([self])
+
+
+def stop_servers(servers: list[Server]) -> None:
+    """Stop the servers, all at once: each is told to stop before any is waited for."""
+    running = [s for s in servers if s.process.poll() is None]
+    for server in running:
+        server.process.send_signal(signal.SIGTERM)
+    for server in running:
+        try:
+            server.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait(timeout=5)
 
 
 def start_server(name: str, workdir: Path, env: dict[str, str]) -> Server:

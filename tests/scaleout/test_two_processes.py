@@ -34,6 +34,7 @@ from tests.scaleout.servers import (
     redis_for_tests,
     spawn_server,
     start_pgbouncer,
+    stop_servers,
     wait_ready,
 )
 
@@ -112,8 +113,7 @@ def cluster(
         for server in servers:
             wait_ready(server)
     except BaseException as exc:
-        for server in servers:
-            server.stop()
+        stop_servers(servers)
         if bouncer is not None:
             bouncer.stop()
             log = bouncer.workdir / "pgbouncer.log"
@@ -121,8 +121,7 @@ def cluster(
         raise
     pooled = (servers[2], bouncer) if bouncer is not None else None
     yield Cluster(pair=(servers[0], servers[1]), pooled=pooled, skipped=skipped)
-    for server in servers:
-        server.stop()
+    stop_servers(servers)
     if bouncer is not None:
         bouncer.stop()
 
