@@ -17,9 +17,13 @@ While a server starts (importing the application, building its routes and models
 the database), nearly everything it allocates lives as long as the process, and the heap only
 grows: each collection then walks more objects and finds next to nothing to free. The `iiot`
 command holds the collector off from its start: `serve` until start-up is done (measured:
-about a quarter of a start-up's CPU, 0.7 s of 2.8 s; the one collection before the freeze frees
-whatever start-up left behind), the one-shot commands (`db upgrade`, `create-admin`) to their
-end (a fifth of their CPU).
+about a quarter of a start-up's CPU, 0.7 s of 2.8 s), the one-shot commands (`db upgrade`,
+`create-admin`) to their end (a fifth of their CPU).
+
+The freeze is not preceded by a full collection: what start-up leaves as garbage (about a
+thousand objects: temporary classes and functions, the logging configuration uvicorn replaces;
+no sockets or connections) stays, frozen, instead of a walk of all 200,000 objects (0.2 s of
+CPU, most of what freezing cost).
 """
 
 from __future__ import annotations
@@ -40,7 +44,6 @@ def hold_during_startup() -> None:
 def settle_after_startup() -> None:
     """Freeze what start-up built, collect the young generation less often, and collect
     again if start-up held the collector off."""
-    gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG_THRESHOLD, MIDDLE_THRESHOLD, OLD_THRESHOLD)
     gc.enable()
