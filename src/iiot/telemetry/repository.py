@@ -261,15 +261,23 @@ cols as (
         q text[], dv uuid[], ds int8[]
     )
 ),
+-- Each token is looked up by its digest (a probe per request, however many devices the
+-- tenant has), and its device locked.
 dev_ok as (
     select q.i
     from cols q
-    join device_credentials c on c.tenant_id = %(tenant_id)s and c.token_hash = q.tok
-    join devices d on d.tenant_id = c.tenant_id and d.id = c.device_id
-    join tenants t on t.id = c.tenant_id
-    where q.tok is not null and c.revoked_at is null and d.status <> 'disabled'
-      and t.status <> 'suspended' and t.deleted_at is null
-    for key share of d
+    cross join lateral (
+        select d.id
+        from device_credentials c
+        join devices d on d.tenant_id = c.tenant_id and d.id = c.device_id
+        where c.tenant_id = %(tenant_id)s and c.token_hash = q.tok
+          and c.revoked_at is null and d.status <> 'disabled'
+        for key share of d
+    ) ok
+    where q.tok is not null and exists (
+        select 1 from tenants t
+        where t.id = %(tenant_id)s and t.status <> 'suspended' and t.deleted_at is null
+    )
 ),
 wanted as (
     select q.i, w.id from cols q, unnest(q.dv) as w(id) where q.tok is null
@@ -285,12 +293,15 @@ missing as (
     where w.id not in (select id from locked)
     group by w.i
 ),
+-- Requests naming a series id that does not exist (any more), checked for the whole group at
+-- once (per request, the planner scanned the tenant's series once for each request).
 series_bad as (
-    select q.i
-    from cols q
-    where 0 = any(q.s) or cardinality(q.ds) <> (
-        select count(*) from telemetry_series s
-        where s.tenant_id = %(tenant_id)s and s.id = any(q.ds)
+    select q.i from cols q where 0 = any(q.s)
+    union
+    select x.i
+    from (select q.i, unnest(q.ds) as id from cols q) x
+    where not exists (
+        select 1 from telemetry_series s where s.tenant_id = %(tenant_id)s and s.id = x.id
     )
 ),
 ok as (
