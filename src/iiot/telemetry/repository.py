@@ -670,15 +670,19 @@ class TelemetryWriter:
         self.resent = resent_devices(engine)
 
     @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[AsyncConnection[Any]]:
-        """A pooled driver connection in autocommit mode (restored before it goes back to the
-        pool); a transaction the caller left open by an exception is rolled back."""
+    async def _transaction(self, first_tenant: uuid.UUID) -> AsyncIterator[AsyncConnection[Any]]:
+        """A transaction with `app.tenant_id` set; the caller ends it with commit or rollback.
+
+        The connection runs in autocommit mode so that BEGIN and the tenant setting travel as
+        one simple query; it is restored before it goes back to the pool.
+        """
         async with self.engine.connect() as sa_conn:
             raw = await sa_conn.get_raw_connection()
             conn = raw.driver_connection
             assert isinstance(conn, AsyncConnection)
             await conn.set_autocommit(True)
             try:
+                await conn.execute(f"begin; {set_tenant_sql(first_tenant)}".encode())
                 yield conn
             except BaseException:
                 if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
@@ -687,17 +691,6 @@ class TelemetryWriter:
             finally:
                 if not conn.closed:
                     await conn.set_autocommit(False)
-
-    @asynccontextmanager
-    async def _transaction(self, first_tenant: uuid.UUID) -> AsyncIterator[AsyncConnection[Any]]:
-        """A transaction with `app.tenant_id` set; the caller ends it with commit or rollback.
-
-        The connection runs in autocommit mode so that BEGIN and the tenant setting travel as
-        one simple query.
-        """
-        async with self._connection() as conn:
-            await conn.execute(f"begin; {set_tenant_sql(first_tenant)}".encode())
-            yield conn
 
     async def write(self, item: PendingWrite) -> WriteOutcome:
         """Insert and count one request; committed when `accepted`, rolled back otherwise.
@@ -739,8 +732,6 @@ class TelemetryWriter:
         by_tenant: dict[tuple[uuid.UUID, date], list[int]] = {}
         for index, item in enumerate(items):
             by_tenant.setdefault((item.ctx.tenant_id, item.day), []).append(index)
-        if len(by_tenant) == 1 and not any(_missing(i, self.series, resolved) for i in items):
-            return await self._write_known_group(items)
         outcomes: list[WriteOutcome | None] = [None] * len(items)
         async with self._transaction(items[0].ctx.tenant_id) as conn:
             tenant = items[0].ctx.tenant_id
@@ -766,37 +757,6 @@ class TelemetryWriter:
         self.series.remember(resolved.ids)
         return [o for o in outcomes if o is not None]
 
-    async def _write_known_group(self, items: list[PendingWrite]) -> list[WriteOutcome] | None:
-        """`write_group` of one tenant's requests (of one day) whose series ids are all known:
-        BEGIN, the tenant setting and the statement travel together (pipeline mode, one round
-        trip), then COMMIT or ROLLBACK: two round trips instead of three."""
-        tenant_id = items[0].ctx.tenant_id
-        statements, params = _group_statement(tenant_id, items, self.series, _Resolved())
-        async with self._connection() as conn:
-            async with conn.pipeline():
-                await conn.execute(b"begin")
-                # Not prepared: the statement's text differs per tenant.
-                await conn.execute(_set_tenant(tenant_id), prepare=False)
-                cur = await conn.execute(WRITE_GROUP, params)
-            outcomes = _group_outcomes(await cur.fetchall(), statements)
-            await conn.execute("commit" if outcomes is not None else "rollback")
-        return outcomes
-
-
-def _group_statement(
-    tenant_id: uuid.UUID, items: list[PendingWrite], cache: SeriesCache, resolved: _Resolved
-) -> tuple[list[_Statement], dict[str, Any]]:
-    """Each request's part, and the parameters of `WRITE_GROUP` for one tenant's requests."""
-    statements = [_statement(item, cache, resolved) for item in items]
-    docs = "[" + ",".join(st.params["columns"] for st in statements) + "]"
-    params = {
-        "tenant_id": tenant_id,
-        "day": items[0].day,
-        "docs": docs,
-        "tokens": [item.token_digest for item in items],
-    }
-    return statements, params
-
 
 async def _write_tenant_group(
     conn: AsyncConnection[Any],
@@ -806,15 +766,19 @@ async def _write_tenant_group(
     resolved: _Resolved,
 ) -> list[WriteOutcome] | None:
     """One tenant's requests with one statement; None when the group must be rolled back."""
-    statements, params = _group_statement(tenant_id, items, cache, resolved)
-    cur = await conn.execute(WRITE_GROUP, params)
-    return _group_outcomes(await cur.fetchall(), statements)
-
-
-def _group_outcomes(rows: list[Any], statements: list[_Statement]) -> list[WriteOutcome] | None:
-    """Each request's outcome from `WRITE_GROUP`'s rows; None when the group must be rolled
-    back (it would cross the day's quota, or a request met a stale series id)."""
-    assert len(rows) == len(statements)
+    statements = [_statement(item, cache, resolved) for item in items]
+    docs = "[" + ",".join(st.params["columns"] for st in statements) + "]"
+    cur = await conn.execute(
+        WRITE_GROUP,
+        {
+            "tenant_id": tenant_id,
+            "day": items[0].day,
+            "docs": docs,
+            "tokens": [item.token_digest for item in items],
+        },
+    )
+    rows = await cur.fetchall()
+    assert len(rows) == len(items)
     outcomes: list[WriteOutcome] = []
     for row, statement in zip(rows, statements, strict=True):
         _, credential_ok, missing, inserted, series_ok = row[:5]
