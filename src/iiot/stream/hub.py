@@ -144,7 +144,11 @@ class StreamHub:
 
     def _unwatch_later(self, tenant_id: uuid.UUID) -> None:
         """Withdraw the tenant's announcement, unless a subscriber of it came back meanwhile."""
-        task = asyncio.get_running_loop().create_task(
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # shutting down: the announcements end with their connection
+        task = loop.create_task(
             self._watch.unwatch(tenant_id, lambda: tenant_id in self._subscribers),
             name="stream-unwatch",
         )
