@@ -71,12 +71,18 @@ def minimal_server(db: harness.Scratch) -> Iterator[harness.Server]:
 
 
 def measure(
-    server: harness.Server, requests_file: Path, args: argparse.Namespace, duration: int, label: str
+    server: harness.Server,
+    requests_file: Path,
+    args: argparse.Namespace,
+    duration: int,
+    label: str,
+    db: harness.Scratch,
 ) -> list[dict[str, Any]]:
     harness.log(f"{label}: warm-up")
     harness.wrk(server.url, requests_file, connections=args.connections, duration_s=3)
     runs = []
     cpu0 = harness.process_cpu_seconds(server.pid)
+    db_cpu0 = harness.database_cpu_seconds(db)
     for n in range(args.runs):
         result = harness.wrk(
             server.url, requests_file, connections=args.connections, duration_s=duration
@@ -88,9 +94,11 @@ def measure(
             f" non-2xx {result['non_2xx']}"
         )
     cpu = harness.process_cpu_seconds(server.pid) - cpu0
+    db_cpu = harness.database_cpu_seconds(db) - db_cpu0
     requests = sum(r["requests"] for r in runs)
     for r in runs:
         r["server_cpu_ms_per_request"] = round(cpu / max(requests, 1) * 1000, 3)
+        r["database_cpu_ms_per_request"] = round(db_cpu / max(requests, 1) * 1000, 3)
     return runs
 
 
@@ -102,6 +110,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "non_2xx_total": sum(r["non_2xx"] for r in runs),
         "socket_errors_total": sum(r["socket_errors"] for r in runs),
         "server_cpu_ms_per_request": runs[0]["server_cpu_ms_per_request"],
+        "database_cpu_ms_per_request": runs[0]["database_cpu_ms_per_request"],
     }
 
 
@@ -140,7 +149,7 @@ def main() -> None:
             ) as server:
                 harness.settle(db)
                 results[f"iiot_{workers}_workers"] = measure(
-                    server, requests_file, args, duration, f"iiot --workers {workers}"
+                    server, requests_file, args, duration, f"iiot --workers {workers}", db
                 )
                 if args.profile and workers == 1:
                     raw = harness.RESULTS / "ingest_single_profile.txt"
@@ -154,7 +163,7 @@ def main() -> None:
         with minimal_server(db) as server:
             harness.settle(db)
             results["minimal_fastapi"] = measure(
-                server, requests_file, args, duration, "minimal FastAPI"
+                server, requests_file, args, duration, "minimal FastAPI", db
             )
         with db.owner() as conn:
             stored = conn.execute("select count(*) from telemetry").fetchone()

@@ -107,6 +107,9 @@ class TelemetryCommitted:
     # Whether the ingest transaction queued a batch for the rules engine (`rule_batches`):
     # only when the tenant has an enabled telemetry rule.
     rules_queued: bool = True
+    # Whether another process may have live subscribers of the tenant, judged inside the
+    # ingest transaction (`iiot.db.watch`): only then are the points published to them.
+    watched: bool = True
 
 
 async def telemetry_committed(rt: Runtime, event: TelemetryCommitted) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import shutil
 import tempfile
 import time
@@ -342,3 +343,74 @@ async def test_the_api_works_through_pgbouncer_in_transaction_pooling_mode(
         stats = {row[0]: row for row in admin.execute("show stats").fetchall()}
     assert url.database in stats
     assert int(stats[url.database][1]) > 20  # total_xact_count
+
+
+async def _stream_events(
+    server: Server, headers: dict[str, str], device_id: str, got: list[tuple[str, Any]]
+) -> asyncio.Task[None]:
+    """Open a live stream of one device on `server` and collect its events until cancelled;
+    returns once the stream said `ready`."""
+    ready = asyncio.Event()
+
+    async def read() -> None:
+        async with (
+            httpx.AsyncClient(base_url=server.url, timeout=30) as c,
+            c.stream(
+                "GET",
+                "/api/v1/stream",
+                params={"devices": device_id},
+                headers={**headers, "Accept": "text/event-stream"},
+            ) as response,
+        ):
+            assert response.status_code == 200
+            event = "message"
+            async for line in response.aiter_lines():
+                if line.startswith("event: "):
+                    event = line[7:]
+                elif line.startswith("data: "):
+                    got.append((event, json.loads(line[6:])))
+                    if event == "ready":
+                        ready.set()
+
+    task = asyncio.create_task(read())
+    await asyncio.wait_for(ready.wait(), 10)
+    return task
+
+
+async def test_a_stream_on_one_process_gets_every_point_written_through_the_others(
+    factory: Factory, cluster: Cluster
+) -> None:
+    """Writes publish to other processes only while one of them watches the tenant: a point
+    acknowledged by any process after the stream said `ready` reaches it, through PgBouncer
+    too."""
+    tenant = await factory.tenant()
+    developer = await factory.member(tenant, "developer")
+    first, second = cluster.pair
+    writers = [first, second] + ([cluster.pooled[0]] if cluster.pooled else [])
+    device = await _device(first, developer)
+    got: list[tuple[str, Any]] = []
+    async with _client(first, {"X-API-Key": device["token"]}) as dev:
+        # Nobody watches yet: stored, not published.
+        r = await dev.post("/api/v1/telemetry", json={"timestamp": _at(), "telemetry": {"t": 0}})
+        assert r.status_code == 201, r.text
+    reader = await _stream_events(second, developer.headers, device["id"], got)
+    try:
+        sent = []
+        for i in range(30):
+            server = writers[i % len(writers)]
+            async with _client(server, {"X-API-Key": device["token"]}) as dev:
+                r = await dev.post(
+                    "/api/v1/telemetry", json={"timestamp": _at(), "telemetry": {"t": i + 1}}
+                )
+            assert r.status_code == 201, r.text
+            sent.append(float(i + 1))
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            values = [p[2] for e, d in got if e == "telemetry" for p in d["points"]]
+            if len(values) >= len(sent):
+                break
+            await asyncio.sleep(0.05)
+        assert sorted(values) == sent, got
+    finally:
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)

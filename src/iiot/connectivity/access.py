@@ -18,6 +18,8 @@ from iiot.connectivity import service
 from iiot.connectivity.identity import DeviceIdentity
 from iiot.runtime import get_runtime
 
+MAX_TOKEN_IN_PATH = 512
+
 
 class DeviceTokenInPath(Access):
     """The device whose token is the `{token}` path segment."""
@@ -28,7 +30,9 @@ class DeviceTokenInPath(Access):
     async def __call__(
         self,
         request: Request,
-        token: Annotated[str, Path(description="The device's access token", max_length=512)],
+        token: Annotated[
+            str, Path(description="The device's access token", max_length=MAX_TOKEN_IN_PATH)
+        ],
     ) -> DeviceIdentity:
         identity = await service.authenticate(get_runtime(request), token)
         request.state.device_token_digest = identity.token_digest

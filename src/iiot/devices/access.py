@@ -63,8 +63,9 @@ async def resolve_device(request: Request, token: str) -> TenantContext:
     if len(token) > MAX_TOKEN_LENGTH:
         raise Unauthorized("invalid device token")
     rt = get_runtime(request)
-    owner = refuse_unusable(await token_cache(rt).owner(digest(token)))
-    request.state.device_token_digest = digest(token)
+    token_digest = digest(token)
+    owner = refuse_unusable(await token_cache(rt).owner(token_digest))
+    request.state.device_token_digest = token_digest
     return device_context(owner.tenant_id, owner.device_id, client_ip(request))
 
 

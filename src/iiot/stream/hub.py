@@ -8,6 +8,11 @@ NOTIFYs `iiot_alerts` inside the transaction that opens or changes an alert, so 
 telemetry table: a notification carries the values. Access: when a membership is deleted or
 an account disabled, `iiot_memberships` ends that person's streams at once (`revoked`).
 
+Telemetry is published to the other processes only when the write found, inside its own
+transaction, that some process announced live subscribers of the tenant (`iiot.db.watch`):
+a process announces a tenant before its first subscriber of that tenant is `ready`, and stops
+when the last one leaves, so writes of tenants nobody watches cost no NOTIFY.
+
 Every notification names its tenant, and a subscriber only ever receives notifications of
 the tenant its stream was opened for, for the devices it was allowed to watch.
 """
@@ -27,6 +32,7 @@ import psycopg
 from iiot.alerts.lookup import ALERTS_CHANNEL, alert_notice
 from iiot.db.listen import Subscription, listener
 from iiot.db.setup import plain_url
+from iiot.db.watch import LiveWatch
 from iiot.events import TelemetryCommitted, newest_points
 
 if TYPE_CHECKING:
@@ -100,6 +106,8 @@ class StreamHub:
         self._subscribed = False
         self._outbox: asyncio.Queue[TelemetryCommitted] = asyncio.Queue(PUBLISH_QUEUE)
         self._publisher: asyncio.Task[None] | None = None
+        self._watch = LiveWatch(rt.db.session_url, self._watch_lost)
+        self._unwatching: set[asyncio.Task[None]] = set()
 
     # --- subscribers ------------------------------------------------------------------------
 
@@ -112,10 +120,18 @@ class StreamHub:
         sub = Subscriber(tenant_id, devices, user_id)
         self._subscribers.setdefault(tenant_id, set()).add(sub)
         self._subscribed = True
-        # Wait (briefly) until notifications are received, so that nothing committed after
-        # the stream said `ready` is missed.
-        with contextlib.suppress(TimeoutError):
-            await listener(self.rt).ready(self._subscription, 5)
+        try:
+            # Wait (briefly) until notifications are received, then announce the tenant as
+            # watched, so that nothing committed after the stream said `ready` is missed.
+            with contextlib.suppress(TimeoutError):
+                await listener(self.rt).ready(self._subscription, 5)
+            if not await self._watch.watch(tenant_id):
+                # Other processes' writes might not publish to this one: the page reloads.
+                sub.offer("lagged", b"{}")
+                sub.lagged = True
+        except BaseException:
+            self.unsubscribe(sub)
+            raise
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
@@ -124,6 +140,20 @@ class StreamHub:
             subs.discard(sub)
             if not subs:
                 del self._subscribers[sub.tenant_id]
+                self._unwatch_later(sub.tenant_id)
+
+    def _unwatch_later(self, tenant_id: uuid.UUID) -> None:
+        """Withdraw the tenant's announcement, unless a subscriber of it came back meanwhile."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # shutting down: the announcements end with their connection
+        task = loop.create_task(
+            self._watch.unwatch(tenant_id, lambda: tenant_id in self._subscribers),
+            name="stream-unwatch",
+        )
+        self._unwatching.add(task)
+        task.add_done_callback(self._unwatching.discard)
 
     def subscriber_count(self) -> int:
         return sum(len(s) for s in self._subscribers.values())
@@ -162,6 +192,8 @@ class StreamHub:
     def telemetry_committed(self, event: TelemetryCommitted) -> None:
         if event.tenant_id in self._subscribers:  # rendered only for a tenant that is watched
             self.deliver_telemetry(event.tenant_id, _point_rows(event))
+        if not event.watched:
+            return  # no other process has a subscriber of the tenant
         try:
             self._outbox.put_nowait(event)
         except asyncio.QueueFull:
@@ -273,6 +305,14 @@ class StreamHub:
         each is told once that it lagged and reloads what it shows."""
         if listener(self.rt).connected:
             return
+        self._all_lagged()
+
+    def _watch_lost(self) -> None:
+        """The connection holding the announcements was lost: other processes' writes may
+        have stopped publishing to this one, so every open stream reloads."""
+        self._all_lagged()
+
+    def _all_lagged(self) -> None:
         for subs in self._subscribers.values():
             for sub in subs:
                 sub.offer("lagged", b"{}")
@@ -282,6 +322,10 @@ class StreamHub:
         if self._subscribed:
             self._subscribed = False
             await listener(self.rt).remove(self._subscription)
+        for task in list(self._unwatching):
+            task.cancel()
+        await asyncio.gather(*self._unwatching, return_exceptions=True)
+        await self._watch.close()
         if self._publisher is not None:
             self._publisher.cancel()
             await asyncio.gather(self._publisher, return_exceptions=True)

@@ -58,6 +58,8 @@ class PreparedIngest:
     token_digest: bytes | None
     # Set by `write`: the batch was queued for the rules engine in its transaction.
     rules_queued: bool = False
+    # Set by `write`: another process may have live subscribers of the tenant.
+    watched: bool = True
 
 
 def seconds_to_next_utc_midnight(now: datetime) -> int:
@@ -215,6 +217,7 @@ async def write(rt: Runtime, ctx: TenantContext, prepared: PreparedIngest) -> In
             retry_after=seconds_to_next_utc_midnight(prepared.now),
         )
     prepared.rules_queued = outcome.rules_queued
+    prepared.watched = outcome.watched
     return IngestAccepted(points=outcome.inserted, duplicates=len(rows) - outcome.inserted)
 
 
@@ -267,7 +270,10 @@ async def after_commit(
         values = rows.nums  # type: ignore[assignment]  # numbers only: no None in it
     points = events.CommittedColumns(rows.device_ids, rows.keys, rows.ts, values)
     await events.telemetry_committed(
-        rt, events.TelemetryCommitted(ctx.tenant_id, points, rules_queued=prepared.rules_queued)
+        rt,
+        events.TelemetryCommitted(
+            ctx.tenant_id, points, rules_queued=prepared.rules_queued, watched=prepared.watched
+        ),
     )
 
 

@@ -59,6 +59,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from iiot.db.repository import SystemRepository, TenantRepository
 from iiot.db.session import set_tenant_sql
+from iiot.db.watch import watched_sql
 from iiot.models.telemetry import TenantUsageDaily
 from iiot.telemetry.schemas import Rows
 from iiot.tenancy.context import TenantContext
@@ -218,7 +219,10 @@ select
     (select telemetry_points from tenant_usage_daily
         where tenant_id = %(tenant_id)s and day = %(day)s),
     (select ok from series_ok),
-    (select id from outbox)
+    (select id from outbox),
+    """  # noqa: S608 - a fixed expression, no input
+    + watched_sql("%(tenant_id)s")
+    + """
 """
 )
 _WRITE_TAIL = _WRITE_TAIL_HEAD + "    on conflict do nothing\n" + _WRITE_TAIL_REST
@@ -257,15 +261,23 @@ cols as (
         q text[], dv uuid[], ds int8[]
     )
 ),
+-- Each token is looked up by its digest (a probe per request, however many devices the
+-- tenant has), and its device locked.
 dev_ok as (
     select q.i
     from cols q
-    join device_credentials c on c.tenant_id = %(tenant_id)s and c.token_hash = q.tok
-    join devices d on d.tenant_id = c.tenant_id and d.id = c.device_id
-    join tenants t on t.id = c.tenant_id
-    where q.tok is not null and c.revoked_at is null and d.status <> 'disabled'
-      and t.status <> 'suspended' and t.deleted_at is null
-    for key share of d
+    cross join lateral (
+        select d.id
+        from device_credentials c
+        join devices d on d.tenant_id = c.tenant_id and d.id = c.device_id
+        where c.tenant_id = %(tenant_id)s and c.token_hash = q.tok
+          and c.revoked_at is null and d.status <> 'disabled'
+        for key share of d
+    ) ok
+    where q.tok is not null and exists (
+        select 1 from tenants t
+        where t.id = %(tenant_id)s and t.status <> 'suspended' and t.deleted_at is null
+    )
 ),
 wanted as (
     select q.i, w.id from cols q, unnest(q.dv) as w(id) where q.tok is null
@@ -281,12 +293,15 @@ missing as (
     where w.id not in (select id from locked)
     group by w.i
 ),
+-- Requests naming a series id that does not exist (any more), checked for the whole group at
+-- once (per request, the planner scanned the tenant's series once for each request).
 series_bad as (
-    select q.i
-    from cols q
-    where 0 = any(q.s) or cardinality(q.ds) <> (
-        select count(*) from telemetry_series s
-        where s.tenant_id = %(tenant_id)s and s.id = any(q.ds)
+    select q.i from cols q where 0 = any(q.s)
+    union
+    select x.i
+    from (select q.i, unnest(q.ds) as id from cols q) x
+    where not exists (
+        select 1 from telemetry_series s where s.tenant_id = %(tenant_id)s and s.id = x.id
     )
 ),
 ok as (
@@ -321,6 +336,10 @@ total as (select coalesce(sum(n), 0)::bigint as inserted from per_req),
 """
     + _COUNT_TODAY
     + """
+-- Whether the group's points must be published to live subscribers of other processes.
+live as (select """
+    + watched_sql("%(tenant_id)s")
+    + """ as watched),
 rules_on as (
     select exists (
         select 1 from rules r
@@ -349,7 +368,8 @@ select
     (select per_day from lim),
     (select telemetry_points from tenant_usage_daily
         where tenant_id = %(tenant_id)s and day = %(day)s),
-    (select yes from rules_on) and coalesce(p.n, 0) > 0
+    (select yes from rules_on) and coalesce(p.n, 0) > 0,
+    (select watched from live)
 from cols q
 left join missing m on m.i = q.i
 left join per_req p on p.i = q.i
@@ -370,6 +390,8 @@ class WriteOutcome:
     used_before: int
     # The batch was queued for the rules engine in the same transaction.
     rules_queued: bool = False
+    # Another process may have live subscribers of the tenant (`iiot.db.watch`).
+    watched: bool = True
 
     @property
     def over_quota(self) -> bool:
@@ -559,6 +581,7 @@ def _outcome(row: Any) -> tuple[WriteOutcome, bool]:
         limit=None if row[4] is None else int(row[4]),
         used_before=int(row[5] or 0),
         rules_queued=row[7] is not None,
+        watched=bool(row[8]),
     )
     return outcome, bool(row[6])
 
@@ -759,7 +782,7 @@ async def _write_tenant_group(
     outcomes: list[WriteOutcome] = []
     for row, statement in zip(rows, statements, strict=True):
         _, credential_ok, missing, inserted, series_ok = row[:5]
-        total, counted, per_day, used, queued = row[5:]
+        total, counted, per_day, used, queued, watched = row[5:]
         outcome = WriteOutcome(
             credential_ok=bool(credential_ok),
             missing_devices=list(missing or []),
@@ -768,6 +791,7 @@ async def _write_tenant_group(
             limit=None if per_day is None else int(per_day),
             used_before=int(used or 0),
             rules_queued=bool(queued),
+            watched=bool(watched),
         )
         if int(total) > 0 and counted is None:
             return None  # the group would cross the day's quota
