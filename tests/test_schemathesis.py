@@ -10,8 +10,6 @@ headers or body the document does not describe, fails the test.
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -20,7 +18,6 @@ from typing import Any
 import pytest
 import requests
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -30,12 +27,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from iiot.app import MODULES, create_app
-from iiot.config import Settings
-from iiot.runtime import Runtime
 from tests.devices.support import make_device
-from tests.fixtures.database import TestDatabase
 from tests.fixtures.factories import Factory, World
+from tests.fixtures.live_server import live_server
 
 CHECKS = [
     not_a_server_error,
@@ -48,6 +42,8 @@ EXAMPLES = {"admin": 6, "viewer": 4, "device": 6}
 # Calls that would end the caller's own session; they are fuzzed without credentials.
 SESSION_ENDING = {("POST", "/api/v1/auth/logout"), ("POST", "/api/v1/auth/password")}
 
+__all__ = ["live_server"]
+
 
 @dataclass
 class Tally:
@@ -56,72 +52,14 @@ class Tally:
     failures: list[str] = field(default_factory=list)
 
 
-class ServerThread:
-    """`iiot`'s app served by uvicorn on a free port, in a thread with its own event loop."""
-
-    def __init__(self, settings: Settings, database_url: str) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
-        self._settings, self._url = settings, database_url
-        self._server: uvicorn.Server | None = None
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
-
-    async def _serve(self) -> None:
-        rt = Runtime.build(self._settings, self._url, MODULES)
-        config = uvicorn.Config(
-            create_app(runtime=rt),
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=2,
-        )
-        self._server = uvicorn.Server(config)
-        try:
-            await self._server.serve()
-        finally:
-            await rt.db.dispose()
-
-    def __enter__(self) -> str:
-        self._thread.start()
-        deadline = time.monotonic() + 20
-        while self._server is None or not self._server.started:
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.02)
-        return f"http://127.0.0.1:{self.port}"
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.should_exit = True
-        self._thread.join(15)
+def _generate(schema: Any, examples: int) -> list[tuple[Any, list[schemathesis.Case]]]:
+    """Every operation with up to `examples` cases generated for it."""
+    return [(op, _cases(op, examples)) for op in (r.ok() for r in schema.get_all_operations())]
 
 
-def _fuzz(
-    schema: Any, base_url: str, headers: dict[str, str], examples: int, only: set[str] | None
-) -> Tally:
-    tally = Tally()
-    session = requests.Session()
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        key = (operation.method.upper(), operation.path)
-        if only is not None and operation.path not in only:
-            continue
-        _fuzz_operation(
-            operation, base_url, {} if key in SESSION_ENDING else headers, examples, session, tally
-        )
-    session.close()
-    return tally
+def _cases(operation: Any, examples: int) -> list[schemathesis.Case]:
+    cases: list[schemathesis.Case] = []
 
-
-def _fuzz_operation(
-    operation: Any,
-    base_url: str,
-    sent: dict[str, str],
-    examples: int,
-    session: requests.Session,
-    tally: Tally,
-) -> None:
     @settings(
         max_examples=examples,
         deadline=None,
@@ -131,25 +69,58 @@ def _fuzz_operation(
         suppress_health_check=list(HealthCheck),
     )
     @given(case=operation.as_strategy())
-    def run(case: schemathesis.Case) -> None:
-        response = case.call(base_url=base_url, headers=sent, session=session, timeout=20)
-        tally.requests += 1
-        tally.statuses[response.status_code] += 1
-        try:
-            case.validate_response(response, checks=CHECKS)
-        except (AssertionError, BaseExceptionGroup) as exc:  # every failure is collected
-            first = str(exc).strip().splitlines()[:6]
-            tally.failures.append(
-                f"{case.method} {case.formatted_path} -> {response.status_code}: "
-                + " | ".join(first)
-            )
+    def generate(case: schemathesis.Case) -> None:
+        cases.append(case)
 
-    run()
+    generate()
+    return cases
+
+
+def _fuzz(
+    generated: list[tuple[Any, list[schemathesis.Case]]],
+    base_url: str,
+    headers: dict[str, str],
+    examples: int,
+    only: set[str] | None,
+) -> Tally:
+    tally = Tally()
+    session = requests.Session()
+    # No ~/.netrc, proxy or CA bundle lookups from the environment on every request: the
+    # server is on 127.0.0.1 and the test sets the credentials itself.
+    session.trust_env = False
+    for operation, cases in generated:
+        key = (operation.method.upper(), operation.path)
+        if only is not None and operation.path not in only:
+            continue
+        sent = {} if key in SESSION_ENDING else headers
+        for case in cases[:examples]:
+            _send(case, base_url, dict(sent), session, tally)
+    session.close()
+    return tally
+
+
+def _send(
+    case: schemathesis.Case,
+    base_url: str,
+    sent: dict[str, str],
+    session: requests.Session,
+    tally: Tally,
+) -> None:
+    response = case.call(base_url=base_url, headers=sent, session=session, timeout=20)
+    tally.requests += 1
+    tally.statuses[response.status_code] += 1
+    try:
+        case.validate_response(response, checks=CHECKS)
+    except (AssertionError, BaseExceptionGroup) as exc:  # every failure is collected
+        first = str(exc).strip().splitlines()[:6]
+        tally.failures.append(
+            f"{case.method} {case.formatted_path} -> {response.status_code}: " + " | ".join(first)
+        )
 
 
 @pytest.mark.timeout(300)
 async def test_no_request_makes_a_500_or_breaks_the_schema(
-    factory: Factory, world: World, db_urls: TestDatabase, settings: Settings
+    factory: Factory, world: World, live_server: str
 ) -> None:
     admin = await factory.system_admin(world.tenant_a)
     device = await make_device(factory, world.a["developer"])
@@ -167,11 +138,15 @@ async def test_no_request_makes_a_500_or_breaks_the_schema(
         ("device", {"X-API-Key": device.token}, device_paths),
     ]
     started = time.monotonic()
-    with ServerThread(settings, db_urls.app_url) as base_url:
-        tallies = {
-            name: await asyncio.to_thread(_fuzz, schema, base_url, headers, EXAMPLES[name], only)
-            for name, headers, only in callers
-        }
+    # Generation is derandomized: the first n cases of an operation are the same whether n or
+    # more are asked for, so every caller's cases are generated once, as many as the most
+    # any caller sends, and each caller sends its first EXAMPLES[name] of them.
+    generated = await asyncio.to_thread(_generate, schema, max(EXAMPLES.values()))
+    # The requests are sent from a thread: the server answers them in this event loop.
+    tallies = {
+        name: await asyncio.to_thread(_fuzz, generated, live_server, headers, EXAMPLES[name], only)
+        for name, headers, only in callers
+    }
     elapsed = time.monotonic() - started
     requests_sent = sum(t.requests for t in tallies.values())
     failures = [f"[{name}] {f}" for name, t in tallies.items() for f in t.failures]

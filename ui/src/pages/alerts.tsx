@@ -1,10 +1,11 @@
 import { useLocation, useRoute } from "preact-iso";
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { ApiError, get, qs, request } from "../api";
 import { ErrorBox, Field, Pager, useAction, useLoad } from "../components/ui";
 import { shown, when } from "../format";
 import { useCan } from "../session";
 import { openStream } from "../stream";
+import { throttle } from "../throttle";
 import type { Alert, AlertDetail } from "../types";
 import { NotFound } from "./notfound";
 
@@ -34,21 +35,14 @@ export function Alerts() {
   const offset = Number(query.offset ?? 0) || 0;
   const list = useLoad(() => loadAlerts(state, severity, offset), [state, severity, offset]);
   const [live, setLive] = useState(false);
-  // Alert events of a busy tenant come in bursts: re-read the list at most every 300 ms.
-  const pending = useRef<number | null>(null);
+  // Alert events of a busy tenant come in bursts: the list is re-read at most every 300 ms, at
+  // once for an event after a quiet spell (its alert is committed when the event arrives).
   useEffect(() => {
-    const soon = () => {
-      if (pending.current !== null) return;
-      pending.current = window.setTimeout(() => {
-        pending.current = null;
-        list.reload();
-      }, 300);
-    };
+    const soon = throttle(list.reload, 300);
     const close = openStream({ onStatus: setLive, onAlert: soon, onReset: soon });
     return () => {
       close();
-      if (pending.current !== null) window.clearTimeout(pending.current);
-      pending.current = null;
+      soon.cancel();
     };
   }, [list.reload]);
   const set = (changes: Record<string, string | number>) =>
