@@ -1,10 +1,5 @@
 """Debian's chromium driven by Playwright (never a downloaded browser), for end-to-end tests.
 
-The browser is Debian's `chromium-headless-shell` when it is installed: the same build of
-Chromium without the windows, toolbar and WebUI pages that `chromium --headless` runs for every
-page (the headless build Playwright itself uses): a page opened costs a third of the CPU
-time. Otherwise `chromium`, in its headless mode.
-
 Screenshots: with `IIOT_UI_ARTIFACTS` set to a directory, `shot()` saves a full-page PNG of
 every page the end-to-end test visits there (for people to look at; no test reads them).
 Without it no screenshot is taken: rendering and encoding them cost the suite CPU time.
@@ -21,8 +16,7 @@ import pytest
 
 from iiot.web import spa
 
-HEADLESS_SHELL = Path("/usr/bin/chromium-headless-shell")
-CHROMIUM = HEADLESS_SHELL if HEADLESS_SHELL.is_file() else Path("/usr/bin/chromium")
+CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -33,9 +27,9 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     # Chromium keeps only the last --disable-features switch and Playwright passes its own list
     # before ours, so this one repeats Playwright's (1.65) and adds the omnibox popups: since
-    # Chromium 151 every window of `chromium --headless` preloads the address bar's popup as a
-    # WebUI page in a renderer of its own (about a second of CPU per page the tests open; a
-    # headless window never shows it).
+    # Chromium 151 every window preloads the address bar's popup as a WebUI page in a renderer
+    # of its own (about a second of CPU per page the tests open; a headless window never shows
+    # it).
     "--disable-features="
     + ",".join(
         [
