@@ -1,4 +1,4 @@
-"""telemetry: the days holding each tenant's points, kept by triggers
+"""telemetry: the days holding each tenant's points, kept by triggers; a caller's membership
 
 Revision ID: 0016
 Revises: 0015
@@ -28,6 +28,12 @@ cutoff (`iiot.telemetry.retention`). The functions are SECURITY DEFINER and writ
 tenant's rows under that tenant's setting (restored afterwards), as the removed-series
 trigger of 0013 does, so the tenant policy holds whoever writes. Existing points are listed
 once here, a loose index scan per day partition (and a plain scan of DEFAULT).
+
+`iiot_user_memberships_in_tenant(user, tenant)`: the user's membership (role, status) of one
+tenant, the SECURITY DEFINER look-up that resolves every caller. It reads what
+`iiot_user_memberships(user)` reads, for one tenant, in PL/pgSQL: its statement is planned
+once per connection, where an SQL function that cannot be inlined (a SECURITY DEFINER one
+cannot) is parsed and planned again on every run of the statement that calls it.
 """
 
 from __future__ import annotations
@@ -120,6 +126,22 @@ create trigger telemetry_days_removed
     for each statement execute function iiot_telemetry_days_removed();
 """
 
+MEMBERSHIP_FN = """
+create function iiot_user_memberships_in_tenant(p_user_id uuid, p_tenant_id uuid)
+returns table (role text, status text)
+language plpgsql stable security definer
+set search_path = public, pg_temp
+as $$
+begin
+    return query
+    select m.role::text, m.status::text
+    from memberships m
+    where m.user_id = p_user_id and m.tenant_id = p_tenant_id;
+end
+$$;
+revoke all on function iiot_user_memberships_in_tenant(uuid, uuid) from public;
+"""
+
 # The points already stored: each day partition's tenants by a loose scan of its primary key
 # (tenant first), DEFAULT's by a plain scan. Row-level security is lifted for the owner
 # meanwhile, as 0013 does to move the points.
@@ -164,9 +186,11 @@ def upgrade() -> None:
     op.execute(BACKFILL)
     enable_tenant_rls("telemetry_days")
     op.execute(TRIGGERS)
+    op.execute(MEMBERSHIP_FN)
 
 
 def downgrade() -> None:
+    op.execute("drop function if exists iiot_user_memberships_in_tenant(uuid, uuid)")
     op.execute("drop trigger if exists telemetry_days_removed on telemetry")
     op.execute("drop trigger if exists telemetry_days_added on telemetry")
     op.execute("drop function if exists iiot_telemetry_days_removed()")
