@@ -3,6 +3,7 @@ and the quotas' `oldest_data_age_days` read from it, through writes, deletes and
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
@@ -169,3 +170,46 @@ async def test_tenants_do_not_see_each_others_days(runtime: Runtime, world: Worl
     assert seen == 0
     assert await oldest_age(runtime, a) is None
     assert await oldest_age(runtime, b) == 6
+
+
+async def test_a_delete_waits_for_a_concurrent_write_of_the_same_day(
+    runtime: Runtime, world: World, owner_engine: AsyncEngine
+) -> None:
+    """The delete's check must see a point written to the same day by a transaction still
+    open when the delete ran: it waits for that transaction (the triggers' tenant lock)."""
+    tenant = world.tenant_a.id
+    dev = await seed_device(runtime, tenant)
+    day = ago(2)
+    await seed_points(runtime, tenant, dev, [("t", day, 1.0)])
+    ctx = system_context(tenant)
+    async with runtime.db.tenant(ctx) as session:
+        series = (
+            await session.execute(
+                text("select id from telemetry_series where tenant_id = :t"), {"t": tenant}
+            )
+        ).scalar_one()
+    deleted = asyncio.Event()
+
+    async def delete_the_old_point() -> None:
+        async with runtime.db.tenant(ctx) as session:
+            await session.execute(
+                text("delete from telemetry where tenant_id = :t and ts = :ts"),
+                {"t": tenant, "ts": day},
+            )
+        deleted.set()
+
+    async with runtime.db.tenant(ctx) as writer:
+        await writer.execute(
+            text(
+                "insert into telemetry (tenant_id, series_id, ts, value_num)"
+                " values (:t, :s, :ts, 2.0)"
+            ),
+            {"t": tenant, "s": series, "ts": day + timedelta(seconds=1)},
+        )
+        task = asyncio.create_task(delete_the_old_point())
+        await asyncio.sleep(0.5)
+        assert not deleted.is_set()  # waiting for the writer's transaction
+    await asyncio.wait_for(task, 10)
+    assert await stored_days(owner_engine, tenant) == {day.date()}
+    assert await listed(owner_engine, tenant) == {day.date()}
+    assert await oldest_age(runtime, tenant) == 2
