@@ -213,3 +213,21 @@ async def test_a_delete_waits_for_a_concurrent_write_of_the_same_day(
     assert await stored_days(owner_engine, tenant) == {day.date()}
     assert await listed(owner_engine, tenant) == {day.date()}
     assert await oldest_age(runtime, tenant) == 2
+
+
+async def test_a_day_stored_in_default_does_not_count_as_before(
+    runtime: Runtime, factory: Factory, owner_engine: AsyncEngine
+) -> None:
+    """Days without a daily partition (their points are in DEFAULT) are listed but skipped:
+    the figure still counts only days with their own partition."""
+    async with owner_engine.begin() as conn:
+        await conn.execute(
+            text("update tiers set max_retention_days = null where name = 'enterprise'")
+        )
+    forever = await factory.tenant(name="Forever", tier="enterprise")
+    dev = await seed_device(runtime, forever.id)
+    await seed_points(runtime, forever.id, dev, [("t", ago(450), 1), ("t", ago(449), 1)])
+    assert await listed(owner_engine, forever.id) == {ago(450).date(), ago(449).date()}
+    assert await oldest_age(runtime, forever.id) is None
+    await seed_points(runtime, forever.id, dev, [("t", ago(3), 1)])
+    assert await oldest_age(runtime, forever.id) == 3

@@ -136,22 +136,28 @@ where t.tenant_id = :tenant_id and t.series_id = {_SERIES_ID}
 # The tenant's oldest day with data inside its retention window (its own max_retention_days,
 # else its tier's; none: unbounded) and up to today: the first of its days in `telemetry_days`
 # (kept by the triggers of migration 0016) whose day has its own daily partition (a point of
-# an older day stored in DEFAULT does not count, as before), one index probe in all.
+# an older day stored in DEFAULT does not count, as before). The days are read in order from
+# the primary key and the partition looked up for each until one has it (`offset 0` keeps that
+# check out of the index scan, which would otherwise check every day of the window first).
 _OLDEST_DATA_DAY = text("""
-select d.day
-from telemetry_days d
-where d.tenant_id = :tenant_id
-  and d.day <= :today
-  and d.day >= coalesce(
-      :today - (
-          select coalesce(t.max_retention_days, tr.max_retention_days)
-          from tenants t left join tiers tr on tr.name = t.tier
-          where t.id = :tenant_id
-      ),
-      date '-infinity'
-  )
-  and to_regclass('public.telemetry_p' || to_char(d.day, 'YYYYMMDD')) is not null
-order by d.day
+select x.day
+from (
+    select d.day
+    from telemetry_days d
+    where d.tenant_id = :tenant_id
+      and d.day <= :today
+      and d.day >= coalesce(
+          :today - (
+              select coalesce(t.max_retention_days, tr.max_retention_days)
+              from tenants t left join tiers tr on tr.name = t.tier
+              where t.id = :tenant_id
+          ),
+          date '-infinity'
+      )
+    order by d.day
+    offset 0
+) x
+where to_regclass('public.telemetry_p' || to_char(x.day, 'YYYYMMDD')) is not null
 limit 1
 """)
 
