@@ -143,11 +143,10 @@ revoke all on function iiot_user_memberships_in_tenant(uuid, uuid) from public;
 """
 
 # The points already stored: each day partition's tenants by a loose scan of its primary key
-# (tenant first), DEFAULT's by a plain scan. Row-level security is lifted for the owner
-# meanwhile, as 0013 does to move the points.
+# (tenant first), DEFAULT's by a plain scan. Each partition is read directly, so its own
+# row-level security is lifted for the owner meanwhile (partitions force it like their
+# parent), as 0013 does to move the points.
 BACKFILL = """
-alter table telemetry no force row level security;
-alter table telemetry_days no force row level security;
 do $$
 declare
     part record;
@@ -156,28 +155,33 @@ begin
         select c.relname::text as name
         from pg_inherits i join pg_class c on c.oid = i.inhrelid
         where i.inhparent = 'public.telemetry'::regclass
-          and c.relname ~ '^telemetry_p[0-9]{8}$'
         order by c.relname
     loop
-        execute format(
-            'insert into telemetry_days (tenant_id, day) '
-            'with recursive t(id) as ('
-            '  (select tenant_id from %1$I order by tenant_id limit 1)'
-            '  union all'
-            '  select (select p.tenant_id from %1$I p where p.tenant_id > t.id'
-            '          order by p.tenant_id limit 1)'
-            '  from t where t.id is not null'
-            ') '
-            'select t.id, %2$L::date from t where t.id is not null '
-            'on conflict do nothing',
-            part.name, to_date(substr(part.name, 12, 8), 'YYYYMMDD'));
+        execute format('alter table %I no force row level security', part.name);
+        if part.name ~ '^telemetry_p[0-9]{8}$' then
+            execute format(
+                'insert into telemetry_days (tenant_id, day) '
+                'with recursive t(id) as ('
+                '  (select tenant_id from %1$I order by tenant_id limit 1)'
+                '  union all'
+                '  select (select p.tenant_id from %1$I p where p.tenant_id > t.id'
+                '          order by p.tenant_id limit 1)'
+                '  from t where t.id is not null'
+                ') '
+                'select t.id, %2$L::date from t where t.id is not null '
+                'on conflict do nothing',
+                part.name, to_date(substr(part.name, 12, 8), 'YYYYMMDD'));
+        else
+            execute format(
+                'insert into telemetry_days (tenant_id, day) '
+                'select distinct tenant_id, (ts at time zone ''UTC'')::date from %I '
+                'on conflict do nothing',
+                part.name);
+        end if;
+        execute format('alter table %I force row level security', part.name);
     end loop;
 end
 $$;
-insert into telemetry_days (tenant_id, day)
-select distinct tenant_id, (ts at time zone 'UTC')::date from telemetry_default
-on conflict do nothing;
-alter table telemetry force row level security;
 """
 
 
