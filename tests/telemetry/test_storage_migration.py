@@ -75,6 +75,14 @@ def test_migration_keeps_every_point(db_urls: TestDatabase) -> None:
             where = conn.execute(
                 "select tableoid::regclass::text, count(*) from telemetry group by 1 order by 1"
             ).fetchall()
+            # Migration 0016 lists the days holding each tenant's points (DEFAULT's included).
+            days = conn.execute(
+                "select tenant_id, day from telemetry_days order by 1, 2"
+            ).fetchall()
+            stored_days = conn.execute(
+                "select distinct tenant_id, (ts at time zone 'UTC')::date from telemetry"
+                " order by 1, 2"
+            ).fetchall()
         assert after == before
         assert series == (2 * 2 * 2,)
         assert old == (None,)
@@ -83,6 +91,8 @@ def test_migration_keeps_every_point(db_urls: TestDatabase) -> None:
         assert parts.pop("telemetry_default") == 2 * 2 * 5 * 2
         assert sum(parts.values()) == 2 * 2 * 2 * 5 * 2
         assert all(p.startswith("telemetry_p") for p in parts)
+        assert days == stored_days
+        assert len(days) >= 2 * 3
     finally:
         setup.drop_database(server, name)
         setup.drop_role(server, role)

@@ -2,10 +2,10 @@
 
 - `CallerLookup.user`: a signed-in user's account (platform table).
 - `CallerLookup.in_tenant`: the user, their membership of one tenant (through the SECURITY
-  DEFINER `iiot_user_memberships()`: the application role cannot read another tenant's
-  membership rows), that tenant's status and its effective limits, in one round trip. It reads
-  no tenant-owned row directly, so it gives the same answer in a system session and in a
-  session already scoped to that tenant.
+  DEFINER `iiot_user_memberships_in_tenant()`: the application role cannot read another
+  tenant's membership rows), that tenant's status and its effective limits, in one round
+  trip. It reads no tenant-owned row directly, so it gives the same answer in a system
+  session and in a session already scoped to that tenant.
 - `caller_reading(columns)` / `read_as_caller`: the same look-up and, for a caller admitted to
   the tenant, tenant-owned values read with the tenant set (row-level security in force), in
   one statement that is its own transaction (the hottest reads: stats and quotas).
@@ -100,8 +100,8 @@ from users u
 left join tenants t on t.id = :tenant_id and t.deleted_at is null
 left join tiers tr on tr.name = t.tier
 left join lateral (
-    select x.role, x.status from iiot_user_memberships(u.id) x
-    where x.tenant_id = :tenant_id and t.id is not null
+    select x.role, x.status from iiot_user_memberships_in_tenant(u.id, :tenant_id) x
+    where t.id is not null
 ) m on true
 where u.id = :user_id
 """)
@@ -158,8 +158,8 @@ def caller_reading(
     existing tenant; an active member of it, unless it is suspended, or a system admin) and sets
     the tenant (`tenant_scope`), so it is read only for an admitted caller and only with the
     tenant's row-level security in force. Nothing tenant-owned is read before: the caller's
-    membership comes through the SECURITY DEFINER `iiot_user_memberships()`. The caller's
-    own role is left to the resolver, which decides the answer.
+    membership comes through the SECURITY DEFINER `iiot_user_memberships_in_tenant()`. The
+    caller's own role is left to the resolver, which decides the answer.
     """
     clash = set(columns) & ({c.name for c in _CALLER_COLUMNS} | {"admitted"})
     if clash:

@@ -17,6 +17,7 @@ from iiot.models.mail import MailMessage
 from iiot.models.quotas import TenantQuotaLock
 from iiot.models.rules import Rule, RuleBatch, RuleState, WebhookDelivery
 from iiot.models.telemetry import (
+    TelemetryDay,
     TelemetryPoint,
     TelemetrySeries,
     TelemetrySeriesRemoved,
@@ -52,6 +53,7 @@ __all__ = [
     "Tenant",
     "TelemetryPoint",
     "TelemetrySeries",
+    "TelemetryDay",
     "TelemetrySeriesRemoved",
     "TenantQuotaLock",
     "TenantUsageDaily",

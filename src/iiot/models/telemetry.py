@@ -77,6 +77,18 @@ class TelemetrySeriesRemoved(Base):
     )
 
 
+class TelemetryDay(Base):
+    """A UTC day on which the tenant has at least one stored point (kept by triggers on
+    `telemetry`, migration 0016): the tenant's oldest day with data is one index probe."""
+
+    __tablename__ = "telemetry_days"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("tenants.id", ondelete="cascade"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(primary_key=True)
+
+
 class TenantUsageDaily(Base):
     """Points accepted per tenant and UTC day; the daily quota is checked against it."""
 

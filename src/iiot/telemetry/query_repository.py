@@ -133,20 +133,32 @@ where t.tenant_id = :tenant_id and t.series_id = {_SERIES_ID}
 """  # noqa: S608
 )
 
-# The oldest daily partition inside the tenant's retention window (its own max_retention_days,
-# else its tier's; none: unbounded) holding a row of the tenant, probed day by day in date order
-# by `iiot_telemetry_oldest_day` (migration 0015): it stops at the first hit and opens only the
-# partitions it probes, so its cost follows neither the number of partitions nor of points.
+# The tenant's oldest day with data inside its retention window (its own max_retention_days,
+# else its tier's; none: unbounded) and up to today: the first of its days in `telemetry_days`
+# (kept by the triggers of migration 0016) whose day has its own daily partition (a point of
+# an older day stored in DEFAULT does not count, as before). The days are read in order from
+# the primary key and the partition looked up for each until one has it (`offset 0` keeps that
+# check out of the index scan, which would otherwise check every day of the window first).
 _OLDEST_DATA_DAY = text("""
-select iiot_telemetry_oldest_day(
-    :tenant_id,
-    :today,
-    :today - (
-        select coalesce(t.max_retention_days, tr.max_retention_days)
-        from tenants t left join tiers tr on tr.name = t.tier
-        where t.id = :tenant_id
-    )
-) as day
+select x.day
+from (
+    select d.day
+    from telemetry_days d
+    where d.tenant_id = :tenant_id
+      and d.day <= :today
+      and d.day >= coalesce(
+          :today - (
+              select coalesce(t.max_retention_days, tr.max_retention_days)
+              from tenants t left join tiers tr on tr.name = t.tier
+              where t.id = :tenant_id
+          ),
+          date '-infinity'
+      )
+    order by d.day
+    offset 0
+) x
+where to_regclass('public.telemetry_p' || to_char(x.day, 'YYYYMMDD')) is not null
+limit 1
 """)
 
 _DELETE_EXPIRED_BATCH = text("""
@@ -158,6 +170,12 @@ using (
 ) x
 where d.tenant_id = :tenant_id and d.ts < :cutoff
   and d.series_id = x.series_id and d.ts = x.ts
+""")
+
+# Days wholly before the tenant's cutoff: their points are deleted or their partition dropped
+# (which fires no trigger, so the day would stay listed).
+_FORGET_EXPIRED_DAYS = text("""
+delete from telemetry_days where tenant_id = :tenant_id and day < :before
 """)
 
 _RETENTION_WINDOWS = text("""
@@ -300,6 +318,11 @@ class TelemetryQueryRepository(TenantRepository[TelemetryPoint]):
         )
         assert isinstance(result, CursorResult)
         return int(result.rowcount)
+
+    async def forget_days_before(self, day: date) -> None:
+        """Unlist the tenant's days before `day` in `telemetry_days` (all of their points are
+        gone: deleted, or in a dropped partition)."""
+        await self.session.execute(_FORGET_EXPIRED_DAYS, self._params(before=day))
 
 
 class RetentionPlatformRepository(SystemRepository):

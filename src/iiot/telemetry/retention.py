@@ -9,7 +9,8 @@ Two steps, cheapest first:
 2. For every tenant with a window, its older rows are deleted in batches, each in its own
    transaction. Partition pruning confines those deletes to the partitions between the
    tenant's cutoff and the dropped ones (and the DEFAULT partition), so a tenant that keeps
-   the longest window costs almost nothing.
+   the longest window costs almost nothing. Then its days before the cutoff leave
+   `telemetry_days` (its triggers see deleted rows, not dropped partitions).
 
 The job runs as platform work: it reads the windows in a system session and deletes in a
 tenant session per tenant, because row-level security hides every row otherwise.
@@ -74,6 +75,8 @@ async def enforce_retention(
             total += deleted
             if deleted < batch:
                 break
+        async with rt.db.tenant(ctx) as session:
+            await TelemetryQueryRepository(session, ctx).forget_days_before(cutoff.date())
         if total:
             report.deleted_by_tenant[tenant_id] = total
     if report.dropped_partitions or report.deleted:
@@ -93,8 +96,9 @@ async def run_job(rt: Runtime) -> None:
 def oldest_data_age(p: UsageParameters) -> UsageFigures:
     """`oldest_data_age_days`: whole days since the oldest UTC day holding the tenant's data.
 
-    Probes daily partitions from the start of the tenant's window, one primary-key probe each,
-    so its cost does not grow with the amount stored. None when the tenant has no data.
+    The first of the tenant's days listed in `telemetry_days` from the start of its window:
+    one index probe, whatever the number of partitions or points. None when the tenant has no
+    data.
     """
     figure = TelemetryQueryRepository.oldest_data_age_figure(p.tenant_id, p.today)
     return {"oldest_data_age_days": figure}

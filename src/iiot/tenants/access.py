@@ -11,7 +11,9 @@ from starlette.requests import Request
 
 from iiot.callers.access import Access, PathTenant, check_role
 from iiot.callers.resolver import TenantRead, read_in_tenant
+from iiot.db.driver import TenantValues
 from iiot.errors import Forbidden
+from iiot.modules import Wiring
 from iiot.quotas import usage
 from iiot.runtime import get_runtime
 from iiot.tenancy.context import TenantContext
@@ -49,12 +51,21 @@ class TenantUsageRead(Access):
         self.minimum = minimum
         self.figures = figures
         self.label = f"{minimum.value}+ of tenant {{id}} or system admin"
+        # The figures' reading for the last wiring seen (an app's modules do not change).
+        self._wanted: tuple[Wiring, TenantValues] | None = None
+
+    def _values(self, wiring: Wiring) -> TenantValues:
+        last = self._wanted
+        if last is not None and last[0] is wiring:
+            return last[1]
+        wanted = usage.tenant_values(tuple(wiring.usage_providers), self.figures)
+        self._wanted = (wiring, wanted)
+        return wanted
 
     async def __call__(
         self, request: Request, id: Annotated[uuid.UUID, Path(description="Tenant id")]
     ) -> TenantRead:
-        providers = tuple(get_runtime(request).wiring.usage_providers)
-        wanted = usage.tenant_values(providers, self.figures)
+        wanted = self._values(get_runtime(request).wiring)
         read = await read_in_tenant(request, id, wanted, usage.values_at(datetime.now(UTC)))
         check_role(read.ctx, self.minimum)
         return read
