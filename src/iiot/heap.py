@@ -42,8 +42,8 @@ def hold_during_startup() -> None:
 
 
 def settle_after_startup() -> None:
-    """Freeze what start-up built, collect the young generation less often, and collect
-    again if start-up held the collector off."""
+    """Freeze what start-up built, collect the young generation less often, and turn the
+    collector back on if start-up held it off."""
     gc.freeze()
     gc.set_threshold(YOUNG_THRESHOLD, MIDDLE_THRESHOLD, OLD_THRESHOLD)
     gc.enable()

@@ -11,8 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-import orjson
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, status
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
@@ -38,6 +37,7 @@ from iiot.errors import (
 from iiot.http.fast_routes import FastRoute
 from iiot.http.routing import IIoTRoute
 from iiot.runtime import get_runtime
+from iiot.telemetry.api import acknowledgement
 from iiot.telemetry.schemas import MAX_BODY_BYTES, IngestAccepted
 
 router = APIRouter(tags=["device API (ThingsBoard compatible)"], route_class=IIoTRoute)
@@ -91,11 +91,7 @@ async def post_telemetry(request: Request, device: Device) -> IngestAccepted:
 async def _post_telemetry_lean(request: Request, device: DeviceIdentity) -> Response:
     """`post_telemetry` without FastAPI's routing and dependency solving: the same work, the
     same 200 answer."""
-    accepted = await post_telemetry(request, device)
-    return Response(
-        orjson.dumps({"points": accepted.points, "duplicates": accepted.duplicates}),
-        media_type="application/json",
-    )
+    return acknowledgement(await post_telemetry(request, device), status.HTTP_200_OK)
 
 
 def _token_segment(text: str) -> str:

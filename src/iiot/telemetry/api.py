@@ -89,15 +89,20 @@ async def ingest_telemetry(request: Request, ctx: Writer) -> IngestAccepted:
     return accepted
 
 
+def acknowledgement(accepted: IngestAccepted, status_code: int) -> Response:
+    """An ingest's answer as a lean route sends it: the declared route's `IngestAccepted`
+    body, rendered without the response model."""
+    return Response(
+        orjson.dumps({"points": accepted.points, "duplicates": accepted.duplicates}),
+        status_code=status_code,
+        media_type="application/json",
+    )
+
+
 async def _ingest_lean(request: Request, ctx: TenantContext) -> Response:
     """`ingest_telemetry` without FastAPI's routing and dependency solving: the same work,
     the same 201 answer."""
-    accepted = await ingest_telemetry(request, ctx)
-    return Response(
-        orjson.dumps({"points": accepted.points, "duplicates": accepted.duplicates}),
-        status_code=status.HTTP_201_CREATED,
-        media_type="application/json",
-    )
+    return acknowledgement(await ingest_telemetry(request, ctx), status.HTTP_201_CREATED)
 
 
 def _from_a_device(request: Request) -> bool:

@@ -34,10 +34,13 @@ tenant, the SECURITY DEFINER look-up that resolves every caller. It reads what
 `iiot_user_memberships(user)` reads, for one tenant, in PL/pgSQL: its statement is planned
 once per connection, where an SQL function that cannot be inlined (a SECURITY DEFINER one
 cannot) is parsed and planned again on every run of the statement that calls it.
+
+`iiot_telemetry_oldest_day` (0015), the partition probe the quotas used before, is dropped.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 
 from alembic import op
@@ -191,9 +194,12 @@ def upgrade() -> None:
     enable_tenant_rls("telemetry_days")
     op.execute(TRIGGERS)
     op.execute(MEMBERSHIP_FN)
+    op.execute("drop function iiot_telemetry_oldest_day(uuid, date, date)")
 
 
 def downgrade() -> None:
+    oldest_day = importlib.import_module("iiot.migrations.versions.0015_oldest_data_day")
+    op.execute(oldest_day.UPGRADE)
     op.execute("drop function if exists iiot_user_memberships_in_tenant(uuid, uuid)")
     op.execute("drop trigger if exists telemetry_days_removed on telemetry")
     op.execute("drop trigger if exists telemetry_days_added on telemetry")
