@@ -44,8 +44,13 @@ class PahoDevice:
     client_id: str = field(default_factory=lambda: f"t-{uuid.uuid4().hex[:8]}")
 
     def __post_init__(self) -> None:
+        # No automatic reconnection: a test that is disconnected stays disconnected, and
+        # `close` does not wait out paho's reconnect delay.
         self.client = paho.Client(
-            CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=self.protocol
+            CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=self.protocol,
+            reconnect_on_failure=False,
         )
         if self.token is not None:
             self.client.username_pw_set(self.token)

@@ -135,7 +135,6 @@ async def test_quota_refusal_mqtt311_closes_without_puback(
     handle = await make_device(factory, await factory.member(tenant, "developer"))
     dev = PahoDevice(port_of(mqtt), handle.token, V311)
     await dev.connect()
-    dev.client.reconnect_delay_set(60, 120)  # keep paho from coming back during the test
     t0 = recent_ms()
     assert await dev.publish(TOPIC, [{"ts": t0, "values": {"a": 1, "b": 2}}]) == 0
     assert await dev.publish(TOPIC, {"ts": t0 + 1, "values": {"c": 3}}) is None  # no PUBACK
@@ -171,7 +170,6 @@ async def test_mqtt311_malformed_payload_closes_the_connection(
     handle = await make_device(factory, await factory.member(tenant, "developer"))
     dev = PahoDevice(port_of(mqtt), handle.token, V311)
     await dev.connect()
-    dev.client.reconnect_delay_set(60, 120)
     assert await dev.publish(TOPIC, b"{oops") is None
     assert await dev.wait_disconnected(2)
     await dev.close()
@@ -185,7 +183,6 @@ async def test_revoked_token_disconnects_within_a_second(
     handle = await make_device(factory, developer)
     dev = PahoDevice(port_of(mqtt), handle.token, V5)
     await dev.connect()
-    dev.client.reconnect_delay_set(60, 120)
     r = await developer.client.post(f"/api/v1/devices/{handle.id}/credentials")
     assert r.status_code == 201, r.text
     started = time.monotonic()
