@@ -27,20 +27,21 @@ from iiot.config import Settings
 from iiot.db import migrate, setup
 from iiot.db.embedded import start_embedded
 from iiot.runtime import Runtime
+from tests.fixtures.database import stopped
 
 EMAIL, PASSWORD = "outage-admin@example.com", "outage-password-1234"
 
 
-def _stop(pgdata: Path) -> None:
+def _stop(pgdata: Path, how: signal.Signals = signal.SIGINT) -> None:
+    """Stop the server: by default a fast shutdown (open connections are terminated, a
+    checkpoint is written); SIGQUIT is the immediate shutdown, for a server thrown away."""
     pid = int((pgdata / "postmaster.pid").read_text().split()[0])
-    os.kill(pid, signal.SIGINT)  # fast shutdown: open connections are terminated
+    os.kill(pid, how)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if stopped(pid):
             return
-        time.sleep(0.05)
+        time.sleep(0.02)
     raise AssertionError("PostgreSQL did not stop")
 
 
@@ -57,7 +58,7 @@ def pg_dir() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="iiot-outage-", dir="/tmp"))
     yield path
     if (path / "pg" / "postmaster.pid").exists():
-        _stop(path / "pg")
+        _stop(path / "pg", signal.SIGQUIT)  # its data is removed next: no checkpoint
     shutil.rmtree(path, ignore_errors=True)
 
 
