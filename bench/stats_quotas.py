@@ -191,6 +191,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-access-log", action="store_true", help="serve without access log")
     parser.add_argument("--profile", action="store_true", help="py-spy the server in one more run")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes (`iiot serve --workers N`; production's default is one per "
+        "core); more than one needs IIOT_REDIS_URL",
+    )
     args = parser.parse_args()
     duration = 5 if args.quick else 10
     big_timestamps = 20 if args.quick else 200
@@ -219,7 +226,9 @@ def main() -> None:
         tokens = {t.id: harness.access_token(t.user_id, t.id) for t in tenants if t.user_id}
         small = load_points(db, tenants, 20, small_ts)
         harness.log(f"phase 1: {small:,} points stored")
-        with harness.running_server(db, access_log=not args.no_access_log) as server:
+        with harness.running_server(
+            db, access_log=not args.no_access_log, workers=args.workers
+        ) as server:
             sample_small = check_endpoints(server, tenants[0], tokens[tenants[0].id])
             harness.settle(db)
             phase1 = measure(db, server, tenants, tokens, args.runs, duration)
@@ -273,7 +282,9 @@ def main() -> None:
             "target_ratio_1_5_met": ratio <= 1.5,
         }
     harness.save(
-        "stats_quotas" + ("_no_access_log" if args.no_access_log else ""),
+        "stats_quotas"
+        + ("_no_access_log" if args.no_access_log else "")
+        + (f"_{args.workers}_workers" if args.workers != 1 else ""),
         {
             "setup": {
                 "tenants": TENANTS,
@@ -282,7 +293,8 @@ def main() -> None:
                 "seconds_per_run": duration,
                 "runs": args.runs,
                 "load_generator": "wrk, 1 thread, 16 connections, bench/wrk_requests.lua",
-                "server": "uvicorn --no-access-log" if args.no_access_log else "iiot serve",
+                "server": f"iiot serve --workers {args.workers}"
+                + (" --no-access-log" if args.no_access_log else ""),
             },
             "summary": summary,
             "phase_small": phase1,
