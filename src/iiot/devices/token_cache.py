@@ -7,6 +7,11 @@ is used only while the listener is connected (after a lost connection it is empt
 bypassed until the listener is back), and every entry also expires after `ttl_seconds` as a
 backstop. Ingest re-checks the credential inside its own write transaction too, so a token
 revoked before that transaction is refused even if a notification is still in flight.
+
+An entry also holds the device's name and gateway flag (read in the look-up's one statement,
+under the tenant's row-level security), which is all a device session needs to open: a
+change of the gateway flag notifies like a credential change; a renamed device's entry shows
+the new name once it expires.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from iiot.devices.repository import (
     TENANT_PAYLOAD_PREFIX,
     DeviceTokenRepository,
     TokenOwner,
+    token_holder,
 )
 
 if TYPE_CHECKING:
@@ -101,15 +107,16 @@ class DeviceTokenCache:
             self._entries.pop(token_digest, None)
 
     async def owner(self, token_digest: bytes) -> TokenOwner | None:
-        """The device (and tenant) a token belongs to, or None for an unknown/revoked token."""
+        """The device (and tenant) a token belongs to, with the device's name and gateway flag
+        (`token_holder`: one statement, its own transaction), or None for an unknown/revoked
+        token."""
         self.start()
         now = time.monotonic()
         hit = self._entries.get(token_digest)
         if hit is not None and hit[1] > now and self.listening:
             return hit[0]
         generation = self._generation
-        async with self._rt.db.system() as session:
-            found = await DeviceTokenRepository(session).owner(token_digest)
+        found = await token_holder(self._rt.db, token_digest)
         # Only a token that may write is cached: a refusal (disabled device, suspended
         # tenant) is looked up afresh, so re-enabling takes effect on the next request.
         usable = (
