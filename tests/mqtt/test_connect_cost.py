@@ -10,12 +10,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from sqlalchemy import event
 
 from iiot.connectivity import service
 from iiot.connectivity.identity import DeviceIdentity
+from iiot.db.driver import DriverStatement
 from iiot.db.listen import listener
 from iiot.devices.token_cache import token_cache
+from iiot.errors import Unauthorized
 from iiot.identity.tokens import digest
 from iiot.mqtt import codec
 from iiot.mqtt.server import MqttServer
@@ -164,3 +167,33 @@ async def test_a_gateway_flag_change_holds_at_the_next_connect(
     assert r.status_code == 200, r.text
     assert await listener(rt).sync()
     assert not (await service.authenticate(rt, handle.token)).is_gateway
+
+
+async def test_a_token_revoked_while_it_is_looked_up_is_refused(
+    mqtt: MqttServer, factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The look-up's snapshot predates the rotation, whose notice is handled before the
+    look-up returns: the token is read again, and refused."""
+    tenant = await factory.tenant()
+    developer = await factory.member(tenant, "developer")
+    handle = await make_device(factory, developer)
+    rt = mqtt.rt
+    await token_cache(rt).wait_listening()
+    token_cache(rt).clear()
+    one_row = rt.db.one_row
+    reads: list[tuple[Any, ...] | None] = []
+
+    async def rotated_meanwhile(statement: DriverStatement, values: Any) -> Any:
+        row = await one_row(statement, values)
+        reads.append(row)
+        if len(reads) == 1:
+            r = await developer.client.post(f"/api/v1/devices/{handle.id}/credentials")
+            assert r.status_code == 201, r.text
+            assert await listener(rt).sync()  # the rotation's notice is handled
+        return row
+
+    monkeypatch.setattr(rt.db, "one_row", rotated_meanwhile)
+    with pytest.raises(Unauthorized):
+        await service.authenticate(rt, handle.token)
+    assert reads[0] is not None  # the first read still found the token
+    assert reads[1:] == [None]
