@@ -9,7 +9,7 @@ backstop. Ingest re-checks the credential inside its own write transaction too, 
 revoked before that transaction is refused even if a notification is still in flight.
 
 A look-up's statement reads a snapshot taken when it starts; a notice heard while it runs may
-be about a change committed after that snapshot. A look-up that found a usable token is read
+be about a change committed after that snapshot. A look-up that found the token is read
 again when a notice about its device or tenant (or a lost listener) came in meanwhile, so what
 it returns is never older than a notice already handled: a session opened with it is attached
 before any later notice, whose re-check then covers it (`iiot.connectivity.hub`).
@@ -170,8 +170,8 @@ class DeviceTokenCache:
                 found = await token_holder(self._rt.db, token_digest)
             finally:
                 self._in_flight.discard(lookup)
-            # A token that was not found, or refused, stays refused: a change committed after
-            # the snapshot may only be heard of too early, never too late.
+            # A token not found stays refused: one issued after the snapshot is refused a
+            # moment too early, never a revoked one accepted.
             if found is None or not lookup.outdates(found):
                 return found
         raise ServiceUnavailable("the device's credentials are changing; try again")
