@@ -95,9 +95,6 @@ class DeviceSessionHub:
         self._handlers: set[asyncio.Task[None]] = set()
         # Gateway sub-devices resolved in this process: (gateway id, name) -> identity.
         self.subdevices: dict[tuple[uuid.UUID, str], DeviceIdentity] = {}
-        # Devices by token digest (name, gateway flag), kept while the listener runs; a
-        # credential notification about the device evicts them.
-        self.identities: dict[bytes, DeviceIdentity] = {}
 
     # -- sessions -----------------------------------------------------------------------
 
@@ -162,7 +159,6 @@ class DeviceSessionHub:
                 await self._heartbeat
             self._heartbeat = None
         await listener(self._rt).remove(self._subscription)
-        self.identities.clear()
         self.subdevices.clear()
         for task in list(self._handlers):
             task.cancel()
@@ -176,7 +172,6 @@ class DeviceSessionHub:
 
     def _reset(self) -> None:
         """The listener (re)connected or lost its connection: notices may have been missed."""
-        self.identities.clear()
         self.subdevices.clear()
         if listener(self._rt).connected and self._by_device:
             # Changes made while no listener was connected: re-check every session.
@@ -202,7 +197,6 @@ class DeviceSessionHub:
             self._spawn(self._recheck(lambda e: e.session.tenant_id == target))
             return
         self._forget_subdevices(target)
-        self._forget_identities(target)
         self._spawn(self._recheck(lambda e: _concerns(e, target)))
 
     def _on_device_api(self, payload: str) -> None:
@@ -348,10 +342,6 @@ class DeviceSessionHub:
         return gave_up is None
 
     # -- revocation ---------------------------------------------------------------------
-
-    def _forget_identities(self, device_id: uuid.UUID) -> None:
-        for key in [k for k, v in self.identities.items() if v.device_id == device_id]:
-            self.identities.pop(key, None)
 
     def _forget_subdevices(self, device_id: uuid.UUID) -> None:
         stale = [

@@ -33,7 +33,6 @@ __all__ = [
     "add",
     "count",
     "credential_notice",
-    "device",
     "device_fields",
     "device_state",
     "exists",
@@ -47,10 +46,6 @@ __all__ = [
 class DeviceState:
     status: str
     is_gateway: bool
-
-
-async def device(session: TenantSession, ctx: TenantContext, device_id: uuid.UUID) -> Device | None:
-    return await DeviceRepository(session, ctx).get(device_id)
 
 
 async def exists(session: TenantSession, ctx: TenantContext, device_id: uuid.UUID) -> bool:

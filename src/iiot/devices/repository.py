@@ -2,7 +2,9 @@
 
 `DeviceTokenRepository` is the one cross-tenant look-up: it resolves a device token's digest
 through the SECURITY DEFINER function `iiot_device_by_token`, which returns only the ids and
-statuses the resolver needs.
+statuses the resolver needs. `token_holder` makes the same look-up and reads the device's name
+and gateway flag with the owner's tenant set (row-level security in force), in one statement
+that is its own transaction: what a device session needs to open.
 """
 
 from __future__ import annotations
@@ -13,9 +15,27 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, ScalarSelect, delete, func, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    LargeBinary,
+    ScalarSelect,
+    String,
+    Uuid,
+    bindparam,
+    case,
+    column,
+    delete,
+    func,
+    null,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.orm import InstrumentedAttribute
 
+from iiot.db.driver import DriverStatement
 from iiot.db.repository import SystemRepository, TenantRepository
+from iiot.db.session import Database, tenant_scope
 from iiot.models.devices import Device, DeviceCredential
 
 # Channel on which credential changes are announced; payload is the device id, or
@@ -200,6 +220,10 @@ class TokenOwner:
     device_id: uuid.UUID
     device_status: str
     tenant_status: str
+    # The device's name and gateway flag, when the look-up read them (`token_holder`, with
+    # the tenant's row-level security in force); None from `DeviceTokenRepository.owner`.
+    device_name: str | None = None
+    is_gateway: bool | None = None
 
 
 class DeviceTokenRepository(SystemRepository):
@@ -215,6 +239,58 @@ class DeviceTokenRepository(SystemRepository):
         if row is None:
             return None
         return TokenOwner(*row)
+
+
+def _token_holder_statement() -> DriverStatement:
+    """`iiot_device_by_token(digest)` and, read with the owner's tenant set, the device's name
+    and gateway flag. The function's row comes from the FROM clause, read before any tenant is
+    set (it is SECURITY DEFINER); each device column is a CASE whose condition sets the tenant
+    (`tenant_scope`), so the device row is read under row-level security."""
+    owner = (
+        text(
+            "select tenant_id, device_id, device_status, tenant_status"
+            " from iiot_device_by_token(:digest)"
+        )
+        .bindparams(bindparam("digest", type_=LargeBinary))
+        .columns(
+            column("tenant_id", Uuid),
+            column("device_id", Uuid),
+            column("device_status", String),
+            column("tenant_status", String),
+        )
+        .subquery("owner")
+    )
+    o = owner.c
+    in_scope = tenant_scope(o.tenant_id).is_not(None)
+
+    def of_device(value: InstrumentedAttribute[Any]) -> ColumnElement[Any]:
+        read = (
+            select(value)
+            .where(Device.tenant_id == o.tenant_id, Device.id == o.device_id)
+            .scalar_subquery()
+        )
+        return case((in_scope, read), else_=null())
+
+    stmt = select(
+        o.tenant_id,
+        o.device_id,
+        o.device_status,
+        o.tenant_status,
+        of_device(Device.name).label("device_name"),
+        of_device(Device.is_gateway).label("is_gateway"),
+    ).select_from(owner)
+    return DriverStatement.compile(stmt, frozenset({"digest"}))
+
+
+_TOKEN_HOLDER = _token_holder_statement()
+
+
+async def token_holder(db: Database, token_digest: bytes) -> TokenOwner | None:
+    """The device (and tenant, with both statuses) a token belongs to, with the device's name
+    and gateway flag: one statement, its own transaction (`Database.one_row`). None for an
+    unknown or revoked token."""
+    row = await db.one_row(_TOKEN_HOLDER, {"digest": token_digest})
+    return None if row is None else TokenOwner(*row)
 
 
 def device_fields(device: Device) -> dict[str, Any]:

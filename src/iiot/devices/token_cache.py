@@ -7,6 +7,17 @@ is used only while the listener is connected (after a lost connection it is empt
 bypassed until the listener is back), and every entry also expires after `ttl_seconds` as a
 backstop. Ingest re-checks the credential inside its own write transaction too, so a token
 revoked before that transaction is refused even if a notification is still in flight.
+
+A look-up's statement reads a snapshot taken when it starts; a notice heard while it runs may
+be about a change committed after that snapshot. A look-up that found the token is read
+again when a notice about its device or tenant (or a lost listener) came in meanwhile, so what
+it returns is never older than a notice already handled: a session opened with it is attached
+before any later notice, whose re-check then covers it (`iiot.connectivity.hub`).
+
+An entry also holds the device's name and gateway flag (read in the look-up's one statement,
+under the tenant's row-level security), which is all a device session needs to open: a
+change of the gateway flag notifies like a credential change; a renamed device's entry shows
+the new name once it expires.
 """
 
 from __future__ import annotations
@@ -14,6 +25,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from iiot.db.listen import Subscription, listener
@@ -22,7 +34,9 @@ from iiot.devices.repository import (
     TENANT_PAYLOAD_PREFIX,
     DeviceTokenRepository,
     TokenOwner,
+    token_holder,
 )
+from iiot.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
     from iiot.runtime import Runtime
@@ -34,6 +48,21 @@ log = logging.getLogger(__name__)
 # their requests look the token up again.
 DEFAULT_TTL_SECONDS = 300.0
 MAX_ENTRIES = 100_000
+# Re-reads of a look-up whose device or tenant keeps changing while it is read; past them the
+# look-up fails (the caller may retry) rather than answer from a snapshot a notice outdated.
+MAX_REREADS = 3
+
+
+@dataclass(slots=True, eq=False)
+class _InFlight:
+    """What notices said while a look-up was running."""
+
+    devices: set[uuid.UUID] = field(default_factory=set)
+    tenants: set[uuid.UUID] = field(default_factory=set)
+    everything: bool = False
+
+    def outdates(self, found: TokenOwner) -> bool:
+        return self.everything or found.device_id in self.devices or found.tenant_id in self.tenants
 
 
 class DeviceTokenCache:
@@ -44,6 +73,7 @@ class DeviceTokenCache:
         self._by_device: dict[uuid.UUID, set[bytes]] = {}
         # Bumped by every eviction, so a look-up that raced a notification is not cached.
         self._generation = 0
+        self._in_flight: set[_InFlight] = set()
         self._subscription = Subscription(
             {CREDENTIALS_CHANNEL: self.on_notification}, reset=self.clear, name="device tokens"
         )
@@ -65,12 +95,16 @@ class DeviceTokenCache:
 
     def clear(self) -> None:
         self._generation += 1
+        for lookup in self._in_flight:
+            lookup.everything = True
         self._entries.clear()
         self._by_device.clear()
 
     def evict_tenant(self, tenant_id: uuid.UUID) -> None:
         """Forget every token of a tenant (its status changed: suspended, deleted, restored)."""
         self._generation += 1
+        for lookup in self._in_flight:
+            lookup.tenants.add(tenant_id)
         for token_digest, (owner, _) in list(self._entries.items()):
             if owner.tenant_id == tenant_id:
                 self._entries.pop(token_digest, None)
@@ -97,19 +131,22 @@ class DeviceTokenCache:
 
     def evict_device(self, device_id: uuid.UUID) -> None:
         self._generation += 1
+        for lookup in self._in_flight:
+            lookup.devices.add(device_id)
         for token_digest in self._by_device.pop(device_id, ()):
             self._entries.pop(token_digest, None)
 
     async def owner(self, token_digest: bytes) -> TokenOwner | None:
-        """The device (and tenant) a token belongs to, or None for an unknown/revoked token."""
+        """The device (and tenant) a token belongs to, with the device's name and gateway flag
+        (`token_holder`: one statement, its own transaction), or None for an unknown/revoked
+        token."""
         self.start()
         now = time.monotonic()
         hit = self._entries.get(token_digest)
         if hit is not None and hit[1] > now and self.listening:
             return hit[0]
         generation = self._generation
-        async with self._rt.db.system() as session:
-            found = await DeviceTokenRepository(session).owner(token_digest)
+        found = await self._read(token_digest)
         # Only a token that may write is cached: a refusal (disabled device, suspended
         # tenant) is looked up afresh, so re-enabling takes effect on the next request.
         usable = (
@@ -123,6 +160,21 @@ class DeviceTokenCache:
             self._entries[token_digest] = (found, now + self.ttl_seconds)
             self._by_device.setdefault(found.device_id, set()).add(token_digest)
         return found
+
+    async def _read(self, token_digest: bytes) -> TokenOwner | None:
+        """`token_holder`, read again while a notice heard meanwhile may have outdated it."""
+        for _ in range(1 + MAX_REREADS):
+            lookup = _InFlight()
+            self._in_flight.add(lookup)
+            try:
+                found = await token_holder(self._rt.db, token_digest)
+            finally:
+                self._in_flight.discard(lookup)
+            # A token not found stays refused: one issued after the snapshot is refused a
+            # moment too early, never a revoked one accepted.
+            if found is None or not lookup.outdates(found):
+                return found
+        raise ServiceUnavailable("the device's credentials are changing; try again")
 
 
 def token_cache(rt: Runtime) -> DeviceTokenCache:
