@@ -25,7 +25,7 @@ from iiot import __version__
 from iiot.bootstrap import ensure_bootstrap_admin
 from iiot.cli import app as cli
 from iiot.config import Settings
-from iiot.db.migrate import head_revision
+from iiot.db.migrate import HEAD_REVISION
 from iiot.db.setup import plain_url
 from iiot.runtime import Runtime
 from tests.fixtures.database import TestDatabase
@@ -157,7 +157,7 @@ def test_db_upgrade_and_create_admin_on_an_external_database(
     )
     with psycopg.connect(plain_url(external.owner_url)) as conn:
         assert conn.execute("select version_num from alembic_version").fetchone() == (
-            head_revision(),
+            HEAD_REVISION,
         )
         admin = conn.execute(
             "select u.is_system_admin, m.role, t.slug, t.tier from users u "

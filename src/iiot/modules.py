@@ -13,17 +13,15 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter
-
-from iiot.http.fast_routes import FastRoute
-
 if TYPE_CHECKING:
     import uuid
     from datetime import date, datetime
 
+    from fastapi import APIRouter
     from sqlalchemy import BindParameter, ColumnElement
 
     from iiot.events import TelemetryCommitted
+    from iiot.http.fast_routes import FastRoute
     from iiot.runtime import Runtime
 
 RuntimeFn = Callable[["Runtime"], Awaitable[object]]

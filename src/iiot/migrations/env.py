@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool, text
 
+from iiot.db.migrate import APP_ROLE_GRANTS, MIGRATION_LOCK
 from iiot.db.setup import plain_url
 from iiot.models import Base
 
@@ -19,7 +20,7 @@ def run_migrations_online() -> None:
     engine = create_engine(url, poolclass=pool.NullPool)
     with engine.connect() as connection:
         # Serialise concurrent start-ups of several processes on the same database.
-        connection.execute(text("select pg_advisory_lock(727274)"))
+        connection.execute(text("select pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
         connection.commit()
         try:
             context.configure(connection=connection, target_metadata=target_metadata)
@@ -27,20 +28,15 @@ def run_migrations_online() -> None:
                 context.run_migrations()
                 _grant_to_app_role(connection, app_role)
         finally:
-            connection.execute(text("select pg_advisory_unlock(727274)"))
+            connection.execute(text("select pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
             connection.commit()
     engine.dispose()
 
 
 def _grant_to_app_role(connection, app_role: str) -> None:  # type: ignore[no-untyped-def]
     role = connection.dialect.identifier_preparer.quote(app_role)
-    for stmt in (
-        f"grant usage on schema public to {role}",
-        f"grant select, insert, update, delete on all tables in schema public to {role}",
-        f"grant usage, select on all sequences in schema public to {role}",
-        f"grant execute on all functions in schema public to {role}",
-    ):
-        connection.execute(text(stmt))
+    for grant in APP_ROLE_GRANTS:
+        connection.execute(text(grant.format(role=role)))
 
 
 run_migrations_online()
