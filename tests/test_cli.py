@@ -188,6 +188,29 @@ def test_db_upgrade_without_an_owner_url_says_so(tmp_path: Path) -> None:
     assert "IIOT_DATABASE_OWNER_URL" in done.stderr
 
 
+def test_one_shot_commands_load_neither_the_web_stack_nor_alembic() -> None:
+    """What `db upgrade` and `create-admin` import (each process pays for every library it
+    loads): no web framework, no HTTP client, no Alembic while the database is at the head."""
+    script = (
+        "import sys\n"
+        "import iiot.cli, iiot.bootstrap\n"
+        "upgrade = set(sys.modules)\n"
+        "import iiot.runtime, iiot.users.admin\n"
+        "roots = lambda names: sorted({n.split('.')[0] for n in names})\n"
+        "print(' '.join(roots(upgrade)))\n"
+        "print(' '.join(roots(sys.modules)))\n"
+    )
+    done = subprocess.run(  # noqa: S603 - our own interpreter
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    upgrade, create_admin = (set(line.split()) for line in done.stdout.splitlines())
+    assert "psycopg" in upgrade
+    assert "sqlalchemy" in create_admin
+    for unwanted in ("fastapi", "starlette", "httpx", "alembic", "uvicorn"):
+        assert unwanted not in create_admin, unwanted
+    assert "sqlalchemy" not in upgrade
+
+
 def test_create_admin_refuses_a_weak_password(tmp_path: Path) -> None:
     env = _env(tmp_path, IIOT_DATABASE_URL="postgresql://nobody@127.0.0.1:1/none")
     done = subprocess.run(  # noqa: S603 - our own entry point
