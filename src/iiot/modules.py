@@ -66,7 +66,7 @@ class Hook:
 @dataclass(frozen=True)
 class Module:
     name: str
-    api_routers: tuple[APIRouter, ...] = ()  # mounted under /api/v1
+    api_routers: tuple[APIRouter, ...] = ()  # declared under /api/v1 (`API_PREFIX`)
     routers: tuple[APIRouter, ...] = ()  # mounted at the root
     # Lean twins of some of `api_routers`' routes, for their hottest requests (see
     # `iiot.http.fast_routes`).
