@@ -25,7 +25,7 @@ from iiot import __version__
 from iiot.bootstrap import ensure_bootstrap_admin
 from iiot.cli import app as cli
 from iiot.config import Settings
-from iiot.db.migrate import head_revision
+from iiot.db.migrate import HEAD_REVISION
 from iiot.db.setup import plain_url
 from iiot.runtime import Runtime
 from tests.fixtures.database import TestDatabase
@@ -157,7 +157,7 @@ def test_db_upgrade_and_create_admin_on_an_external_database(
     )
     with psycopg.connect(plain_url(external.owner_url)) as conn:
         assert conn.execute("select version_num from alembic_version").fetchone() == (
-            head_revision(),
+            HEAD_REVISION,
         )
         admin = conn.execute(
             "select u.is_system_admin, m.role, t.slug, t.tier from users u "
@@ -186,6 +186,29 @@ def test_db_upgrade_without_an_owner_url_says_so(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "IIOT_DATABASE_OWNER_URL" in done.stderr
+
+
+def test_one_shot_commands_load_neither_the_web_stack_nor_alembic() -> None:
+    """What `db upgrade` and `create-admin` import (each process pays for every library it
+    loads): no web framework, no HTTP client, no Alembic while the database is at the head."""
+    script = (
+        "import sys\n"
+        "import iiot.cli, iiot.bootstrap\n"
+        "upgrade = set(sys.modules)\n"
+        "import iiot.runtime, iiot.users.admin\n"
+        "roots = lambda names: sorted({n.split('.')[0] for n in names})\n"
+        "print(' '.join(roots(upgrade)))\n"
+        "print(' '.join(roots(sys.modules)))\n"
+    )
+    done = subprocess.run(  # noqa: S603 - our own interpreter
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    upgrade, create_admin = (set(line.split()) for line in done.stdout.splitlines())
+    assert "psycopg" in upgrade
+    assert "sqlalchemy" in create_admin
+    for unwanted in ("fastapi", "starlette", "httpx", "alembic", "uvicorn"):
+        assert unwanted not in create_admin, unwanted
+    assert "sqlalchemy" not in upgrade
 
 
 def test_create_admin_refuses_a_weak_password(tmp_path: Path) -> None:

@@ -10,9 +10,10 @@ import importlib
 import pkgutil
 
 from fastapi import APIRouter
+from fastapi.routing import APIRoute
 
 import iiot
-from iiot.app import MODULES, create_app
+from iiot.app import API_PREFIX, MODULES, create_app
 from iiot.modules import Module, Wiring
 from iiot.rules.module import MODULE as RULES
 from iiot.runtime import Runtime
@@ -46,6 +47,21 @@ def test_every_router_is_mounted_through_a_module() -> None:
             if isinstance(value, APIRouter) and id(value) not in mounted:
                 stray.append(f"{info.name}.{name}")
     assert stray == [], f"routers no module mounts: {stray}"
+
+
+def test_api_routers_are_declared_under_the_api_prefix() -> None:
+    """The application mounts routes as declared: an API router carries the prefix itself."""
+    elsewhere = [
+        f"{module.name}: {router.prefix!r}"
+        for module in MODULES
+        for router in module.api_routers
+        if router.prefix != API_PREFIX and not router.prefix.startswith(API_PREFIX + "/")
+    ]
+    assert elsewhere == []
+    app = create_app(runtime=None)
+    paths = {str(route.path) for route in app.routes if isinstance(route, APIRoute)}
+    assert f"{API_PREFIX}/telemetry" in paths
+    assert not any(p.startswith(API_PREFIX + API_PREFIX) for p in paths)
 
 
 def test_jobs_and_listeners_come_from_the_listed_modules() -> None:

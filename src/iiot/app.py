@@ -39,7 +39,7 @@ from iiot.errors import PROBLEM_CONTENT_TYPE, IIoTError
 from iiot.escalation.module import MODULE as ESCALATION
 from iiot.http.fast_routes import FastRoutes, check_twins
 from iiot.http.limits import RequestBodyGuard
-from iiot.http.routing import InvalidText
+from iiot.http.routing import API_PREFIX, InvalidText
 from iiot.jobs import scheduler
 from iiot.metering.module import MODULE as METERING
 from iiot.modules import Module, Wiring
@@ -59,7 +59,6 @@ from iiot.web.module import MODULE as WEB
 
 log = logging.getLogger(__name__)
 
-API_PREFIX = "/api/v1"
 # Every request body is capped; the telemetry ingest route sets its own, larger cap.
 MAX_REQUEST_BODY_BYTES = 256 * 1024
 
@@ -398,10 +397,11 @@ def create_app(
         read_timeout=settings.body_read_timeout_seconds,
         overrides={("POST", f"{API_PREFIX}/telemetry"): MAX_INGEST_BODY_BYTES},
     )
-    for router in wiring.routers:
-        app.include_router(router)
-    for router in wiring.api_routers:
-        app.include_router(router, prefix=API_PREFIX)
+    # The routes are mounted as they were declared (API routers under API_PREFIX), in module
+    # order: `include_router` would build each of them (dependencies, validators of bodies and
+    # responses) a second time, a twentieth of a server's start-up CPU.
+    for router in (*wiring.routers, *wiring.api_routers):
+        app.router.routes.extend(router.routes)
     check_twins(wiring.fast_api_routes, API_PREFIX, declared_policies(app))
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app

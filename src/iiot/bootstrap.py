@@ -7,6 +7,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
+from psycopg.conninfo import conninfo_to_dict
 from rich.console import Console
 
 from iiot.config import Settings
@@ -57,11 +58,11 @@ def prepare_database(settings: Settings, *, run_migrations: bool = True) -> Data
 
 
 def app_role_of(app_url: str | None) -> str:
-    from sqlalchemy.engine import make_url
-
+    """The role the application connects as (read as the driver reads the URL)."""
     if app_url is None:
         return APP_ROLE
-    return make_url(app_url).username or APP_ROLE
+    user = conninfo_to_dict(setup.plain_url(app_url)).get("user")
+    return str(user) if user else APP_ROLE
 
 
 async def ensure_bootstrap_admin(rt: object, console: Console | None = None) -> None:

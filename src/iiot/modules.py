@@ -13,17 +13,15 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter
-
-from iiot.http.fast_routes import FastRoute
-
 if TYPE_CHECKING:
     import uuid
     from datetime import date, datetime
 
+    from fastapi import APIRouter
     from sqlalchemy import BindParameter, ColumnElement
 
     from iiot.events import TelemetryCommitted
+    from iiot.http.fast_routes import FastRoute
     from iiot.runtime import Runtime
 
 RuntimeFn = Callable[["Runtime"], Awaitable[object]]
@@ -68,7 +66,7 @@ class Hook:
 @dataclass(frozen=True)
 class Module:
     name: str
-    api_routers: tuple[APIRouter, ...] = ()  # mounted under /api/v1
+    api_routers: tuple[APIRouter, ...] = ()  # declared under /api/v1 (`API_PREFIX`)
     routers: tuple[APIRouter, ...] = ()  # mounted at the root
     # Lean twins of some of `api_routers`' routes, for their hottest requests (see
     # `iiot.http.fast_routes`).

@@ -7,15 +7,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
-from typing import Any, TypeVar
-
-from starlette.requests import Request
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from iiot.config import Settings
 from iiot.db.session import Database
 from iiot.identity.tokens import TokenCodec
 from iiot.modules import Module, Wiring
 from iiot.quotas.ratelimit import RateLimiter, make_rate_limiter
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
 
 T = TypeVar("T")
 

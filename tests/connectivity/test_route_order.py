@@ -53,7 +53,7 @@ def test_the_check_sees_a_shadowed_route() -> None:
         return {}
 
     app = FastAPI()
-    app.include_router(device_api, prefix="/api/v1")
+    app.include_router(device_api)  # declared under /api/v1
     app.include_router(late, prefix="/api/v1")
     assert shadowed(app) == [
         "POST /api/v1/things/telemetry is shadowed by POST /api/v1/{token}/telemetry"

@@ -19,13 +19,13 @@ from iiot.errors import (
     ValidationFailed,
     problem_responses,
 )
-from iiot.http.routing import IIoTRoute
+from iiot.http.routing import API_PREFIX, IIoTRoute
 from iiot.runtime import get_runtime
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.roles import Role
 from iiot.validation import BoundedDatetime
 
-router = APIRouter(prefix="/alerts", tags=["alerts"], route_class=IIoTRoute)
+router = APIRouter(prefix=f"{API_PREFIX}/alerts", tags=["alerts"], route_class=IIoTRoute)
 
 Reader = Annotated[TenantContext, Depends(TokenTenant(Role.viewer))]
 Operator = Annotated[TenantContext, Depends(TokenTenant(Role.operator))]

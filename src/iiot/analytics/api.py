@@ -25,12 +25,12 @@ from iiot.errors import (
     ValidationFailed,
     problem_responses,
 )
-from iiot.http.routing import IIoTRoute
+from iiot.http.routing import API_PREFIX, IIoTRoute
 from iiot.runtime import get_runtime
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.roles import Role
 
-router = APIRouter(prefix="/analytics", tags=["analytics"], route_class=IIoTRoute)
+router = APIRouter(prefix=f"{API_PREFIX}/analytics", tags=["analytics"], route_class=IIoTRoute)
 
 Reader = Annotated[TenantContext, Depends(TokenTenant(Role.viewer))]
 Metric = Annotated[str, Path(min_length=1, max_length=255, description="Telemetry key")]

@@ -11,12 +11,12 @@ from iiot.apikeys import service
 from iiot.apikeys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyList
 from iiot.callers.access import TokenTenant
 from iiot.errors import Forbidden, NotFound, Unauthorized, ValidationFailed, problem_responses
-from iiot.http.routing import IIoTRoute
+from iiot.http.routing import API_PREFIX, IIoTRoute
 from iiot.runtime import get_runtime
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.roles import Role
 
-router = APIRouter(prefix="/api-keys", tags=["api keys"], route_class=IIoTRoute)
+router = APIRouter(prefix=f"{API_PREFIX}/api-keys", tags=["api keys"], route_class=IIoTRoute)
 
 TenantAdmin = Annotated[TenantContext, Depends(TokenTenant(Role.admin, allow_api_keys=False))]
 

@@ -19,12 +19,12 @@ from iiot.errors import (
     ValidationFailed,
     problem_responses,
 )
-from iiot.http.routing import IIoTRoute
+from iiot.http.routing import API_PREFIX, IIoTRoute
 from iiot.runtime import get_runtime
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.roles import Role
 
-router = APIRouter(tags=["audit"], route_class=IIoTRoute)
+router = APIRouter(prefix=API_PREFIX, tags=["audit"], route_class=IIoTRoute)
 
 
 @router.get(

@@ -32,13 +32,13 @@ from iiot.errors import (
     ValidationFailed,
     problem_responses,
 )
-from iiot.http.routing import IIoTRoute
+from iiot.http.routing import API_PREFIX, IIoTRoute
 from iiot.identity.schemas import TokenPair, UserOut
 from iiot.identity.tokens import AccessClaims
 from iiot.runtime import client_ip, get_runtime
 from iiot.tenancy.principals import UserPrincipal
 
-router = APIRouter(prefix="/auth", tags=["auth"], route_class=IIoTRoute)
+router = APIRouter(prefix=f"{API_PREFIX}/auth", tags=["auth"], route_class=IIoTRoute)
 
 CurrentUser = Annotated[UserPrincipal, Depends(AnyUser())]
 

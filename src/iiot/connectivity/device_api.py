@@ -35,12 +35,14 @@ from iiot.errors import (
     problem_responses,
 )
 from iiot.http.fast_routes import FastRoute
-from iiot.http.routing import IIoTRoute
+from iiot.http.routing import API_PREFIX, IIoTRoute
 from iiot.runtime import get_runtime
 from iiot.telemetry.api import acknowledgement
 from iiot.telemetry.schemas import MAX_BODY_BYTES, IngestAccepted
 
-router = APIRouter(tags=["device API (ThingsBoard compatible)"], route_class=IIoTRoute)
+router = APIRouter(
+    prefix=API_PREFIX, tags=["device API (ThingsBoard compatible)"], route_class=IIoTRoute
+)
 
 TOKEN_IN_PATH = DeviceTokenInPath()
 Device = Annotated[DeviceIdentity, Depends(TOKEN_IN_PATH)]

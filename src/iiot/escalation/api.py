@@ -31,13 +31,17 @@ from iiot.escalation.schemas import (
     ScheduleList,
     ScheduleOut,
 )
-from iiot.http.routing import IIoTRoute
+from iiot.http.routing import API_PREFIX, IIoTRoute
 from iiot.runtime import get_runtime
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.roles import Role
 
-policies = APIRouter(prefix="/escalation-policies", tags=["escalation"], route_class=IIoTRoute)
-schedules = APIRouter(prefix="/oncall-schedules", tags=["escalation"], route_class=IIoTRoute)
+policies = APIRouter(
+    prefix=f"{API_PREFIX}/escalation-policies", tags=["escalation"], route_class=IIoTRoute
+)
+schedules = APIRouter(
+    prefix=f"{API_PREFIX}/oncall-schedules", tags=["escalation"], route_class=IIoTRoute
+)
 
 Reader = Annotated[TenantContext, Depends(TokenTenant(Role.viewer))]
 Developer = Annotated[TenantContext, Depends(TokenTenant(Role.developer))]

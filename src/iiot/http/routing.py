@@ -17,6 +17,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+# Where the API is. The routers of a module's `api_routers` are declared under it (their
+# prefix starts with it), and the application mounts every route as it was declared.
+API_PREFIX = "/api/v1"
+
 
 class InvalidText(HTTPException):
     """A JSON body whose text is not valid Unicode (422)."""

@@ -16,7 +16,7 @@ from iiot.errors import (
     ValidationFailed,
     problem_responses,
 )
-from iiot.http.routing import IIoTRoute
+from iiot.http.routing import API_PREFIX, IIoTRoute
 from iiot.mail import outbox as mail_outbox
 from iiot.notifications import webhooks
 from iiot.outbox.schemas import ParkedMessageOut, ParkedMessages
@@ -24,7 +24,7 @@ from iiot.runtime import get_runtime
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.roles import Role
 
-router = APIRouter(tags=["outbox"], route_class=IIoTRoute)
+router = APIRouter(prefix=API_PREFIX, tags=["outbox"], route_class=IIoTRoute)
 
 
 @router.get(

@@ -9,7 +9,7 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from iiot.callers.access import Access, Public
-from iiot.db.migrate import head_revision
+from iiot.db.migrate import HEAD_REVISION
 from iiot.errors import Forbidden, NotFound, ServiceUnavailable, Unauthorized, problem_responses
 from iiot.http.routing import IIoTRoute
 from iiot.platform.repository import PlatformRepository
@@ -35,9 +35,8 @@ async def ready(request: Request) -> dict[str, str]:
             current = await PlatformRepository(session).schema_revision()
     except Exception as exc:  # noqa: BLE001 - any database failure means not ready
         raise ServiceUnavailable("database unreachable") from exc
-    head = head_revision()
-    if current != head:
-        raise ServiceUnavailable(f"database at revision {current}, code expects {head}")
+    if current != HEAD_REVISION:
+        raise ServiceUnavailable(f"database at revision {current}, code expects {HEAD_REVISION}")
     return {"status": "ready", "revision": str(current)}
 
 

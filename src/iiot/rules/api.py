@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 from iiot.callers.access import TokenTenant
 from iiot.devices.presence import presence
 from iiot.errors import Forbidden, NotFound, Unauthorized, ValidationFailed, problem_responses
-from iiot.http.routing import IIoTRoute
+from iiot.http.routing import API_PREFIX, IIoTRoute
 from iiot.rules import service
 from iiot.rules.schemas import (
     ParkedBatchList,
@@ -24,7 +24,7 @@ from iiot.runtime import get_runtime
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.roles import Role
 
-router = APIRouter(prefix="/rules", tags=["rules"], route_class=IIoTRoute)
+router = APIRouter(prefix=f"{API_PREFIX}/rules", tags=["rules"], route_class=IIoTRoute)
 
 Reader = Annotated[TenantContext, Depends(TokenTenant(Role.viewer))]
 Developer = Annotated[TenantContext, Depends(TokenTenant(Role.developer))]

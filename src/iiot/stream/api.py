@@ -22,7 +22,7 @@ from iiot.errors import (
     ValidationFailed,
     problem_responses,
 )
-from iiot.http.routing import IIoTRoute
+from iiot.http.routing import API_PREFIX, IIoTRoute
 from iiot.identity.credentials import API_KEY_PREFIX
 from iiot.runtime import get_runtime
 from iiot.stream.hub import Subscriber, hub
@@ -31,7 +31,7 @@ from iiot.tenancy.context import TenantContext
 from iiot.tenancy.principals import UserPrincipal
 from iiot.tenancy.roles import Role
 
-router = APIRouter(tags=["stream"], route_class=IIoTRoute)
+router = APIRouter(prefix=API_PREFIX, tags=["stream"], route_class=IIoTRoute)
 
 Reader = Annotated[TenantContext, Depends(TokenTenant(Role.viewer))]
 MAX_DEVICES = 50

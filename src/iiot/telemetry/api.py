@@ -22,14 +22,14 @@ from iiot.errors import (
     problem_responses,
 )
 from iiot.http.fast_routes import FastRoute
-from iiot.http.routing import IIoTRoute
+from iiot.http.routing import API_PREFIX, IIoTRoute
 from iiot.runtime import get_runtime
 from iiot.telemetry import ingest
 from iiot.telemetry.schemas import MAX_BODY_BYTES, IngestAccepted, ingest_body_schema
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.roles import Role
 
-router = APIRouter(tags=["telemetry"], route_class=IIoTRoute)
+router = APIRouter(prefix=API_PREFIX, tags=["telemetry"], route_class=IIoTRoute)
 
 WRITER = DeviceOrMember(Role.operator, api_key_scope="telemetry:write")
 Writer = Annotated[TenantContext, Depends(WRITER)]

@@ -21,13 +21,13 @@ from iiot.errors import (
     ValidationFailed,
     problem_responses,
 )
-from iiot.http.routing import IIoTRoute
+from iiot.http.routing import API_PREFIX, IIoTRoute
 from iiot.runtime import get_runtime
 from iiot.telemetry import query_service
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.roles import Role
 
-router = APIRouter(prefix="/devices", tags=["devices"], route_class=IIoTRoute)
+router = APIRouter(prefix=f"{API_PREFIX}/devices", tags=["devices"], route_class=IIoTRoute)
 
 Reader = Annotated[TenantContext, Depends(TokenTenant(Role.viewer))]
 DeviceId = Annotated[uuid.UUID, Path(description="Device id")]

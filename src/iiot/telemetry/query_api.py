@@ -18,7 +18,7 @@ from iiot.errors import (
     ValidationFailed,
     problem_responses,
 )
-from iiot.http.routing import IIoTRoute
+from iiot.http.routing import API_PREFIX, IIoTRoute
 from iiot.runtime import get_runtime
 from iiot.telemetry import query_service
 from iiot.telemetry.query_schemas import (
@@ -32,7 +32,7 @@ from iiot.tenancy.context import TenantContext
 from iiot.tenancy.roles import Role
 from iiot.validation import BoundedDatetime
 
-router = APIRouter(prefix="/telemetry", tags=["telemetry"], route_class=IIoTRoute)
+router = APIRouter(prefix=f"{API_PREFIX}/telemetry", tags=["telemetry"], route_class=IIoTRoute)
 
 Reader = Annotated[TenantContext, Depends(TokenTenant(Role.viewer))]
 DeviceId = Annotated[uuid.UUID, Query(description="Device of the active tenant")]

@@ -21,7 +21,7 @@ from iiot.errors import (
     problem_responses,
 )
 from iiot.http.fast_routes import FastRoute
-from iiot.http.routing import IIoTRoute
+from iiot.http.routing import API_PREFIX, IIoTRoute
 from iiot.runtime import client_ip, get_runtime
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.principals import UserPrincipal
@@ -41,7 +41,7 @@ from iiot.tenants.schemas import (
     TierUpdate,
 )
 
-router = APIRouter(tags=["tenants"], route_class=IIoTRoute)
+router = APIRouter(prefix=API_PREFIX, tags=["tenants"], route_class=IIoTRoute)
 
 Admin = Annotated[UserPrincipal, Depends(SystemAdmin())]
 # A member's read, the caller resolved in the route's own transaction (one transaction in all).

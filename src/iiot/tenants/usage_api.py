@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from iiot.callers.access import PathTenant
 from iiot.errors import NotFound, TenantSuspended, Unauthorized, ValidationFailed, problem_responses
-from iiot.http.routing import IIoTRoute
+from iiot.http.routing import API_PREFIX, IIoTRoute
 from iiot.metering import service
 from iiot.metering.meter import utc_today
 from iiot.metering.schemas import UsageReport
@@ -17,7 +17,7 @@ from iiot.runtime import get_runtime
 from iiot.tenancy.context import TenantContext
 from iiot.tenancy.roles import Role
 
-router = APIRouter(tags=["tenants"], route_class=IIoTRoute)
+router = APIRouter(prefix=API_PREFIX, tags=["tenants"], route_class=IIoTRoute)
 
 Member = Annotated[TenantContext, Depends(PathTenant(Role.viewer))]
 

@@ -21,7 +21,7 @@ from iiot.errors import (
     ValidationFailed,
     problem_responses,
 )
-from iiot.http.routing import IIoTRoute
+from iiot.http.routing import API_PREFIX, IIoTRoute
 from iiot.identity.schemas import TokenPair
 from iiot.runtime import client_ip, get_runtime
 from iiot.tenancy.context import TenantContext, system_context
@@ -36,7 +36,7 @@ from iiot.users.schemas import (
     RoleUpdate,
 )
 
-router = APIRouter(tags=["members"], route_class=IIoTRoute)
+router = APIRouter(prefix=API_PREFIX, tags=["members"], route_class=IIoTRoute)
 
 Member = Annotated[TenantContext, Depends(PathTenant(Role.viewer))]
 TenantAdmin = Annotated[TenantContext, Depends(PathTenant(Role.admin))]
