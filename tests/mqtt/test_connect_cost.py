@@ -1,7 +1,7 @@
 """What a CONNECT costs the database: a token this process has not seen is resolved in one
 statement, its own transaction (the owner, both statuses, the device's name and gateway flag);
-a token it holds costs nothing until a credential notice evicts it, after which the change
-holds at the next CONNECT with the same refusal as ever."""
+a token it holds costs nothing until a credential notice evicts it (a rename notifies too),
+after which the change holds at the next CONNECT with the same refusal as ever."""
 
 from __future__ import annotations
 
@@ -167,6 +167,32 @@ async def test_a_gateway_flag_change_holds_at_the_next_connect(
     assert r.status_code == 200, r.text
     assert await listener(rt).sync()
     assert not (await service.authenticate(rt, handle.token)).is_gateway
+
+
+async def test_a_rename_holds_at_the_next_connect(mqtt: MqttServer, factory: Factory) -> None:
+    tenant = await factory.tenant()
+    developer = await factory.member(tenant, "developer")
+    handle = await make_device(factory, developer, name="Press 7")
+    rt = mqtt.rt
+    await token_cache(rt).wait_listening()
+    assert (await service.authenticate(rt, handle.token)).name == "Press 7"
+    with database_traffic(rt) as seen:
+        assert (await service.authenticate(rt, handle.token)).name == "Press 7"
+    assert _token_lookups(seen) == []  # held by the cache
+
+    r = await developer.client.patch(f"/api/v1/devices/{handle.id}", json={"name": "Press 8"})
+    assert r.status_code == 200, r.text
+    assert await listener(rt).sync()
+    with database_traffic(rt) as seen:
+        assert (await service.authenticate(rt, handle.token)).name == "Press 8"
+    assert len(_token_lookups(seen)) == 1  # the entry was dropped and read again
+    assert await _connect(mqtt, handle.token) == CONNACK_OK
+
+    # A full replacement (PUT) that renames it too.
+    r = await developer.client.put(f"/api/v1/devices/{handle.id}", json={"name": "Press 9"})
+    assert r.status_code == 200, r.text
+    assert await listener(rt).sync()
+    assert (await service.authenticate(rt, handle.token)).name == "Press 9"
 
 
 async def test_a_token_revoked_while_it_is_looked_up_is_refused(

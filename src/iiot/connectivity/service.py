@@ -293,9 +293,9 @@ async def device_disconnected(rt: Runtime, device: DeviceIdentity) -> None:
 async def sessions_changed(rt: Runtime, changes: Sequence[tuple[DeviceIdentity, bool]]) -> None:
     """Live sessions of devices of one tenant that opened (True) or closed (False), written in
     one transaction: what `device_connected` and `device_disconnected` do for each, so that a
-    storm of (re)connections costs one transaction, not one per device. The transaction runs
-    in the context of the first device (every device in `changes` was verified; the
-    statements are filtered by their tenant)."""
+    storm of (re)connections costs one transaction, not one per device. The transaction is
+    scoped to the devices' tenant (every device in `changes` was verified; the statements are
+    filtered by their tenant) and sent in one round trip."""
     if not changes:
         return
     first = changes[0][0]
@@ -305,12 +305,6 @@ async def sessions_changed(rt: Runtime, changes: Sequence[tuple[DeviceIdentity, 
     closed = [d.device_id for d, up in changes if not up and not hub(rt).sessions(d.device_id)]
     for device_id in closed:
         presence(rt).seen(first.tenant_id, device_id, now)
-    if opened or closed:
-        ctx = _ctx(first)
-        async with rt.db.tenant(ctx) as session:
-            if opened:
-                await devices.mark_connected(session, ctx, opened, now)
-            if closed:
-                await devices.mark_disconnected(session, ctx, closed, now)
+    await devices.record_sessions(rt.db, first.tenant_id, opened, closed, now)
     for device_id in opened:
         presence(rt).seen(first.tenant_id, device_id, now)

@@ -2,8 +2,9 @@
 repository: the few operations the device sessions (connectivity), their hub and the analytics
 need, and nothing else.
 
-Each takes the tenant's session and context (the token look-up a system session); every
-statement is filtered by its tenant.
+Each takes the tenant's session and context (the token look-up a system session; the session
+bookkeeping the database and the tenant, whose transaction it opens); every statement is
+filtered by its tenant.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from iiot.db.session import TenantSession
+from iiot.db.session import Database, TenantSession
+from iiot.devices import repository
 from iiot.devices.repository import (
     CREDENTIALS_CHANNEL,
     TENANT_PAYLOAD_PREFIX,
@@ -36,8 +38,7 @@ __all__ = [
     "device_fields",
     "device_state",
     "exists",
-    "mark_connected",
-    "mark_disconnected",
+    "record_sessions",
     "token_owner",
 ]
 
@@ -62,18 +63,17 @@ async def add(session: TenantSession, ctx: TenantContext, new: Device) -> Device
     return await DeviceRepository(session, ctx).add(new)
 
 
-async def mark_connected(
-    session: TenantSession, ctx: TenantContext, device_ids: Collection[uuid.UUID], at: datetime
+async def record_sessions(
+    db: Database,
+    tenant_id: uuid.UUID,
+    opened: Collection[uuid.UUID],
+    closed: Collection[uuid.UUID],
+    at: datetime,
 ) -> None:
-    """Live sessions of these devices opened: heard from now, no longer disconnected."""
-    await DeviceRepository(session, ctx).mark_connected(device_ids, at)
-
-
-async def mark_disconnected(
-    session: TenantSession, ctx: TenantContext, device_ids: Collection[uuid.UUID], at: datetime
-) -> None:
-    """The last live sessions of these devices closed: offline until heard from again."""
-    await DeviceRepository(session, ctx).mark_disconnected(device_ids, at)
+    """Live sessions of these devices of one tenant opened (heard from now, no longer
+    disconnected) or closed (their last ones: offline until heard from again), written in one
+    transaction scoped to the tenant, in one round trip; committed on return."""
+    await repository.record_sessions(db, tenant_id, opened, closed, at)
 
 
 async def token_owner(session: AsyncSession, token_digest: bytes) -> TokenOwner | None:

@@ -10,10 +10,10 @@ that is its own transaction: what a device session needs to open.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, LiteralString
 
 from sqlalchemy import (
     ColumnElement,
@@ -38,8 +38,9 @@ from iiot.db.repository import SystemRepository, TenantRepository
 from iiot.db.session import Database, tenant_scope
 from iiot.models.devices import Device, DeviceCredential
 
-# Channel on which credential changes are announced; payload is the device id, or
-# `tenant:<id>` when a tenant's status changes (suspended, activated, deleted, restored).
+# Channel on which credential changes are announced; payload is the device id (its
+# credentials, status, gateway flag or name changed, or it was deleted), or `tenant:<id>` when
+# a tenant's status changes (suspended, activated, deleted, restored).
 CREDENTIALS_CHANNEL = "iiot_device_credentials"
 TENANT_PAYLOAD_PREFIX = "tenant:"
 
@@ -155,28 +156,6 @@ class DeviceRepository(TenantRepository[Device]):
         )
         return int(getattr(result, "rowcount", 0) or 0)
 
-    async def mark_connected(self, device_ids: Collection[uuid.UUID], at: datetime) -> None:
-        """Live sessions opened: heard from now, no longer disconnected."""
-        await self.session.execute(
-            update(Device)
-            .where(Device.tenant_id == self.ctx.tenant_id, Device.id.in_(device_ids))
-            .values(
-                disconnected_at=None,
-                last_seen_at=func.greatest(func.coalesce(Device.last_seen_at, at), at),
-            )
-        )
-
-    async def mark_disconnected(self, device_ids: Collection[uuid.UUID], at: datetime) -> None:
-        """The last live sessions closed: offline until heard from again."""
-        await self.session.execute(
-            update(Device)
-            .where(Device.tenant_id == self.ctx.tenant_id, Device.id.in_(device_ids))
-            .values(
-                disconnected_at=at,
-                last_seen_at=func.greatest(func.coalesce(Device.last_seen_at, at), at),
-            )
-        )
-
     async def notify_credentials_changed(self, device_id: uuid.UUID) -> None:
         """Tell every process to forget cached tokens of this device (delivered at commit)."""
         await self.session.execute(
@@ -291,6 +270,39 @@ async def token_holder(db: Database, token_digest: bytes) -> TokenOwner | None:
     unknown or revoked token."""
     row = await db.one_row(_TOKEN_HOLDER, {"digest": token_digest})
     return None if row is None else TokenOwner(*row)
+
+
+# What `record_sessions` sends: each device's last session event, opened then closed, so a
+# device named in both is written closed, as the later statement leaves it. `last_seen_at`
+# only moves forward.
+_SESSIONS_OPENED = (
+    "update devices set disconnected_at = null,"
+    " last_seen_at = greatest(coalesce(last_seen_at, %(at)s), %(at)s)"
+    " where tenant_id = %(tenant_id)s and id = any(%(ids)s)"
+)
+_SESSIONS_CLOSED = (
+    "update devices set disconnected_at = %(at)s,"
+    " last_seen_at = greatest(coalesce(last_seen_at, %(at)s), %(at)s)"
+    " where tenant_id = %(tenant_id)s and id = any(%(ids)s)"
+)
+
+
+async def record_sessions(
+    db: Database,
+    tenant_id: uuid.UUID,
+    opened: Collection[uuid.UUID],
+    closed: Collection[uuid.UUID],
+    at: datetime,
+) -> None:
+    """Live sessions of devices of one tenant opened (heard from at `at`, no longer
+    disconnected) or closed (their last one: offline from `at`). One transaction scoped to the
+    tenant, sent in one round trip (`Database.tenant_statements`); committed on return."""
+    statements: list[tuple[LiteralString, Mapping[str, Any]]] = []
+    for sql, ids in ((_SESSIONS_OPENED, opened), (_SESSIONS_CLOSED, closed)):
+        if ids:
+            statements.append((sql, {"at": at, "tenant_id": tenant_id, "ids": list(ids)}))
+    if statements:
+        await db.tenant_statements(tenant_id, statements)
 
 
 def device_fields(device: Device) -> dict[str, Any]:

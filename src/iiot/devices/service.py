@@ -195,8 +195,10 @@ async def update_device(
             before=old,
             after=new,
         )
-    if before["status"] != after["status"] or before["is_gateway"] != after["is_gateway"]:
-        # Live sessions re-check what they may do (a disabled device, a former gateway).
+    if any(before[field] != after[field] for field in ("status", "is_gateway", "name")):
+        # Live sessions re-check what they may do (a disabled device, a former gateway); the
+        # device-token caches drop the device's entries, which hold its name and gateway flag,
+        # and gateways the sub-device they knew by its former name.
         await DeviceRepository(session, ctx).notify_credentials_changed(device.id)
     return device_out(device, presence, datetime.now(UTC))
 

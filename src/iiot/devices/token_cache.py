@@ -16,8 +16,7 @@ before any later notice, whose re-check then covers it (`iiot.connectivity.hub`)
 
 An entry also holds the device's name and gateway flag (read in the look-up's one statement,
 under the tenant's row-level security), which is all a device session needs to open: a
-change of the gateway flag notifies like a credential change; a renamed device's entry shows
-the new name once it expires.
+change of the gateway flag or of the name notifies like a credential change.
 """
 
 from __future__ import annotations
