@@ -39,7 +39,7 @@ from iiot.connectivity.repository import (
     RpcRepository,
 )
 from iiot.db.listen import Subscription, listener
-from iiot.devices.lookup import CREDENTIALS_CHANNEL, credential_notice, device_state, token_owner
+from iiot.devices.lookup import CREDENTIALS_CHANNEL, credential_notice, device_state, token_holder
 from iiot.devices.presence import presence
 from iiot.tenancy.context import system_context
 
@@ -369,8 +369,9 @@ class DeviceSessionHub:
         identity = entry.identity
         ctx = system_context(session.tenant_id)
         if identity is not None and identity.token_digest is not None:
-            async with self._rt.db.system() as db:
-                owner = await token_owner(db, identity.token_digest)
+            # The token's owner and its gateway flag (read under the tenant's row-level
+            # security; None when the row is not there), in one statement.
+            owner = await token_holder(self._rt.db, identity.token_digest)
             speaker = identity.gateway_id or identity.device_id
             if owner is None or owner.device_id != speaker:
                 return "token revoked"
@@ -378,11 +379,8 @@ class DeviceSessionHub:
                 return "tenant suspended"
             if owner.device_status == "disabled":
                 return "device disabled"
-            if identity.gateway_id is not None or identity.is_gateway:
-                async with self._rt.db.tenant(ctx) as db:
-                    gateway = await device_state(db, ctx, speaker)
-                if gateway is None or not gateway.is_gateway:
-                    return "no longer a gateway"
+            if (identity.gateway_id is not None or identity.is_gateway) and not owner.is_gateway:
+                return "no longer a gateway"
             if identity.gateway_id is None:
                 return None
         async with self._rt.db.tenant(ctx) as db:

@@ -14,15 +14,12 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from iiot.db.session import Database, TenantSession
 from iiot.devices import repository
 from iiot.devices.repository import (
     CREDENTIALS_CHANNEL,
     TENANT_PAYLOAD_PREFIX,
     DeviceRepository,
-    DeviceTokenRepository,
     TokenOwner,
     device_fields,
 )
@@ -39,7 +36,7 @@ __all__ = [
     "device_state",
     "exists",
     "record_sessions",
-    "token_owner",
+    "token_holder",
 ]
 
 
@@ -76,9 +73,10 @@ async def record_sessions(
     await repository.record_sessions(db, tenant_id, opened, closed, at)
 
 
-async def token_owner(session: AsyncSession, token_digest: bytes) -> TokenOwner | None:
-    """The device (and tenant, with both statuses) a token belongs to; a system session."""
-    return await DeviceTokenRepository(session).owner(token_digest)
+async def token_holder(db: Database, token_digest: bytes) -> TokenOwner | None:
+    """The device (and tenant, with both statuses, and the device's gateway flag) a token
+    belongs to, in one statement of its own; None for an unknown or revoked token."""
+    return await repository.token_holder(db, token_digest)
 
 
 async def device_state(

@@ -1,10 +1,10 @@
 """Devices and device credentials: every statement filtered by the context's tenant.
 
-`DeviceTokenRepository` is the one cross-tenant look-up: it resolves a device token's digest
-through the SECURITY DEFINER function `iiot_device_by_token`, which returns only the ids and
-statuses the resolver needs. `token_holder` makes the same look-up and reads the device's name
-and gateway flag with the owner's tenant set (row-level security in force), in one statement
-that is its own transaction: what a device session needs to open.
+`token_holder` is the one cross-tenant look-up: it resolves a device token's digest through the
+SECURITY DEFINER function `iiot_device_by_token`, which returns only the ids and statuses the
+resolver needs, and reads the device's name and gateway flag with the owner's tenant set
+(row-level security in force), in one statement that is its own transaction: what a device
+session needs to open, and what a live session is checked against.
 """
 
 from __future__ import annotations
@@ -45,9 +45,6 @@ CREDENTIALS_CHANNEL = "iiot_device_credentials"
 TENANT_PAYLOAD_PREFIX = "tenant:"
 
 _NOTIFY = text("select pg_notify(:channel, :payload)")
-_BY_TOKEN = text(
-    "select tenant_id, device_id, device_status, tenant_status from iiot_device_by_token(:digest)"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,10 +196,10 @@ class TokenOwner:
     device_id: uuid.UUID
     device_status: str
     tenant_status: str
-    # The device's name and gateway flag, when the look-up read them (`token_holder`, with
-    # the tenant's row-level security in force); None from `DeviceTokenRepository.owner`.
-    device_name: str | None = None
-    is_gateway: bool | None = None
+    # The device's name and gateway flag, read with the tenant's row-level security in force;
+    # None when that read does not see the device row.
+    device_name: str | None
+    is_gateway: bool | None
 
 
 class DeviceTokenRepository(SystemRepository):
@@ -212,12 +209,6 @@ class DeviceTokenRepository(SystemRepository):
             _NOTIFY,
             {"channel": CREDENTIALS_CHANNEL, "payload": f"{TENANT_PAYLOAD_PREFIX}{tenant_id}"},
         )
-
-    async def owner(self, token_digest: bytes) -> TokenOwner | None:
-        row = (await self.session.execute(_BY_TOKEN, {"digest": token_digest})).first()
-        if row is None:
-            return None
-        return TokenOwner(*row)
 
 
 def _token_holder_statement() -> DriverStatement:

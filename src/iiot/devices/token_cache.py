@@ -31,7 +31,6 @@ from iiot.db.listen import Subscription, listener
 from iiot.devices.repository import (
     CREDENTIALS_CHANNEL,
     TENANT_PAYLOAD_PREFIX,
-    DeviceTokenRepository,
     TokenOwner,
     token_holder,
 )
@@ -115,8 +114,7 @@ class DeviceTokenCache:
         hit = self._entries.pop(token_digest, None)
         if hit is not None:
             self._by_device.pop(hit[0].device_id, None)
-        async with self._rt.db.system() as session:
-            return await DeviceTokenRepository(session).owner(token_digest)
+        return await token_holder(self._rt.db, token_digest)
 
     def on_notification(self, payload: str) -> None:
         """`<device id>` or `tenant:<tenant id>`; anything else empties the cache."""
