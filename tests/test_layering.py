@@ -171,7 +171,6 @@ SYSTEM_CONTEXT_ALLOWED = {
 }
 # `<...>.db.system()` / `db.system()`: platform tables (tenants, users, tokens, tiers).
 DB_SYSTEM_ALLOWED = {
-    "callers/resolver.py": "resolving a credential before any tenant is known",
     "auth/api.py": "login and refresh (no tenant yet)",
     "platform/api.py": "platform routes",
     "bootstrap.py": "first start",

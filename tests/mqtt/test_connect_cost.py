@@ -17,6 +17,7 @@ from iiot.connectivity import service
 from iiot.connectivity.identity import DeviceIdentity
 from iiot.db.driver import DriverStatement
 from iiot.db.listen import listener
+from iiot.devices.repository import TOKEN_HOLDER_STATEMENT
 from iiot.devices.token_cache import token_cache
 from iiot.errors import Unauthorized
 from iiot.identity.tokens import digest
@@ -211,6 +212,8 @@ async def test_a_token_revoked_while_it_is_looked_up_is_refused(
 
     async def rotated_meanwhile(statement: DriverStatement, values: Any) -> Any:
         row = await one_row(statement, values)
+        if statement is not TOKEN_HOLDER_STATEMENT:
+            return row  # the rotation request's own caller look-up
         reads.append(row)
         if len(reads) == 1:
             r = await developer.client.post(f"/api/v1/devices/{handle.id}/credentials")

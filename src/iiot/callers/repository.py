@@ -1,16 +1,21 @@
 """What resolving a caller reads: exactly that, each in one statement.
 
-- `CallerLookup.user`: a signed-in user's account (platform table).
-- `CallerLookup.in_tenant`: the user, their membership of one tenant (through the SECURITY
-  DEFINER `iiot_user_memberships_in_tenant()`: the application role cannot read another
-  tenant's membership rows), that tenant's status and its effective limits, in one round
-  trip. It reads no tenant-owned row directly, so it gives the same answer in a system
-  session and in a session already scoped to that tenant.
+- `read_user`: a signed-in user's account (platform table).
+- `read_caller_in_tenant` / `CallerLookup.in_tenant`: the user, their membership of one tenant
+  (through the SECURITY DEFINER `iiot_user_memberships_in_tenant()`: the application role
+  cannot read another tenant's membership rows), that tenant's status and its effective
+  limits, in one round trip. It reads no tenant-owned row directly, so it gives the same answer
+  alone (`read_caller_in_tenant`) and in a session already scoped to that tenant
+  (`CallerLookup.in_tenant`, for `TenantTransaction`).
 - `caller_reading(columns)` / `read_as_caller`: the same look-up and, for a caller admitted to
   the tenant, tenant-owned values read with the tenant set (row-level security in force), in
   one statement that is its own transaction (the hottest reads: stats and quotas).
-- `CallerLookup.api_key`: the one live API key with a digest and its tenant's status
-  (SECURITY DEFINER `iiot_api_key_by_token()`).
+- `read_api_key`: the one live API key with a digest and its tenant's status (SECURITY
+  DEFINER `iiot_api_key_by_token()`).
+
+`read_user`, `read_caller_in_tenant` and `read_api_key` each send one statement that is its own
+transaction (`Database.one_row`): resolving a caller costs one round trip, without a BEGIN, a
+COMMIT or an ORM session.
 - `ApiKeyUse.touch`: the key's `last_used_at`, written at most once per interval.
 """
 
@@ -23,9 +28,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     Boolean,
     ColumnElement,
+    DateTime,
     Integer,
+    LargeBinary,
     String,
     Uuid,
     and_,
@@ -39,6 +47,8 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.types import TypeEngine
 
 from iiot.db.driver import DriverStatement
 from iiot.db.repository import SystemRepository, TenantRepository
@@ -216,30 +226,74 @@ async def read_as_caller(
     )
 
 
-class CallerLookup(SystemRepository):
-    async def user(self, user_id: uuid.UUID) -> CallerUser | None:
-        row = (await self.session.execute(_USER, {"user_id": user_id})).first()
-        return None if row is None else CallerUser(*row)
+def _one_statement(
+    statement: TextClause, parameters: dict[str, TypeEngine[Any]], *columns: ColumnElement[Any]
+) -> DriverStatement:
+    """A textual SELECT with its `:name` parameters typed, compiled for `Database.one_row`."""
+    typed = statement.bindparams(*(bindparam(name, type_=t) for name, t in parameters.items()))
+    found = typed.columns(*columns).subquery("found")
+    return DriverStatement.compile(select(*found.c), frozenset(parameters))
 
+
+_USER_READ = _one_statement(
+    _USER,
+    {"user_id": Uuid()},
+    column("id", Uuid),
+    column("email", String),
+    column("is_system_admin", Boolean),
+    column("status", String),
+)
+_API_KEY_READ = _one_statement(
+    _API_KEY,
+    {"digest": LargeBinary()},
+    column("id", Uuid),
+    column("tenant_id", Uuid),
+    column("scopes", ARRAY(String)),
+    column("expires_at", DateTime(timezone=True)),
+    column("last_used_at", DateTime(timezone=True)),
+    column("tenant_status", String),
+)
+_NOTHING_MORE = caller_reading({}, frozenset())
+
+
+async def read_user(db: Database, user_id: uuid.UUID) -> CallerUser | None:
+    """The user's account, in one statement that is its own transaction."""
+    row = await db.one_row(_USER_READ, {"user_id": user_id})
+    return None if row is None else CallerUser(*row)
+
+
+async def read_caller_in_tenant(
+    db: Database, user_id: uuid.UUID, tenant_id: uuid.UUID
+) -> CallerInTenant | None:
+    """The user in the tenant (as `CallerLookup.in_tenant`; None when there is no such user),
+    in one statement that is its own transaction."""
+    found, _ = await read_as_caller(db, _NOTHING_MORE, user_id, tenant_id, {})
+    return found
+
+
+async def read_api_key(db: Database, token_digest: bytes) -> LiveApiKey | None:
+    """The live API key with this digest and its tenant's status, in one statement that is
+    its own transaction."""
+    row = await db.one_row(_API_KEY_READ, {"digest": token_digest})
+    if row is None:
+        return None
+    return LiveApiKey(
+        id=row[0],
+        tenant_id=row[1],
+        scopes=frozenset(row[2]),
+        expires_at=row[3],
+        last_used_at=row[4],
+        tenant_status=row[5],
+    )
+
+
+class CallerLookup(SystemRepository):
     async def in_tenant(self, user_id: uuid.UUID, tenant_id: uuid.UUID) -> CallerInTenant | None:
         """None when there is no such user."""
         row = (
             await self.session.execute(_IN_TENANT, {"user_id": user_id, "tenant_id": tenant_id})
         ).first()
         return None if row is None else _caller_in_tenant(row)
-
-    async def api_key(self, token_digest: bytes) -> LiveApiKey | None:
-        row = (await self.session.execute(_API_KEY, {"digest": token_digest})).first()
-        if row is None:
-            return None
-        return LiveApiKey(
-            id=row[0],
-            tenant_id=row[1],
-            scopes=frozenset(row[2]),
-            expires_at=row[3],
-            last_used_at=row[4],
-            tenant_status=row[5],
-        )
 
 
 class ApiKeyUse(TenantRepository[ApiKey]):

@@ -38,7 +38,10 @@ from iiot.callers.repository import (
     CallerReading,
     CallerUser,
     caller_reading,
+    read_api_key,
     read_as_caller,
+    read_caller_in_tenant,
+    read_user,
 )
 from iiot.db.driver import TenantValues
 from iiot.db.session import TenantScope
@@ -117,8 +120,7 @@ async def resolve_user(request: Request) -> UserPrincipal:
     if cached is not None:
         return cached  # type: ignore[no-any-return]
     claims = await _access_claims(request)
-    async with get_runtime(request).db.system() as session:
-        user = await CallerLookup(session).user(claims.user_id)
+    user = await read_user(get_runtime(request).db, claims.user_id)
     principal = _user_principal(request, claims, user)
     if not principal.is_system_admin and principal.token_tenant_id is not None:
         await charge_api_request(request, principal.token_tenant_id)
@@ -161,16 +163,16 @@ async def _member_context(
 async def tenant_context_for(request: Request, tenant_id: uuid.UUID | None) -> TenantContext:
     """The signed-in user's context in `tenant_id` (None: the access token's active tenant).
 
-    The user, the membership and the tenant are read in one statement.
+    The user, the membership and the tenant are read in one statement, which is its own
+    transaction.
     """
     claims = await _access_claims(request)
     tenant_id = tenant_id if tenant_id is not None else claims.tenant_id
-    async with get_runtime(request).db.system() as session:
-        lookup = CallerLookup(session)
-        if tenant_id is None:
-            _user_principal(request, claims, await lookup.user(claims.user_id))
-            raise NotFound("no active tenant: switch to a tenant first")
-        found = await lookup.in_tenant(claims.user_id, tenant_id)
+    db = get_runtime(request).db
+    if tenant_id is None:
+        _user_principal(request, claims, await read_user(db, claims.user_id))
+        raise NotFound("no active tenant: switch to a tenant first")
+    found = await read_caller_in_tenant(db, claims.user_id, tenant_id)
     return await _member_context(request, claims, tenant_id, found)
 
 
@@ -300,8 +302,7 @@ def api_key_grants(scopes: frozenset[str], scope: str) -> bool:
 async def api_key_context(request: Request, token: str) -> TenantContext:
     """The context of the API key's tenant; 401 for an unknown, revoked or expired key."""
     rt = get_runtime(request)
-    async with rt.db.system() as session:
-        key = await CallerLookup(session).api_key(digest(token))
+    key = await read_api_key(rt.db, digest(token))
     now = datetime.now(UTC)
     if key is None or (key.expires_at is not None and key.expires_at <= now):
         raise Unauthorized("invalid API key")

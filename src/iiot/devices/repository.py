@@ -252,14 +252,14 @@ def _token_holder_statement() -> DriverStatement:
     return DriverStatement.compile(stmt, frozenset({"digest"}))
 
 
-_TOKEN_HOLDER = _token_holder_statement()
+TOKEN_HOLDER_STATEMENT = _token_holder_statement()
 
 
 async def token_holder(db: Database, token_digest: bytes) -> TokenOwner | None:
     """The device (and tenant, with both statuses) a token belongs to, with the device's name
     and gateway flag: one statement, its own transaction (`Database.one_row`). None for an
     unknown or revoked token."""
-    row = await db.one_row(_TOKEN_HOLDER, {"digest": token_digest})
+    row = await db.one_row(TOKEN_HOLDER_STATEMENT, {"digest": token_digest})
     return None if row is None else TokenOwner(*row)
 
 
