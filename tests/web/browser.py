@@ -68,7 +68,9 @@ def _missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+# Per module: only the end-to-end test uses a browser; one kept for the whole session would stay
+# alive, and spend CPU, until the last test of the suite is done.
+@pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Any]:
     missing = _missing()
     if missing:
