@@ -103,3 +103,25 @@ async def test_telemetry_reaches_the_rules_engine_only_through_the_rules_module(
     assert r.status_code == 201, r.text
     await settle(runtime)
     assert len(await alerts(world.a["operator"])) == 1
+
+
+def test_apps_of_the_same_routes_share_one_openapi_document() -> None:
+    """The document is built once per set of documented routes, and is what a build from
+    nothing gives; an app with other routes gets its own."""
+    import json
+
+    from iiot import app as app_module
+
+    first, second = create_app(), create_app()
+    assert second.openapi() is first.openapi()
+    shared = json.dumps(first.openapi(), sort_keys=True)
+    saved = dict(app_module._DOCUMENTS)
+    app_module._DOCUMENTS.clear()
+    try:
+        assert json.dumps(create_app().openapi(), sort_keys=True) == shared
+        fewer = create_app(modules=tuple(m for m in MODULES if m is not RULES))
+        assert "/api/v1/rules" not in fewer.openapi()["paths"]
+        assert "/api/v1/rules" in first.openapi()["paths"]
+    finally:
+        app_module._DOCUMENTS.clear()
+        app_module._DOCUMENTS.update(saved)
