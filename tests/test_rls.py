@@ -9,18 +9,19 @@ by a later migration is covered without touching this file.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import psycopg
 import pytest
+from fastapi import FastAPI
 from psycopg import errors, sql
 from sqlalchemy import text
 
 from iiot.db.setup import plain_url
 from iiot.runtime import Runtime
 from iiot.tenancy.context import system_context
-from tests.fixtures.database import TestDatabase
+from tests.fixtures.database import Cleaner, TestDatabase
 from tests.fixtures.factories import Factory
 from tests.fixtures.tenant_tables import (
     PARTITIONS_SQL,
@@ -50,8 +51,7 @@ class Probe:
         ]
 
 
-@pytest.fixture
-async def probe(factory: Factory, db_urls: TestDatabase) -> Probe:
+async def _make_probe(factory: Factory, db_urls: TestDatabase) -> Probe:
     a = await factory.tenant(name="RLS Alpha")
     b = await factory.tenant(name="RLS Bravo")
     seeded = seed_tenant_rows(db_urls.admin_url, [a.id, b.id])
@@ -67,6 +67,32 @@ async def probe(factory: Factory, db_urls: TestDatabase) -> Probe:
         ]
     assert set(seeded.tables) - set(readable) <= partitions
     return Probe(a=a.id, b=b.id, seeded=seeded, partitions=partitions, readable=readable)
+
+
+@pytest.fixture(scope="module")
+async def _probe_once(
+    runtime: Runtime, app: FastAPI, db_urls: TestDatabase, database_cleaner: Cleaner
+) -> AsyncIterator[Probe | None]:
+    """The probe rows, written once and kept by the cleaner (each test gets them back as they
+    were); None where the cleaner cannot keep rows (they are then written for every test)."""
+    await database_cleaner.connect()
+    if not database_cleaner.can_keep:
+        yield None
+        return
+    factory = Factory(rt=runtime, app=app)
+    try:
+        made = await _make_probe(factory, db_urls)
+        await database_cleaner.keep()
+        yield made
+    finally:
+        await database_cleaner.forget()
+        await database_cleaner.clean()
+        await factory.aclose()
+
+
+@pytest.fixture
+async def probe(_probe_once: Probe | None, factory: Factory, db_urls: TestDatabase) -> Probe:
+    return _probe_once if _probe_once is not None else await _make_probe(factory, db_urls)
 
 
 @pytest.fixture
