@@ -12,13 +12,16 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from argon2 import Parameters, PasswordHasher, extract_parameters
+from argon2.exceptions import VerifyMismatchError
+from argon2.low_level import ARGON2_VERSION
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from iiot.auth.service import prepare_password_checks
 from iiot.callers.access import TokenTenant
 from iiot.identity import passwords
 from iiot.runtime import Runtime
+from tests.fixtures import passwords as test_passwords
 from tests.fixtures.factories import PASSWORD, Factory, World
 from tests.fixtures.routes import api_routes
 
@@ -144,19 +147,32 @@ async def test_unknown_email_costs_as_much_as_a_wrong_password(
     assert unknown > known * 0.5, (known, unknown)
 
 
-async def test_the_dummy_hash_is_made_at_start_up_not_at_the_first_login(
-    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Made at import, it cost every process (the command line too) a hash; made at the first
-    login, that login would take two checks' time. A server makes it in its start-up hook."""
-    monkeypatch.setattr(passwords, "_DUMMY_HASH", None)
-    hooks = [hook.fn for hook in runtime.wiring.startup]
-    assert prepare_password_checks in hooks
-    await prepare_password_checks(runtime)
-    made = passwords._DUMMY_HASH
-    assert made is not None
+def test_unknown_accounts_are_checked_against_a_hash_made_without_hashing() -> None:
+    """The hash an unknown account's password is checked against has the hasher's parameters
+    (the check costs what a known account's costs) and a valid form (the check is made, not
+    refused as malformed), and no password matches it. It is made from random bytes, at
+    import: no process pays a production-cost hash for it, at start-up or at a first login."""
+    cheap = test_passwords.CHEAP
+    made = passwords.unmatchable_hash(cheap)
+    assert extract_parameters(made) == extract_parameters(cheap.hash("a-long-enough-password"))
+    with pytest.raises(VerifyMismatchError):
+        cheap.verify(made, "iiot-timing-equaliser-not-a-password")
+    assert made != passwords.unmatchable_hash(cheap)  # random bytes, not a published constant
     assert not passwords.verify_password(None, "iiot-timing-equaliser-not-a-password")
-    assert made == passwords._DUMMY_HASH  # made once
+
+
+@pytest.mark.real_password_hashing
+def test_the_dummy_hash_has_the_production_parameters() -> None:
+    production = PasswordHasher()
+    assert extract_parameters(passwords._DUMMY_HASH) == Parameters(
+        type=production.type,
+        version=ARGON2_VERSION,
+        salt_len=production.salt_len,
+        hash_len=production.hash_len,
+        time_cost=production.time_cost,
+        memory_cost=production.memory_cost,
+        parallelism=production.parallelism,
+    )
 
 
 async def test_disabled_account_cannot_log_in(world: World, owner_engine: AsyncEngine) -> None:

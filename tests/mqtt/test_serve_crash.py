@@ -137,6 +137,8 @@ async def test_killed_server_loses_no_acknowledged_point(
     tenant = await factory.tenant()
     developer = await factory.member(tenant, "developer")
     devices = [await make_device(factory, developer) for _ in range(8)]
+    # An operator exists: the server creates no bootstrap admin (a production-cost hash).
+    await factory.user(is_system_admin=True)
     mqtt_port = free_port()
     base_ms = int((datetime.now(UTC) - timedelta(minutes=1)).timestamp() * 1000)
     loop = asyncio.get_running_loop()

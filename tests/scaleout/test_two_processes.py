@@ -26,6 +26,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from iiot.config import Settings
+from iiot.models.users import User
+from iiot.runtime import Runtime
 from tests.fixtures.database import TestDatabase
 from tests.fixtures.factories import Actor, Factory
 from tests.scaleout.servers import (
@@ -36,6 +38,7 @@ from tests.scaleout.servers import (
     spawn_server,
     start_pgbouncer,
     stop_servers,
+    tls_context,
     wait_ready,
 )
 
@@ -66,6 +69,14 @@ def workdir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.fixture(scope="module")
+async def operator(runtime: Runtime) -> None:
+    """A system admin, before the servers start: none of them creates a bootstrap admin (see
+    `spawn_server`). No test signs in as it."""
+    async with runtime.db.system() as session:
+        session.add(User(email="operator@example.com", is_system_admin=True, status="active"))
+
+
 @dataclass
 class Cluster:
     pair: tuple[Server, Server]
@@ -83,7 +94,7 @@ def _pgbouncer_missing(db_urls: TestDatabase) -> str | None:
 
 @pytest.fixture(scope="module")
 def cluster(
-    db_urls: TestDatabase, settings: Settings, redis_url: str, workdir: Path
+    db_urls: TestDatabase, settings: Settings, redis_url: str, workdir: Path, operator: None
 ) -> Iterator[Cluster]:
     """Two processes on the session's database and one Redis database, and a third whose
     transactions go through PgBouncer (transaction pooling) while its LISTEN and advisory
@@ -144,7 +155,9 @@ def _client(server: Server, headers: dict[str, str]) -> httpx.AsyncClient:
     # 8 requests in flight per process (16 at once across the pair): concurrent, yet within
     # the servers' small database pools on a shared machine.
     limits = httpx.Limits(max_connections=8)
-    return httpx.AsyncClient(base_url=server.url, headers=headers, timeout=60, limits=limits)
+    return httpx.AsyncClient(
+        base_url=server.url, headers=headers, timeout=60, limits=limits, verify=tls_context()
+    )
 
 
 async def _device(server: Server, developer: Actor) -> dict[str, Any]:
@@ -354,7 +367,7 @@ async def _stream_events(
 
     async def read() -> None:
         async with (
-            httpx.AsyncClient(base_url=server.url, timeout=30) as c,
+            httpx.AsyncClient(base_url=server.url, timeout=30, verify=tls_context()) as c,
             c.stream(
                 "GET",
                 "/api/v1/stream",

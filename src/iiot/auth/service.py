@@ -35,7 +35,7 @@ from iiot.identity.pairs import (
     revoke_family,
     revoke_for_user,
 )
-from iiot.identity.passwords import prepare_dummy_hash, verify_password
+from iiot.identity.passwords import verify_password
 from iiot.identity.schemas import TokenPair, UserOut
 from iiot.identity.tokens import AccessClaims, digest, new_secret
 from iiot.models.base import utcnow
@@ -405,12 +405,6 @@ async def confirm_password_reset(
     # The owner proved control of the mailbox: guesses by others no longer hold the account.
     throttle = LoginThrottle(rt, user.email, ip)
     await rt.rate.clear(throttle.per_account, throttle.account)
-
-
-async def prepare_password_checks(rt: Runtime) -> None:
-    """Start-up hook: the hash unknown accounts are checked against is made before the first
-    login, not during it (see `iiot.identity.passwords`)."""
-    await anyio.to_thread.run_sync(prepare_dummy_hash)
 
 
 async def purge_expired_reset_tokens(rt: Runtime) -> int:

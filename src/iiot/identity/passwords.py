@@ -2,44 +2,49 @@
 
 from __future__ import annotations
 
+import base64
+import secrets
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from argon2.low_level import ARGON2_VERSION
 
 from iiot.errors import ValidationFailed
 
-_hasher = PasswordHasher()
-# Verified against when the account does not exist, so that timing does not reveal it. Made on
-# first use, with the hasher then in use: hashing at import would cost every process (the
-# command line, each server worker) a production-cost hash it may never need.
-_DUMMY_HASH: str | None = None
-
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 256
+
+
+def unmatchable_hash(hasher: PasswordHasher) -> str:
+    """An encoded hash with `hasher`'s parameters that no password matches: its salt and digest
+    are random bytes. Checking a password against it costs what checking against a real hash
+    made by `hasher` costs (the work is set by the parameters, not by what was hashed), and
+    making it costs nothing, where hashing a string would cost every process a
+    production-cost hash (a third of a second of CPU) whether or not anyone signs in."""
+
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode().rstrip("=")
+
+    return (
+        f"$argon2{hasher.type.name.lower()}$v={ARGON2_VERSION}"
+        f"$m={hasher.memory_cost},t={hasher.time_cost},p={hasher.parallelism}"
+        f"${b64(secrets.token_bytes(hasher.salt_len))}${b64(secrets.token_bytes(hasher.hash_len))}"
+    )
+
+
+_hasher = PasswordHasher()
+# Verified against when the account does not exist, so that timing does not reveal it.
+_DUMMY_HASH = unmatchable_hash(_hasher)
 
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def _dummy_hash() -> str:
-    global _DUMMY_HASH  # noqa: PLW0603 - computed once, on first use
-    if _DUMMY_HASH is None:
-        _DUMMY_HASH = _hasher.hash("iiot-timing-equaliser-not-a-password")
-    return _DUMMY_HASH
-
-
-def prepare_dummy_hash() -> None:
-    """Make the dummy hash now (a server does at start-up), so that not even the first login
-    of the process for an unknown account takes longer than one check."""
-    _dummy_hash()
-
-
 def verify_password(password_hash: str | None, password: str) -> bool:
     """True when `password` matches; spends the same work when there is no hash."""
     try:
-        return (
-            _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
-        )
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
