@@ -59,10 +59,11 @@ async def run_once(rt: Runtime, job: Job) -> bool:
     return True
 
 
-async def _loop(rt: Runtime, job: Job) -> None:
+async def _loop(rt: Runtime, job: Job, turn: asyncio.Semaphore) -> None:
     while True:
         try:
-            await run_once(rt, job)
+            async with turn:
+                await run_once(rt, job)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -74,4 +75,11 @@ async def _loop(rt: Runtime, job: Job) -> None:
 
 
 def start_all(rt: Runtime) -> list[asyncio.Task[None]]:
-    return [asyncio.create_task(_loop(rt, job), name=f"job:{job.name}") for job in rt.wiring.jobs]
+    """A task per job. A run holds a connection for its lock while its work takes others from
+    the same pool: a process runs at most a quarter of its pool size of them at once (at least
+    one). Every job starting at once used to take every connection of a small pool, each
+    waiting for a second one: no job ran, and requests waited for the pool's timeout."""
+    turn = asyncio.Semaphore(max(1, rt.settings.database_pool_size // 4))
+    return [
+        asyncio.create_task(_loop(rt, job, turn), name=f"job:{job.name}") for job in rt.wiring.jobs
+    ]
