@@ -7,12 +7,10 @@ is Debian's `pgbouncer` binary, started here on a free port in transaction-pooli
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 import signal
 import socket
-import ssl
 import subprocess
 import sys
 import time
@@ -22,16 +20,10 @@ from pathlib import Path
 import httpx
 from sqlalchemy.engine import make_url
 
+from tests.fixtures.tls import tls_context
+
 IIOT = Path(sys.executable).parent / "iiot"
 DEFAULT_TEST_REDIS = "redis://127.0.0.1:6379/12"
-
-
-@functools.cache
-def tls_context() -> ssl.SSLContext:
-    """One TLS context for every client of the servers in this process (`verify=`): httpx
-    otherwise builds one per client, loading the CA bundle (about 45 ms of CPU each), though
-    the servers speak plain HTTP."""
-    return ssl.create_default_context()
 
 
 def free_port() -> int:

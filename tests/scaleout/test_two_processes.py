@@ -30,6 +30,7 @@ from iiot.models.users import User
 from iiot.runtime import Runtime
 from tests.fixtures.database import TestDatabase
 from tests.fixtures.factories import Actor, Factory
+from tests.fixtures.tls import tls_context
 from tests.scaleout.servers import (
     PgBouncer,
     Server,
@@ -38,7 +39,6 @@ from tests.scaleout.servers import (
     spawn_server,
     start_pgbouncer,
     stop_servers,
-    tls_context,
     wait_ready,
 )
 

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from iiot.runtime import Runtime
 from iiot.stream.hub import TELEMETRY_CHANNEL, hub
 from tests.fixtures.factories import Actor, Factory, World
+from tests.fixtures.tls import tls_context
 from tests.rules.helpers import make_device, make_rule, send
 
 SSE = {"Accept": "text/event-stream"}
@@ -76,7 +77,9 @@ async def open_stream(
 @asynccontextmanager
 async def http(base: str, connections: int = 20) -> AsyncIterator[httpx.AsyncClient]:
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
+    async with httpx.AsyncClient(
+        base_url=base, timeout=30, limits=limits, verify=tls_context()
+    ) as client:
         yield client
 
 
