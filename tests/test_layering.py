@@ -110,12 +110,11 @@ def violations(source: str) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("path", UPPER_LAYER, ids=[str(p.relative_to(SRC)) for p in UPPER_LAYER])
-def test_no_sql_outside_repositories(path: Path) -> None:
-    found = violations(path.read_text())
-    assert found == [], (
-        f"{path.relative_to(SRC)} builds or runs SQL; move it to a repository: {found}"
-    )
+def test_no_sql_outside_repositories() -> None:
+    """Every module of the upper layer, each named with its findings (one test for all of
+    them: a test per module cost more in test overhead than the check itself)."""
+    found = {_rel(p): v for p in UPPER_LAYER if (v := violations(p.read_text()))}
+    assert found == {}, f"modules that build or run SQL; move it to a repository: {found}"
 
 
 def test_the_walk_sees_the_upper_layer() -> None:
@@ -230,11 +229,10 @@ def context_violations(rel: str, source: str) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("path", ALL_MODULES, ids=[_rel(p) for p in ALL_MODULES])
-def test_contexts_and_system_sessions_only_where_allowed(path: Path) -> None:
-    found = context_violations(_rel(path), path.read_text())
-    assert found == [], (
-        f"{_rel(path)}: {found}. Tenant data is reached through a context made by a resolver "
+def test_contexts_and_system_sessions_only_where_allowed() -> None:
+    found = {_rel(p): v for p in ALL_MODULES if (v := context_violations(_rel(p), p.read_text()))}
+    assert found == {}, (
+        f"{found}. Tenant data is reached through a context made by a resolver "
         "(iiot.callers.resolver, devices/access.py); platform work that needs system_context "
         "or db.system() is listed, with its reason, in tests/test_layering.py"
     )
@@ -337,13 +335,16 @@ def registration_violations(rel: str, source: str) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("path", ALL_MODULES, ids=[_rel(p) for p in ALL_MODULES])
-def test_nothing_registers_at_import(path: Path) -> None:
-    if _rel(path).startswith("migrations/"):
-        return  # revisions are run by Alembic, never imported by the application
-    found = registration_violations(_rel(path), path.read_text())
-    assert found == [], (
-        f"{_rel(path)} does work at import: {found}. Describe jobs, hooks, listeners and "
+def test_nothing_registers_at_import() -> None:
+    # Migration revisions are run by Alembic, never imported by the application.
+    found = {
+        _rel(p): v
+        for p in ALL_MODULES
+        if not _rel(p).startswith("migrations/")
+        and (v := registration_violations(_rel(p), p.read_text()))
+    }
+    assert found == {}, (
+        f"modules that do work at import: {found}. Describe jobs, hooks, listeners and "
         "usage providers in the domain's module.py and list the module in iiot.app.MODULES"
     )
 
