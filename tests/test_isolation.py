@@ -44,6 +44,7 @@ from iiot.tenancy.roles import Role
 from iiot.tenants.access import TenantUsageRead
 from tests.fixtures.database import Cleaner
 from tests.fixtures.factories import ROLES, Factory, World, build_world, signed_in_again
+from tests.fixtures.kept import made_once
 from tests.fixtures.routes import WalkedRoute, api_routes, fill_path, other_routes
 from tests.isolation.registry import body_for, load_providers, provider_for
 
@@ -160,23 +161,8 @@ async def _made_once(
 ) -> AsyncIterator[Walk | None]:
     """The walk's objects, kept by the cleaner; None where the cleaner cannot keep rows (the
     objects are then made again for every test)."""
-    if not await _cleaner_can_keep(database_cleaner):
-        yield None
-        return
-    factory = Factory(rt=runtime, app=app)
-    try:
-        walk = await _make_walk(factory)
-        await database_cleaner.keep()
-        yield walk
-    finally:
-        await database_cleaner.forget()
-        await database_cleaner.clean()
-        await factory.aclose()
-
-
-async def _cleaner_can_keep(cleaner: Cleaner) -> bool:
-    await cleaner.connect()
-    return cleaner.can_keep
+    async with made_once(runtime, app, database_cleaner, _make_walk) as made:
+        yield made
 
 
 async def _make_walk(factory: Factory) -> Walk:

@@ -23,6 +23,7 @@ from iiot.runtime import Runtime
 from iiot.tenancy.context import system_context
 from tests.fixtures.database import Cleaner, TestDatabase
 from tests.fixtures.factories import Factory
+from tests.fixtures.kept import made_once
 from tests.fixtures.tenant_tables import (
     PARTITIONS_SQL,
     REQUIRED_TENANT_TABLES,
@@ -75,19 +76,10 @@ async def _probe_once(
 ) -> AsyncIterator[Probe | None]:
     """The probe rows, written once and kept by the cleaner (each test gets them back as they
     were); None where the cleaner cannot keep rows (they are then written for every test)."""
-    await database_cleaner.connect()
-    if not database_cleaner.can_keep:
-        yield None
-        return
-    factory = Factory(rt=runtime, app=app)
-    try:
-        made = await _make_probe(factory, db_urls)
-        await database_cleaner.keep()
+    async with made_once(
+        runtime, app, database_cleaner, lambda factory: _make_probe(factory, db_urls)
+    ) as made:
         yield made
-    finally:
-        await database_cleaner.forget()
-        await database_cleaner.clean()
-        await factory.aclose()
 
 
 @pytest.fixture
