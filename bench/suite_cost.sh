@@ -3,7 +3,8 @@
 # workers, the servers and tools they start, Chromium, Playwright's driver and PostgreSQL's
 # backends), read from BSD process accounting. Needs root and Debian's `acct` package.
 #
-#   bench/suite_cost.sh [TREE]   # TREE: a checkout to measure (default: this one)
+#   [WORKERS=N] bench/suite_cost.sh [TREE]   # TREE: a checkout to measure (default: this one);
+#                                            # WORKERS: pytest-xdist workers (default 2, as make test)
 #
 # Compare two versions by alternating runs of each on the same host (it is shared and its
 # speed drifts by ±10 % within an hour): old tree, new tree, old, new.
@@ -19,7 +20,7 @@ accton "$acct" >/dev/null
 trap 'accton off >/dev/null' EXIT
 start=$(date +%s.%N)
 status=0
-(cd "$tree" && "$here/.venv/bin/pytest" -q -n 2 --dist worksteal -p no:cacheprovider) >"$log" 2>&1 || status=$?
+(cd "$tree" && "$here/.venv/bin/pytest" -q -n "${WORKERS:-2}" --dist worksteal -p no:cacheprovider) >"$log" 2>&1 || status=$?
 end=$(date +%s.%N)
 accton off >/dev/null
 trap - EXIT
