@@ -12,6 +12,7 @@ import pytest
 
 from iiot.runtime import Runtime
 from tests.fixtures.factories import PASSWORD, Factory
+from tests.fixtures.tls import tls_context
 from tests.mail.smtp_server import Inbox, accept_token
 from tests.web.browser import shot
 
@@ -47,8 +48,7 @@ async def sign_in(context: Any, base: str, email: str, password: str) -> Any:
 
 @pytest.fixture
 async def api(live_server: str) -> AsyncIterator[httpx.AsyncClient]:
-    # One client for the test: each new one loads the CA bundle into an SSL context (~0.1 s).
-    async with httpx.AsyncClient(base_url=live_server) as client:
+    async with httpx.AsyncClient(base_url=live_server, verify=tls_context()) as client:
         yield client
 
 
