@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -16,15 +15,10 @@ import pytest
 
 from iiot.config import Settings
 from iiot.db.setup import plain_url
+from tests.fixtures.ports import free_port
 from tests.test_cli import IIOT, External, _env, external  # noqa: F401 - the fixture
 
 __all__ = ["external"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_worker_count_defaults() -> None:
@@ -38,7 +32,7 @@ def test_serve_with_two_workers(external: External, tmp_path: Path) -> None:
     redis_url = os.environ.get("IIOT_TEST_REDIS_URL")
     if not redis_url:
         pytest.skip("no Redis (IIOT_TEST_REDIS_URL): several workers need it for shared limits")
-    port = _free_port()
+    port = free_port()
     env = _env(
         tmp_path,
         IIOT_REDIS_URL=redis_url,

@@ -15,6 +15,7 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 from iiot.app import install_error_handlers
 from iiot.http.limits import RequestBodyGuard
 from iiot.http.server import OneWritePerTurn, protocol_with_header_timeout
+from tests.fixtures.ports import free_port
 
 
 def _app() -> FastAPI:
@@ -44,15 +45,9 @@ def _app() -> FastAPI:
     return app
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 async def server() -> AsyncIterator[int]:
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(
         RequestBodyGuard(_app(), max_bytes=1024, read_timeout=0.5),
         host="127.0.0.1",

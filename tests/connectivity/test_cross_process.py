@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from tests.connectivity.support import RecordingSession, attached
 from tests.devices.support import make_device
 from tests.fixtures.database import TestDatabase
 from tests.fixtures.factories import Factory, World
+from tests.fixtures.ports import free_port
 
 IIOT = Path(sys.executable).parent / "iiot"
 
@@ -93,15 +93,9 @@ async def test_rpc_and_attribute_push_reach_a_session_of_another_runtime(
         hub(other_process).detach(session)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def served(db_urls: TestDatabase, tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("IIOT_")}
     env.update(
         IIOT_ENV="development",
@@ -109,7 +103,7 @@ def served(db_urls: TestDatabase, tmp_path: Path) -> Iterator[tuple[str, subproc
         IIOT_JWT_SECRET="cross-process-test-" + "y" * 40,
         IIOT_PORT=str(port),
         IIOT_HOST="127.0.0.1",
-        IIOT_MQTT_PORT=str(_free_port()),
+        IIOT_MQTT_PORT=str(free_port()),
         IIOT_RUN_BACKGROUND_JOBS="false",
         IIOT_ACCESS_LOG="true",
         IIOT_DATA_DIR=str(tmp_path / "data"),

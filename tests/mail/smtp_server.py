@@ -6,7 +6,6 @@ import asyncio
 import email
 import email.policy
 import re
-import socket
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from typing import Any
@@ -16,6 +15,7 @@ from aiosmtpd.controller import Controller
 
 from iiot import mail
 from iiot.runtime import Runtime
+from tests.fixtures.ports import free_port
 
 
 class Inbox:
@@ -43,12 +43,6 @@ class Inbox:
                 raise AssertionError(f"expected {count} messages, got {len(self.messages)}")
             await asyncio.sleep(0.05)
         return self.messages
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def body_of(message: EmailMessage) -> str:

@@ -12,7 +12,8 @@ from iiot import mail
 from iiot.delivery.retry import retry_delay
 from iiot.runtime import Runtime
 from tests.fixtures.factories import Factory
-from tests.mail.smtp_server import Inbox, body_of, free_port
+from tests.fixtures.ports import free_port
+from tests.mail.smtp_server import Inbox, body_of
 
 
 async def _rows(owner_engine: AsyncEngine) -> list[dict[str, object]]:

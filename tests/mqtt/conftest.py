@@ -8,7 +8,7 @@ import pytest
 
 from iiot.mqtt.server import MqttServer
 from iiot.runtime import Runtime
-from tests.mqtt.support import free_port
+from tests.fixtures.ports import free_port
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -20,12 +19,6 @@ from paho.mqtt.reasoncodes import ReasonCode
 from iiot.mqtt import codec
 
 WAIT = 10.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

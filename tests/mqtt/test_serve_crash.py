@@ -26,7 +26,7 @@ from iiot.mqtt import codec
 from tests.devices.support import make_device
 from tests.fixtures.database import TestDatabase
 from tests.fixtures.factories import Factory
-from tests.mqtt.support import free_port
+from tests.fixtures.ports import free_port
 
 pytestmark = pytest.mark.timeout(90)
 

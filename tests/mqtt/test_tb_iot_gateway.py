@@ -20,8 +20,8 @@ import pytest
 from iiot.mqtt.server import MqttServer
 from tests.devices.support import make_device
 from tests.fixtures.factories import Factory
+from tests.fixtures.ports import free_port
 from tests.mqtt.conftest import port_of
-from tests.mqtt.support import free_port
 from tests.mqtt.tb_env import tb_python
 
 pytestmark = pytest.mark.timeout(120)

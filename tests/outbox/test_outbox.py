@@ -19,7 +19,8 @@ from iiot.outbox.module import deliver_pending
 from iiot.runtime import Runtime
 from iiot.tenancy.context import system_context
 from tests.fixtures.factories import World
-from tests.mail.smtp_server import Inbox, free_port
+from tests.fixtures.ports import free_port
+from tests.mail.smtp_server import Inbox
 from tests.rules.conftest import allow_local_webhooks
 from tests.rules.helpers import webhook_server
 

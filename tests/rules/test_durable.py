@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,15 +24,10 @@ from iiot.runtime import Runtime
 from tests.devices.support import make_device
 from tests.fixtures.database import TestDatabase
 from tests.fixtures.factories import Factory, World
+from tests.fixtures.ports import free_port
 from tests.rules.helpers import alerts, make_rule
 
 IIOT = Path(sys.executable).parent / "iiot"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _count(owner: AsyncEngine, sql: str) -> int:
@@ -53,7 +47,7 @@ async def test_batch_acknowledged_then_sigkill_still_opens_the_alert_once(
 ) -> None:
     dev = await make_device(factory, world.a["developer"])
     await make_rule(world.a["developer"])  # temperature > 80 opens an alert
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("IIOT_")}
     env.update(
         IIOT_DATABASE_URL=db_urls.app_url,

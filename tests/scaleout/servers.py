@@ -20,16 +20,11 @@ from pathlib import Path
 import httpx
 from sqlalchemy.engine import make_url
 
+from tests.fixtures.ports import free_port
 from tests.fixtures.tls import tls_context
 
 IIOT = Path(sys.executable).parent / "iiot"
 DEFAULT_TEST_REDIS = "redis://127.0.0.1:6379/12"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _answers(host: str, port: int) -> bool:
