@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from psycopg import AsyncConnection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from iiot.telemetry.repository import TelemetryWriter
@@ -21,7 +22,11 @@ def record_groups(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, bool]]:
     original = TelemetryWriter.write_group
 
     async def recording(self: TelemetryWriter, items: list[Any]) -> Any:
-        outcomes = await original(self, items)
+        try:
+            outcomes = await original(self, items)
+        except Exception:
+            seen.append((len(items), False))
+            raise
         seen.append((len(items), outcomes is not None))
         return outcomes
 
@@ -74,3 +79,47 @@ async def test_a_member_naming_an_unknown_device_is_refused_inside_the_group(
     assert await figures(owner_engine, tenant.id) == (24, 24)
     assert any(size > 1 for size, _ in groups)
     assert all(whole for _, whole in groups), groups
+
+
+async def test_a_failing_group_statement_falls_back_and_leaves_its_connection_usable(
+    factory: Factory, owner_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The group is sent in pipeline mode (BEGIN, the tenant and the statement in one round
+    trip): when its statement fails the transaction is rolled back, the requests are written
+    one by one, and the pooled connections serve the next groups."""
+    from iiot.telemetry import repository
+
+    groups = record_groups(monkeypatch)
+    tenant = await factory.tenant(tier="enterprise")
+    developer = await factory.member(tenant, "developer")
+    devs = [await make_device(factory, developer) for _ in range(4)]
+    start = base_ms()
+
+    async def send(first: int, count: int) -> list[int]:
+        calls = [
+            devs[i % 4].client.post(
+                "/api/v1/telemetry", json={"timestamp": start + i, "telemetry": {"v": i}}
+            )
+            for i in range(first, first + count)
+        ]
+        return [r.status_code for r in await asyncio.gather(*calls)]
+
+    write_group_statement = repository._write_tenant_group
+
+    async def failing(conn: AsyncConnection[Any], *args: Any) -> Any:
+        """The group's transaction meets an error (a lone request's statement is left to
+        succeed: its error would be its own answer)."""
+        if len(args[1]) > 1:
+            await (await conn.execute("select 1 / 0")).fetchall()
+        return await write_group_statement(conn, *args)
+
+    monkeypatch.setattr(repository, "_write_tenant_group", failing)
+    assert await send(0, 24) == [201] * 24
+    failed = [size for size, whole in groups if not whole]
+    assert max(failed, default=0) > 1, groups
+    monkeypatch.undo()
+    groups = record_groups(monkeypatch)
+    assert await send(24, 24) == [201] * 24
+    assert any(size > 1 for size, _ in groups)
+    assert all(whole for _, whole in groups), groups
+    assert await figures(owner_engine, tenant.id) == (48, 48)
