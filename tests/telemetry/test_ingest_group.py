@@ -84,9 +84,9 @@ async def test_a_member_naming_an_unknown_device_is_refused_inside_the_group(
 async def test_a_failing_group_statement_falls_back_and_leaves_its_connection_usable(
     factory: Factory, owner_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The group is sent in pipeline mode (BEGIN, the tenant and the statement in one round
-    trip): when its statement fails the transaction is rolled back, the requests are written
-    one by one, and the pooled connections serve the next groups."""
+    """When a group's transaction meets an error it is rolled back, its requests are written
+    one by one (each answered 201, each point stored and counted once), and the pooled
+    connections serve the next groups whole."""
     from iiot.telemetry import repository
 
     groups = record_groups(monkeypatch)

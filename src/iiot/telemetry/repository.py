@@ -685,17 +685,11 @@ class TelemetryWriter:
         self.resent = resent_devices(engine)
 
     @asynccontextmanager
-    async def _transaction(
-        self, first_tenant: uuid.UUID, *, pipelined: bool = False
-    ) -> AsyncIterator[AsyncConnection[Any]]:
+    async def _transaction(self, first_tenant: uuid.UUID) -> AsyncIterator[AsyncConnection[Any]]:
         """A transaction with `app.tenant_id` set; the caller ends it with commit or rollback.
 
         The connection runs in autocommit mode so that BEGIN and the tenant setting travel as
-        one simple query; it is restored before it goes back to the pool. `pipelined`: the
-        connection is in pipeline mode, so BEGIN and the tenant setting are queued, not
-        awaited, and reach the server with the first statement whose result is read (one
-        round trip instead of two); the COMMIT or ROLLBACK that ends the transaction is
-        confirmed when this exits.
+        one simple query; it is restored before it goes back to the pool.
         """
         async with self.engine.connect() as sa_conn:
             raw = await sa_conn.get_raw_connection()
@@ -703,14 +697,8 @@ class TelemetryWriter:
             assert isinstance(conn, AsyncConnection)
             await conn.set_autocommit(True)
             try:
-                if pipelined:
-                    async with conn.pipeline():
-                        await conn.execute(b"begin")
-                        await conn.execute(_set_tenant(first_tenant))
-                        yield conn
-                else:
-                    await conn.execute(f"begin; {set_tenant_sql(first_tenant)}".encode())
-                    yield conn
+                await conn.execute(f"begin; {set_tenant_sql(first_tenant)}".encode())
+                yield conn
             except BaseException:
                 if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
                     await conn.execute("rollback")
@@ -760,7 +748,7 @@ class TelemetryWriter:
         for index, item in enumerate(items):
             by_tenant.setdefault((item.ctx.tenant_id, item.day), []).append(index)
         outcomes: list[WriteOutcome | None] = [None] * len(items)
-        async with self._transaction(items[0].ctx.tenant_id, pipelined=True) as conn:
+        async with self._transaction(items[0].ctx.tenant_id) as conn:
             tenant = items[0].ctx.tenant_id
             for (tenant_id, _), indexes in by_tenant.items():
                 if tenant_id != tenant:
