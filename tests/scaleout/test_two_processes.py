@@ -427,3 +427,51 @@ async def test_a_stream_on_one_process_gets_every_point_written_through_the_othe
     finally:
         reader.cancel()
         await asyncio.gather(reader, return_exceptions=True)
+
+
+async def test_the_stream_publisher_keeps_publishing_through_pgbouncer(
+    cluster: Cluster, db_urls: TestDatabase
+) -> None:
+    """A process behind PgBouncer publishes its live points on a connection to the pooler. Its
+    NOTIFYs land on whichever server session the pooler hands out, while other clients keep
+    those sessions changing: none may fail (a failed one loses the batches it carried)."""
+    import psycopg
+
+    from iiot.db.session import Database
+    from iiot.db.setup import sqlalchemy_url
+    from iiot.stream.hub import PUBLISH, publishing_connection
+
+    if cluster.pooled is None:
+        pytest.skip(cluster.skipped or "no pooled process")
+    bouncer = cluster.pooled[1]
+    url = make_url(db_urls.app_url)
+    assert url.username
+    assert url.password
+    assert url.database
+    pooler = bouncer.url(url.username, url.password, url.database)
+    db = Database(sqlalchemy_url(pooler), pooled=True)
+    stop = asyncio.Event()
+
+    async def churn() -> None:
+        async with await psycopg.AsyncConnection.connect(
+            pooler, autocommit=True, prepare_threshold=None
+        ) as other:
+            while not stop.is_set():
+                async with other.transaction():
+                    await other.execute("select pg_sleep(0.001)")
+
+    churners = [asyncio.create_task(churn()) for _ in range(3)]
+    failures: list[str] = []
+    try:
+        conn = await publishing_connection(db)
+        async with conn:
+            for i in range(300):
+                try:
+                    await conn.execute(PUBLISH, ("iiot_test_publisher", str(i)))
+                except psycopg.Error as exc:
+                    failures.append(type(exc).__name__)
+    finally:
+        stop.set()
+        await asyncio.gather(*churners)
+        await db.dispose()
+    assert failures == []

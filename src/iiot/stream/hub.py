@@ -36,11 +36,13 @@ from iiot.db.watch import LiveWatch
 from iiot.events import TelemetryCommitted, newest_points
 
 if TYPE_CHECKING:
+    from iiot.db.session import Database
     from iiot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 TELEMETRY_CHANNEL = "iiot_telemetry"
+PUBLISH = "select pg_notify(%s, %s)"
 # Someone's access ended (raised by database triggers, migration 0014): `{"t", "u"}` when a
 # membership was deleted, `{"u"}` when an account was disabled.
 MEMBERSHIP_CHANNEL = "iiot_memberships"
@@ -238,8 +240,7 @@ class StreamHub:
         return orjson.dumps({"o": self.origin, "t": str(tenant_id), "p": rows}).decode()
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
-        url = plain_url(self.rt.db.engine.url.render_as_string(hide_password=False))
-        return await psycopg.AsyncConnection.connect(url, autocommit=True)
+        return await publishing_connection(self.rt.db)
 
     async def _publish(self) -> None:
         conn: psycopg.AsyncConnection[Any] | None = None
@@ -252,7 +253,7 @@ class StreamHub:
                     if conn is None or conn.closed:
                         conn = await self._connect()
                     for payload in self._payloads(events):
-                        await conn.execute("select pg_notify(%s, %s)", (TELEMETRY_CHANNEL, payload))
+                        await conn.execute(PUBLISH, (TELEMETRY_CHANNEL, payload))
                 except (psycopg.Error, OSError):
                     log.warning("publishing live telemetry failed; %d batches lost", len(events))
                     if conn is not None:
@@ -346,3 +347,12 @@ async def shutdown(rt: Runtime) -> None:
     found = rt.state.peek(StreamHub)
     if found is not None:
         await found.close()
+
+
+async def publishing_connection(db: Database) -> psycopg.AsyncConnection[Any]:
+    """The publisher's connection, to the transactions' URL (it may be a transaction pooler).
+    Nothing is prepared on it: psycopg prepares a statement on its sixth run, and behind a
+    pooler a later NOTIFY may reach a server session where that prepared statement is
+    missing or another has its name, and fail, losing the batches it carried."""
+    url = plain_url(db.engine.url.render_as_string(hide_password=False))
+    return await psycopg.AsyncConnection.connect(url, autocommit=True, prepare_threshold=None)
