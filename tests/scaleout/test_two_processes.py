@@ -437,8 +437,6 @@ async def test_the_stream_publisher_keeps_publishing_through_pgbouncer(
     those sessions changing: none may fail (a failed one loses the batches it carried)."""
     import psycopg
 
-    from iiot.db.session import Database
-    from iiot.db.setup import sqlalchemy_url
     from iiot.stream.hub import PUBLISH, publishing_connection
 
     if cluster.pooled is None:
@@ -449,7 +447,6 @@ async def test_the_stream_publisher_keeps_publishing_through_pgbouncer(
     assert url.password
     assert url.database
     pooler = bouncer.url(url.username, url.password, url.database)
-    db = Database(sqlalchemy_url(pooler), pooled=True)
     stop = asyncio.Event()
 
     async def churn() -> None:
@@ -463,8 +460,7 @@ async def test_the_stream_publisher_keeps_publishing_through_pgbouncer(
     churners = [asyncio.create_task(churn()) for _ in range(3)]
     failures: list[str] = []
     try:
-        conn = await publishing_connection(db)
-        async with conn:
+        async with await publishing_connection(pooler) as conn:
             for i in range(300):
                 try:
                     await conn.execute(PUBLISH, ("iiot_test_publisher", str(i)))
@@ -473,5 +469,4 @@ async def test_the_stream_publisher_keeps_publishing_through_pgbouncer(
     finally:
         stop.set()
         await asyncio.gather(*churners)
-        await db.dispose()
     assert failures == []

@@ -106,12 +106,14 @@ async def test_a_failing_group_statement_falls_back_and_leaves_its_connection_us
 
     write_group_statement = repository._write_tenant_group
 
-    async def failing(conn: AsyncConnection[Any], *args: Any) -> Any:
+    async def failing(
+        conn: AsyncConnection[Any], tenant_id: Any, items: list[Any], *rest: Any
+    ) -> Any:
         """The group's transaction meets an error (a lone request's statement is left to
         succeed: its error would be its own answer)."""
-        if len(args[1]) > 1:
+        if len(items) > 1:
             await (await conn.execute("select 1 / 0")).fetchall()
-        return await write_group_statement(conn, *args)
+        return await write_group_statement(conn, tenant_id, items, *rest)
 
     monkeypatch.setattr(repository, "_write_tenant_group", failing)
     assert await send(0, 24) == [201] * 24

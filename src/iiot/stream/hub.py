@@ -36,7 +36,6 @@ from iiot.db.watch import LiveWatch
 from iiot.events import TelemetryCommitted, newest_points
 
 if TYPE_CHECKING:
-    from iiot.db.session import Database
     from iiot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -240,7 +239,7 @@ class StreamHub:
         return orjson.dumps({"o": self.origin, "t": str(tenant_id), "p": rows}).decode()
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
-        return await publishing_connection(self.rt.db)
+        return await publishing_connection(plain_url(self.rt.db.url))
 
     async def _publish(self) -> None:
         conn: psycopg.AsyncConnection[Any] | None = None
@@ -349,10 +348,9 @@ async def shutdown(rt: Runtime) -> None:
         await found.close()
 
 
-async def publishing_connection(db: Database) -> psycopg.AsyncConnection[Any]:
-    """The publisher's connection, to the transactions' URL (it may be a transaction pooler).
-    Nothing is prepared on it: psycopg prepares a statement on its sixth run, and behind a
-    pooler a later NOTIFY may reach a server session where that prepared statement is
-    missing or another has its name, and fail, losing the batches it carried."""
-    url = plain_url(db.engine.url.render_as_string(hide_password=False))
+async def publishing_connection(url: str) -> psycopg.AsyncConnection[Any]:
+    """The publisher's connection to `url`, the transactions' (libpq) URL, which may be a
+    transaction pooler. Nothing is prepared on it: psycopg prepares a statement on its sixth
+    run, and behind a pooler a later NOTIFY may reach a server session where that prepared
+    statement is missing or another has its name, and fail, losing the batches it carried."""
     return await psycopg.AsyncConnection.connect(url, autocommit=True, prepare_threshold=None)
